@@ -1,0 +1,21 @@
+//! The service's domain: entities, value types, rules and the ports (repository traits) that
+//! storage implements.
+//!
+//! Nothing here knows HTTP, SQL or an async runtime. Values are parsed once at the edge into
+//! types that cannot hold an invalid value (`Email`, `UserName`, ...); rules are plain functions
+//! and methods unit-tested in this crate; errors are domain errors that the `api` crate alone maps
+//! to status codes.
+
+pub mod email;
+pub mod error;
+pub mod paging;
+pub mod users;
+pub mod violation;
+
+pub use email::Email;
+pub use error::Error;
+pub use paging::{Limit, Page, PageRequest};
+pub use violation::Violation;
+
+/// The result of a domain operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,139 @@
+//! The connection pool, its settings per backend, migrations and the write gate.
+
+use crate::{Error, error::Result, migrations::Migrator};
+use sea_orm::{
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+use sea_orm_migration::MigratorTrait;
+use std::{str::FromStr, sync::Arc, time::Duration};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+}
+
+/// A pool of connections to the service's database, SQLite or PostgreSQL.
+///
+/// Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct Database {
+    conn: DatabaseConnection,
+    /// SQLite has one writer at a time. Queuing writers here, in process, instead of in SQLite's
+    /// busy handler (which sleeps and retries) keeps write latency flat under load. PostgreSQL
+    /// locks rows itself and has no gate.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction, holding the write gate (on SQLite) until it commits or drops.
+pub(crate) struct WriteTxn {
+    pub(crate) txn: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    /// Commits the transaction and opens the gate.
+    pub(crate) async fn commit(self) -> Result<()> {
+        Ok(self.txn.commit().await?)
+    }
+}
+
+impl Database {
+    /// Opens the pool. A SQLite database file (and its directory) is created when missing,
+    /// in WAL mode with a busy timeout, `synchronous=NORMAL` and foreign keys on.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
+        let mut options = ConnectOptions::new(settings.url.clone());
+        options
+            .max_connections(settings.max_connections.max(1))
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let sqlite = settings.url.starts_with("sqlite:");
+        if sqlite {
+            create_sqlite_directory(&settings.url)?;
+            options.map_sqlx_sqlite_opts(|opts| {
+                opts.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // NORMAL in WAL mode: a commit survives a crash of the process; only an OS
+                    // crash or power loss can take the last commits back.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        } else if !settings.url.starts_with("postgres") {
+            return Err(Error::Settings(
+                "DATABASE_URL must start with sqlite: or postgres:".into(),
+            ));
+        }
+        let conn = sea_orm::Database::connect(options).await?;
+        Ok(Self {
+            conn,
+            write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+        })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<()> {
+        Ok(Migrator::up(&self.conn, None).await?)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.conn.ping().await?)
+    }
+
+    /// Closes every connection of the pool.
+    pub async fn close(&self) -> Result<()> {
+        Ok(self.conn.close_by_ref().await?)
+    }
+
+    /// The backend behind the pool.
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// The pool, for reads and single-statement writes made under [`Database::gate`].
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Waits for the write gate (SQLite only); hold the guard while writing.
+    pub(crate) async fn gate(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// Begins a write transaction: behind the gate and `BEGIN IMMEDIATE` on SQLite, so that a
+    /// transaction which reads before it writes never has to upgrade its lock.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTxn> {
+        // Gate first, connection second: a task waiting at the gate holds no connection, so the
+        // gate holder can always get one.
+        let gate = self.gate().await;
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let txn = self.conn.begin_with_options(options).await?;
+        Ok(WriteTxn { txn, _gate: gate })
+    }
+}
+
+fn create_sqlite_directory(url: &str) -> Result<()> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|err| Error::Settings(format!("invalid SQLite URL: {err}")))?;
+    if let Some(dir) = options.get_filename().parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| Error::Settings(format!("cannot create {}: {err}", dir.display())))?;
+    }
+    Ok(())
+}

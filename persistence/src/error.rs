@@ -1,0 +1,54 @@
+//! The persistence crate's error type, converted once into [`domain::Error`].
+
+use sea_orm::DbErr;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// A stored row does not hold a valid domain value.
+    #[error("stored {what} is invalid: {reason}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// Password hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    /// A blocking task panicked or was cancelled.
+    #[error("blocking task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    /// The settings name no usable database.
+    #[error("invalid database settings: {0}")]
+    Settings(String),
+    /// A domain rule refused the change (passed through unchanged).
+    #[error(transparent)]
+    Domain(#[from] domain::Error),
+}
+
+impl From<Error> for domain::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Domain(inner) => inner,
+            other => domain::Error::internal(other),
+        }
+    }
+}
+
+/// The result of a storage operation.
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Reads a stored value back into its domain type.
+pub(crate) fn stored<T>(
+    what: &'static str,
+    parsed: std::result::Result<T, domain::Violation>,
+) -> Result<T> {
+    parsed.map_err(|violation| Error::Corrupt {
+        what,
+        reason: violation.message,
+    })
+}

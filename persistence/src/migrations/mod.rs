@@ -1,0 +1,15 @@
+//! Versioned schema migrations, applied at start-up. Released migrations are never edited:
+//! a change to the schema is a new migration.
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m0001_users;
+
+/// Every migration, in order.
+pub(crate) struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_users::Migration)]
+    }
+}

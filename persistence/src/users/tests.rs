@@ -1,0 +1,211 @@
+use super::*;
+use crate::DatabaseSettings;
+use chrono::{SubsecRound, Utc};
+use domain::users::{PutOutcome, put_user};
+
+struct TestDb {
+    repo: SqlUserRepository,
+    _dir: tempfile::TempDir,
+}
+
+async fn test_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings {
+        url: format!("sqlite://{}/test.db", dir.path().display()),
+        max_connections: 4,
+    };
+    let db = Database::connect(&settings).await.unwrap();
+    db.migrate().await.unwrap();
+    TestDb {
+        repo: SqlUserRepository::new(db),
+        _dir: dir,
+    }
+}
+
+fn record(name: &str, email: &str) -> NewUserRecord {
+    NewUserRecord {
+        name: UserName::parse(name).unwrap(),
+        email: Email::parse(email).unwrap(),
+        bio: None,
+        password_hash: PasswordHash::from_phc("$argon2id$test".into()),
+        created_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+fn id(n: i64) -> UserId {
+    UserId::parse(n).unwrap()
+}
+
+#[tokio::test]
+async fn inserted_user_reads_back_equal() {
+    let db = test_db().await;
+    let mut rec = record("Ann", "Ann@Example.com");
+    rec.bio = Some(Bio::parse("hi").unwrap());
+    let user = db.repo.insert(rec.clone()).await.unwrap();
+    assert_eq!(user.name, rec.name);
+    assert_eq!(user.email.as_str(), "Ann@Example.com");
+    assert_eq!(user.created_at, rec.created_at);
+    assert_eq!(user.updated_at, rec.created_at);
+    assert_eq!(db.repo.get(user.id).await.unwrap(), Some(user));
+}
+
+#[tokio::test]
+async fn email_differing_only_in_case_is_taken() {
+    let db = test_db().await;
+    db.repo
+        .insert(record("Ann", "ann@example.com"))
+        .await
+        .unwrap();
+    let err = db
+        .repo
+        .insert(record("Other", "ANN@EXAMPLE.COM"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::EmailTaken), "{err:?}");
+}
+
+#[tokio::test]
+async fn missing_user_reads_as_none() {
+    let db = test_db().await;
+    assert_eq!(db.repo.get(id(99)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn list_walks_pages_by_ascending_id() {
+    let db = test_db().await;
+    for n in 0..5 {
+        db.repo
+            .insert(record("U", &format!("u{n}@example.com")))
+            .await
+            .unwrap();
+    }
+    let first = db.repo.list(None, 2).await.unwrap();
+    let ids: Vec<i64> = first.iter().map(|u| u.id.get()).collect();
+    assert_eq!(ids, [1, 2]);
+    let rest = db.repo.list(Some(id(2)), 10).await.unwrap();
+    let ids: Vec<i64> = rest.iter().map(|u| u.id.get()).collect();
+    assert_eq!(ids, [3, 4, 5]);
+}
+
+fn put_edit(target: UserId, email: &str) -> UserEdit {
+    let input = domain::users::NewUser {
+        name: UserName::parse("Put").unwrap(),
+        email: Email::parse(email).unwrap(),
+        password: domain::users::Password::parse("password1").unwrap(),
+        bio: None,
+    };
+    let hash = PasswordHash::from_phc("$argon2id$put".into());
+    let now = Utc::now().trunc_subsecs(6);
+    Box::new(move |existing| Ok(put_user(target, existing, input, hash, now).0))
+}
+
+#[tokio::test]
+async fn upsert_creates_with_the_chosen_id_then_replaces() {
+    let db = test_db().await;
+    let (created, outcome) = db
+        .repo
+        .upsert(id(40), put_edit(id(40), "p@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    assert_eq!(created.id, id(40));
+    let (replaced, outcome) = db
+        .repo
+        .upsert(id(40), put_edit(id(40), "q@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, PutOutcome::Replaced);
+    assert_eq!(replaced.created_at, created.created_at);
+    assert_eq!(db.repo.get(id(40)).await.unwrap(), Some(replaced));
+    // The next assigned id continues after the chosen one.
+    let next = db.repo.insert(record("N", "n@example.com")).await.unwrap();
+    assert_eq!(next.id, id(41));
+}
+
+#[tokio::test]
+async fn upsert_to_an_email_of_another_user_is_taken_and_changes_nothing() {
+    let db = test_db().await;
+    let ann = db
+        .repo
+        .insert(record("Ann", "ann@example.com"))
+        .await
+        .unwrap();
+    let bob = db
+        .repo
+        .insert(record("Bob", "bob@example.com"))
+        .await
+        .unwrap();
+    let err = db
+        .repo
+        .upsert(bob.id, put_edit(bob.id, "ANN@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::EmailTaken), "{err:?}");
+    assert_eq!(db.repo.get(bob.id).await.unwrap(), Some(bob));
+    assert_eq!(db.repo.get(ann.id).await.unwrap(), Some(ann));
+}
+
+#[tokio::test]
+async fn failing_edit_writes_nothing() {
+    let db = test_db().await;
+    let edit: UserEdit = Box::new(|existing| {
+        existing
+            .cloned()
+            .ok_or(domain::Error::UserNotFound(UserId::parse(5).unwrap()))
+    });
+    let err = db.repo.upsert(id(5), edit).await.unwrap_err();
+    assert!(matches!(err, domain::Error::UserNotFound(_)));
+    assert_eq!(db.repo.get(id(5)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_one_user_lose_no_update() {
+    let db = test_db().await;
+    let user = db
+        .repo
+        .insert(record("Ann", "ann@example.com"))
+        .await
+        .unwrap();
+    // Each task appends one letter to the bio from what it reads: only atomic
+    // read-modify-write keeps all 20.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let repo = db.repo.clone();
+            let uid = user.id;
+            tokio::spawn(async move {
+                let edit: UserEdit = Box::new(move |existing| {
+                    let mut next = existing.cloned().ok_or(domain::Error::UserNotFound(uid))?;
+                    let bio = next.bio.as_ref().map_or("", |b| b.as_str()).to_owned() + "x";
+                    next.bio = Some(Bio::parse(&bio).unwrap());
+                    Ok(next)
+                });
+                repo.upsert(uid, edit).await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let bio = db.repo.get(user.id).await.unwrap().unwrap().bio.unwrap();
+    assert_eq!(bio.as_str(), "x".repeat(20));
+}
+
+#[tokio::test]
+async fn deleted_user_is_gone_and_its_id_is_never_reused() {
+    let db = test_db().await;
+    let ann = db
+        .repo
+        .insert(record("Ann", "ann@example.com"))
+        .await
+        .unwrap();
+    db.repo.delete(ann.id).await.unwrap();
+    assert_eq!(db.repo.get(ann.id).await.unwrap(), None);
+    let err = db.repo.delete(ann.id).await.unwrap_err();
+    assert!(matches!(err, domain::Error::UserNotFound(_)));
+    let next = db
+        .repo
+        .insert(record("Bob", "ann@example.com"))
+        .await
+        .unwrap();
+    assert_ne!(next.id, ann.id);
+}

@@ -1,1 +1,136 @@
+//! The HTTP layer: poem-openapi operations, RFC 9457 problems, the served spec and docs.
+//!
+//! This crate knows HTTP and nothing else: operations parse requests into domain values, call
+//! the domain's services, and map each outcome to one variant of the operation's response enum,
+//! where each status code is tied to one schema. It depends on `domain` only; the `app` crate
+//! hands it the services ([`Services`]) wired to real storage.
 
+pub mod body;
+pub mod edge;
+pub mod errors;
+pub mod ops;
+pub mod paging;
+pub mod params;
+pub mod problem;
+pub mod routes;
+pub mod types;
+pub mod users;
+
+#[cfg(test)]
+mod app_tests;
+#[cfg(test)]
+mod test_support;
+
+use domain::{health::Readiness, users::UserService};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
+use poem_openapi::{OpenApiService, Tags};
+use std::sync::Arc;
+
+/// The domain services the operations call.
+#[derive(Clone)]
+pub struct Services {
+    /// Users use cases.
+    pub users: UserService,
+    /// Whether the database answers.
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest JSON request body accepted, in bytes.
+    pub body_limit: u64,
+}
+
+/// The API's tags, one per resource.
+#[derive(Tags)]
+pub enum Tag {
+    /// Users: sign-up, profiles and their changes.
+    Users,
+    /// Liveness and readiness.
+    Operations,
+}
+
+/// The API's operations.
+pub type Api = (users::UsersApi, ops::OpsApi);
+
+const DESCRIPTION: &str = "\
+A JSON API for users. Every error is `application/problem+json` (RFC 9457) with `type`, \
+`title`, `status`, `detail` and `instance`; a 422 also names each failing input in `errors`. \
+Lists are paged with `limit` and an opaque `cursor`. Every response carries `X-Request-Id`.";
+
+/// The OpenAPI service: operations and their spec. Needs no services, so the spec can be
+/// printed without a database.
+pub fn openapi() -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (users::UsersApi, ops::OpsApi),
+        "Service API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+    .extra_response_header::<String, _>(
+        poem_openapi::ExtraHeader::new("X-Request-Id").description(
+            "The request's id: the client's `X-Request-Id` when valid, else a new one.",
+        ),
+    )
+}
+
+/// The spec as YAML, exactly as `GET /openapi.yaml` serves it (and `openapi.yaml` holds it).
+pub fn spec_yaml() -> String {
+    openapi().spec_yaml()
+}
+
+/// The whole HTTP application: operations, spec, docs UIs, and the edge middleware.
+pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Response> + use<> {
+    let service = openapi();
+    let spec_json = service.spec();
+    let spec_yaml = service.spec_yaml();
+    let spec: serde_json::Value = serde_json::from_str(&spec_json).unwrap_or_default();
+    let routes = routes::RouteTable::from_spec(&spec, &["/openapi.json", "/openapi.yaml"]);
+    Route::new()
+        .at(
+            "/openapi.json",
+            get(serve_spec).data(SpecDoc::json(spec_json)),
+        )
+        .at(
+            "/openapi.yaml",
+            get(serve_spec).data(SpecDoc::yaml(spec_yaml)),
+        )
+        .nest("/docs", service.swagger_ui())
+        .nest("/rapidoc", service.rapidoc())
+        .nest("/", service)
+        .data(services.users)
+        .data(services.readiness)
+        .with(edge::Edge::new(routes, settings.body_limit))
+}
+
+/// The spec in one format, rendered once at start-up.
+#[derive(Clone)]
+struct SpecDoc {
+    content_type: &'static str,
+    text: Arc<str>,
+}
+
+impl SpecDoc {
+    fn json(text: String) -> Self {
+        Self {
+            content_type: "application/json",
+            text: text.into(),
+        }
+    }
+
+    fn yaml(text: String) -> Self {
+        Self {
+            content_type: "application/yaml",
+            text: text.into(),
+        }
+    }
+}
+
+#[handler]
+fn serve_spec(doc: Data<&SpecDoc>) -> Response {
+    doc.text
+        .to_string()
+        .with_content_type(doc.content_type)
+        .into_response()
+}

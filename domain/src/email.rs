@@ -17,7 +17,7 @@ impl Email {
     /// Parses an address: `local@domain.tld`, no whitespace, control characters or RFC 5322
     /// specials, a domain of non-empty dot-separated labels with at least one dot.
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        Violation::check_length(value, 1, Self::MAX_LEN)?;
+        Violation::check_text(value, 1, Self::MAX_LEN)?;
         let invalid = || Violation::new("email_invalid", "must be a valid e-mail address");
         let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
         let plain = |part: &str| !part.is_empty() && part.chars().all(is_address_char);

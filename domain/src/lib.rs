@@ -8,6 +8,7 @@
 
 pub mod email;
 pub mod error;
+pub mod health;
 pub mod paging;
 pub mod users;
 pub mod violation;

@@ -51,7 +51,7 @@ impl UserName {
 
     /// Parses a name.
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        Violation::check_length(value, 1, Self::MAX_LEN)?;
+        Violation::check_text(value, 1, Self::MAX_LEN)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -73,7 +73,7 @@ impl Password {
 
     /// Parses a password.
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        Violation::check_length(value, Self::MIN_LEN, Self::MAX_LEN)?;
+        Violation::check_text(value, Self::MIN_LEN, Self::MAX_LEN)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -99,7 +99,7 @@ impl Bio {
 
     /// Parses a bio (the empty string is a valid bio).
     pub fn parse(value: &str) -> Result<Self, Violation> {
-        Violation::check_length(value, 0, Self::MAX_LEN)?;
+        Violation::check_text(value, 0, Self::MAX_LEN)?;
         Ok(Self(value.to_owned()))
     }
 

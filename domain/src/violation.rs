@@ -23,8 +23,12 @@ impl Violation {
         }
     }
 
-    /// Checks that `value` has between `min` and `max` characters (Unicode scalar values).
-    pub fn check_length(value: &str, min: usize, max: usize) -> Result<(), Self> {
+    /// Checks that `value` has between `min` and `max` characters (Unicode scalar values) and
+    /// no NUL character, which no text column of any backend can store faithfully.
+    pub fn check_text(value: &str, min: usize, max: usize) -> Result<(), Self> {
+        if value.contains('\0') {
+            return Err(Self::new("string_nul", "must not contain NUL characters"));
+        }
         // Counting stops at max + 1: a hostile multi-megabyte string costs no more than a short one.
         let count = value.chars().take(max + 1).count();
         if count < min {
@@ -58,16 +62,24 @@ mod tests {
 
     #[test]
     fn length_counts_characters_not_bytes() {
-        assert!(Violation::check_length("ééé", 1, 3).is_ok());
+        assert!(Violation::check_text("ééé", 1, 3).is_ok());
         assert_eq!(
-            Violation::check_length("éééé", 1, 3).unwrap_err().code,
+            Violation::check_text("éééé", 1, 3).unwrap_err().code,
             "string_too_long"
         );
     }
 
     #[test]
+    fn nul_characters_are_refused() {
+        assert_eq!(
+            Violation::check_text("a\0b", 1, 3).unwrap_err().code,
+            "string_nul"
+        );
+    }
+
+    #[test]
     fn empty_string_is_too_short_when_one_is_required() {
-        let err = Violation::check_length("", 1, 3).unwrap_err();
+        let err = Violation::check_text("", 1, 3).unwrap_err();
         assert_eq!(err.code, "string_too_short");
         assert_eq!(err.message, "must have at least 1 character");
     }

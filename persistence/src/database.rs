@@ -1,6 +1,8 @@
 //! The connection pool, its settings per backend, migrations and the write gate.
 
 use crate::{Error, error::Result, migrations::Migrator};
+use async_trait::async_trait;
+use domain::health::Readiness;
 use sea_orm::{
     ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
@@ -123,6 +125,13 @@ impl Database {
         };
         let txn = self.conn.begin_with_options(options).await?;
         Ok(WriteTxn { txn, _gate: gate })
+    }
+}
+
+#[async_trait]
+impl Readiness for Database {
+    async fn check(&self) -> domain::Result<()> {
+        Ok(self.ping().await?)
     }
 }
 

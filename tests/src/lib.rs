@@ -1,1 +1,83 @@
-//! End-to-end tests live in `tests/`; this library holds their shared harness.
+//! The end-to-end harness: the service as `app::start` runs it, on a free loopback port, over
+//! a fresh SQLite database in a temporary directory.
+//!
+//! This is test code: a failure to start is a failed test, so it may `expect`.
+#![allow(clippy::expect_used)]
+
+use std::{path::PathBuf, time::Duration};
+use tokio::sync::oneshot;
+
+/// A running service and an HTTP client for it.
+pub struct Service {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// A client for this service (its own connection pool).
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings for a test service whose data lives in `dir`.
+pub fn settings(dir: PathBuf) -> app::Settings {
+    app::Settings {
+        bind: "127.0.0.1:0".to_owned(),
+        data_dir: dir,
+        database_url: None,
+        database_pool_size: 4,
+        max_body_bytes: 64 * 1024,
+        hash_concurrency: Some(2),
+        shutdown_grace_seconds: 10,
+    }
+}
+
+impl Service {
+    /// Starts a service with the default test settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a service with the test settings changed by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut app::Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut settings = settings(dir.path().to_path_buf());
+        adjust(&mut settings);
+        let (tx, rx) = oneshot::channel::<()>();
+        let running = app::start(&settings, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the service starts");
+        Self {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a client"),
+            shutdown: Some(tx),
+            stopped: Some(running.stopped),
+            _dir: dir,
+        }
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Asks the service to stop and waits until it has drained and stopped.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.stopped.take() {
+            Some(stopped) => stopped.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A valid `UserIn`.
+pub fn user_in(name: &str, email: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "email": email, "password": "correct horse battery"})
+}

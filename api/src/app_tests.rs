@@ -1,0 +1,126 @@
+//! Tests of what every route shares: framework errors as problems, request ids, health, the
+//! served spec and the docs UIs.
+
+use crate::test_support::{Reply, test_app};
+use poem::http::Method;
+
+#[tokio::test]
+async fn unknown_route_is_404_problem() {
+    let app = test_app().await;
+    let reply = Reply::of(app.client.get("/nope/deeper").send().await).await;
+    let body = reply.assert_problem(404, "/nope/deeper");
+    assert_eq!(body["title"], "Not Found");
+    assert_eq!(body["type"], "about:blank");
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_problem_with_allow() {
+    let app = test_app().await;
+    for (method, uri, allow) in [
+        (Method::DELETE, "/users", "GET, HEAD, POST"),
+        (Method::POST, "/users/3", "GET, HEAD, PUT, PATCH, DELETE"),
+        (Method::POST, "/healthz", "GET, HEAD"),
+        (Method::DELETE, "/openapi.json", "GET, HEAD"),
+    ] {
+        let reply = Reply::of(app.client.request(method, uri).send().await).await;
+        reply.assert_problem(405, uri);
+        assert_eq!(reply.header("allow"), Some(allow), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_when_valid_and_generated_otherwise() {
+    let app = test_app().await;
+    let resp = app
+        .client
+        .get("/healthz")
+        .header("x-request-id", "abc-123")
+        .send()
+        .await;
+    resp.assert_header("x-request-id", "abc-123");
+    for sent in [None, Some("has space"), Some("")] {
+        let mut request = app.client.get("/nope");
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", sent);
+        }
+        let resp = request.send().await;
+        let id = resp.0.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id.len(), 36, "a UUID, got {id:?}");
+    }
+}
+
+#[tokio::test]
+async fn health_is_ok_and_readiness_follows_the_database() {
+    let app = test_app().await;
+    let reply = Reply::of(app.client.get("/healthz").send().await).await;
+    assert_eq!(
+        (reply.status, reply.body["status"].as_str()),
+        (200, Some("ok"))
+    );
+    let reply = Reply::of(app.client.get("/readyz").send().await).await;
+    assert_eq!(
+        (reply.status, reply.body["status"].as_str()),
+        (200, Some("ready"))
+    );
+    app.db.close().await.unwrap();
+    let reply = Reply::of(app.client.get("/readyz").send().await).await;
+    reply.assert_problem(503, "/readyz");
+}
+
+#[tokio::test]
+async fn spec_is_served_as_json_and_yaml_and_docs_uis_render() {
+    let app = test_app().await;
+    let resp = app.client.get("/openapi.yaml").send().await;
+    resp.assert_status_is_ok();
+    resp.assert_content_type("application/yaml");
+    resp.assert_text(crate::spec_yaml()).await;
+    let reply = Reply::of(app.client.get("/openapi.json").send().await).await;
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.body["openapi"], "3.0.0");
+    assert!(reply.body["paths"]["/users/{id}"]["patch"].is_object());
+    for ui in ["/docs", "/rapidoc"] {
+        let resp = app.client.get(ui).send().await;
+        resp.assert_status_is_ok();
+        let html = resp.0.into_body().into_string().await.unwrap();
+        assert!(html.contains("users_create"), "{ui} embeds the spec");
+    }
+}
+
+#[tokio::test]
+async fn every_error_response_in_the_spec_is_a_problem_and_every_operation_has_an_id() {
+    let spec: serde_json::Value = serde_json::from_str(&crate::openapi().spec()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            let (resource, verb) = id.split_once('_').unwrap_or_default();
+            assert!(
+                !resource.is_empty() && !verb.is_empty(),
+                "{method} {path}: {id:?}"
+            );
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    !response["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .is_empty(),
+                    "{method} {path} {status} has no description"
+                );
+                if status.as_str() >= "400" {
+                    let content = response["content"].as_object().unwrap();
+                    assert_eq!(
+                        content.keys().collect::<Vec<_>>(),
+                        ["application/problem+json"],
+                        "{method} {path} {status}"
+                    );
+                    assert_eq!(
+                        content["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem"
+                    );
+                }
+            }
+        }
+    }
+}

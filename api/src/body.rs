@@ -1,0 +1,225 @@
+//! JSON request bodies, read so that every refused member is reported at once.
+//!
+//! poem-openapi's `Json<T>` stops at the first bad member, cannot name a missing one and answers
+//! 400 for both broken JSON and invalid values. [`JsonBody`] reads the body itself:
+//! no body is 422, a media type it does not accept is 415, bytes that are not JSON are 400, and
+//! well-formed JSON that breaks the rules is one 422 listing every failing member. The `Object`
+//! named by the model still documents the body in the spec.
+
+use crate::problem::{FieldError, Problem};
+use domain::{Violation, users::Patch};
+use poem::{IntoResponse, Request, RequestBody, http::StatusCode};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaMediaType, MetaRequest, Registry},
+    types::Type,
+};
+use serde_json::{Map, Value};
+
+/// A JSON body model: the `Object` that documents it, and how its members become a domain value.
+pub trait RequestModel: Type {
+    /// Media types accepted (parameters such as `charset` are ignored).
+    const MEDIA_TYPES: &'static [&'static str] = &["application/json"];
+
+    /// The domain value the body becomes.
+    type Parsed: Send;
+
+    /// Reads the members; every refused one is recorded in `members`, and then `None` is
+    /// returned.
+    fn read(members: &mut Members<'_>) -> Option<Self::Parsed>;
+}
+
+/// A parsed and validated JSON body.
+pub struct JsonBody<T: RequestModel>(pub T::Parsed);
+
+impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: T::MEDIA_TYPES
+                .iter()
+                .map(|content_type| MetaMediaType {
+                    content_type,
+                    schema: T::schema_ref(),
+                })
+                .collect(),
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let instance = request.uri().path();
+        let refuse = |problem: Problem| poem::Error::from_response(problem.into_response());
+        let accepted = |media: &str| T::MEDIA_TYPES.iter().any(|t| t.eq_ignore_ascii_case(media));
+        let media = request.content_type().map(essence);
+        if let Some(media) = media
+            && !accepted(media)
+        {
+            return Err(refuse(unsupported::<T>(instance)));
+        }
+        let bytes = match body.take() {
+            Ok(body) => body.into_bytes().await,
+            Err(err) => Err(err),
+        }
+        .map_err(|err| refuse(crate::edge::unreadable_body(&err, instance)))?;
+        if bytes.is_empty() {
+            let missing = FieldError::new(&["body"], "missing", "a JSON body is required");
+            return Err(refuse(Problem::invalid(instance, vec![missing])));
+        }
+        if media.is_none() {
+            return Err(refuse(unsupported::<T>(instance)));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|err| {
+            refuse(
+                Problem::new(StatusCode::BAD_REQUEST, instance)
+                    .with_detail(format!("The body is not well-formed JSON: {err}.")),
+            )
+        })?;
+        let Value::Object(object) = value else {
+            let wrong = FieldError::new(&["body"], "object_type", "must be a JSON object");
+            return Err(refuse(Problem::invalid(instance, vec![wrong])));
+        };
+        let mut members = Members {
+            object: &object,
+            errors: Vec::new(),
+        };
+        match T::read(&mut members) {
+            Some(parsed) if members.errors.is_empty() => Ok(Self(parsed)),
+            _ => Err(refuse(Problem::invalid(instance, members.errors))),
+        }
+    }
+}
+
+/// The media type without parameters: `application/json; charset=utf-8` → `application/json`.
+fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
+}
+
+fn unsupported<T: RequestModel>(instance: &str) -> Problem {
+    Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, instance)
+        .with_detail(format!("Send the body as {}.", T::MEDIA_TYPES.join(" or ")))
+}
+
+/// The members of a JSON object body, read one by one; refusals accumulate.
+pub struct Members<'a> {
+    object: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+/// A JSON scalar a member can hold.
+pub trait Scalar<'v>: Sized {
+    /// The error type and message when the member holds another kind of value.
+    const WRONG_TYPE: (&'static str, &'static str);
+
+    /// The value, when `json` holds this kind.
+    fn from_json(json: &'v Value) -> Option<Self>;
+}
+
+impl<'v> Scalar<'v> for &'v str {
+    const WRONG_TYPE: (&'static str, &'static str) = ("string_type", "must be a string");
+
+    fn from_json(json: &'v Value) -> Option<Self> {
+        json.as_str()
+    }
+}
+
+impl Scalar<'_> for i64 {
+    const WRONG_TYPE: (&'static str, &'static str) =
+        ("int_type", "must be an integer between -2^63 and 2^63-1");
+
+    fn from_json(json: &Value) -> Option<Self> {
+        json.as_i64()
+    }
+}
+
+impl<'a> Members<'a> {
+    /// A member that must be present with a value.
+    pub fn required<S: Scalar<'a>, T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(S) -> Result<T, Violation>,
+    ) -> Option<T> {
+        match self.object.get(name) {
+            None => {
+                self.refuse(name, "missing", "is required");
+                None
+            }
+            Some(json) => self.parse(name, json, parse),
+        }
+    }
+
+    /// A member that may be absent or `null` (both meaning none).
+    pub fn optional<S: Scalar<'a>, T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(S) -> Result<T, Violation>,
+    ) -> Option<Option<T>> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(json) => self.parse(name, json, parse).map(Some),
+        }
+    }
+
+    /// A merge-patch member that cannot be removed: absent leaves it, `null` is refused.
+    pub fn replace<S: Scalar<'a>, T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(S) -> Result<T, Violation>,
+    ) -> Option<Option<T>> {
+        match self.object.get(name) {
+            None => Some(None),
+            Some(Value::Null) => {
+                self.refuse(name, "null_not_allowed", "may not be null");
+                None
+            }
+            Some(json) => self.parse(name, json, parse).map(Some),
+        }
+    }
+
+    /// A merge-patch member that can be removed: absent leaves it, `null` removes it.
+    pub fn patch<S: Scalar<'a>, T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(S) -> Result<T, Violation>,
+    ) -> Option<Patch<T>> {
+        match self.object.get(name) {
+            None => Some(Patch::Keep),
+            Some(Value::Null) => Some(Patch::Clear),
+            Some(json) => self.parse(name, json, parse).map(Patch::Set),
+        }
+    }
+
+    fn parse<S: Scalar<'a>, T>(
+        &mut self,
+        name: &'static str,
+        json: &'a Value,
+        parse: impl FnOnce(S) -> Result<T, Violation>,
+    ) -> Option<T> {
+        let Some(scalar) = S::from_json(json) else {
+            let (kind, msg) = S::WRONG_TYPE;
+            self.refuse(name, kind, msg);
+            return None;
+        };
+        parse(scalar)
+            .map_err(|violation| self.refuse(name, violation.code, violation.message))
+            .ok()
+    }
+
+    fn refuse(&mut self, name: &str, kind: &str, msg: impl Into<String>) {
+        self.errors
+            .push(FieldError::new(&["body", name], kind, msg));
+    }
+}

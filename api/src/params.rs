@@ -1,0 +1,208 @@
+//! Path and query parameter types, parsed into domain values at the edge.
+//!
+//! A value that does not parse fails extraction with poem-openapi's parameter error, whose
+//! message is `failed to parse "<type>": <code>: <message>`. [`crate::edge`] turns that into a
+//! 422 entry with `loc`, `type` and `msg`; [`refusal`] is the one place that message is written.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use domain::{Limit, Violation, users::UserId};
+use poem_openapi::{
+    registry::{MetaSchema, MetaSchemaRef},
+    types::{ParseError, ParseFromParameter, ParseResult, ToJSON, Type},
+};
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// A parameter refusal carrying a rule code and a message for the 422 entry.
+fn refusal<T: Type>(code: &str, message: impl std::fmt::Display) -> ParseError<T> {
+    ParseError::custom(format!("{code}: {message}"))
+}
+
+macro_rules! param_type {
+    ($ty:ident<$g:ident>, $name:literal, $schema:expr) => {
+        param_type!(@impl [$g] $ty<$g>, $name, $schema);
+    };
+    ($ty:ty, $name:literal, $schema:expr) => {
+        param_type!(@impl [] $ty, $name, $schema);
+    };
+    (@impl [$($g:ident)?] $ty:ty, $name:literal, $schema:expr) => {
+        impl<$($g: DomainId)?> Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                $name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(
+                &'a self,
+            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+    };
+}
+
+/// A domain id type: a positive 64-bit integer with a rule of its own.
+pub trait DomainId: Copy + Send + Sync + 'static {
+    /// Parses the id.
+    fn parse(value: i64) -> Result<Self, Violation>;
+}
+
+impl DomainId for UserId {
+    fn parse(value: i64) -> Result<Self, Violation> {
+        UserId::parse(value)
+    }
+}
+
+/// An id in a path: `/users/{id}`.
+#[derive(Debug, Clone, Copy)]
+pub struct Id<T>(pub T);
+
+param_type!(Id<T>, "Id", {
+    MetaSchema {
+        minimum: Some(1.0),
+        ..MetaSchema::new_with_format("integer", "int64")
+    }
+});
+
+impl<T: DomainId> ParseFromParameter for Id<T> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        match value.parse::<i64>() {
+            Ok(n) => T::parse(n)
+                .map(Self)
+                .map_err(|v| refusal(v.code, v.message)),
+            Err(_) => Err(refusal("id_invalid", "must be a positive 64-bit integer")),
+        }
+    }
+}
+
+/// The `limit` query parameter: 1..=100 items, 20 when absent.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitParam(pub Limit);
+
+param_type!(LimitParam, "Limit", {
+    MetaSchema {
+        minimum: Some(f64::from(Limit::MIN)),
+        maximum: Some(f64::from(Limit::MAX)),
+        ..MetaSchema::new_with_format("integer", "int32")
+    }
+});
+
+impl LimitParam {
+    /// The page size used when a request names none.
+    pub fn default_value() -> Self {
+        Self(Limit::DEFAULT)
+    }
+}
+
+impl ParseFromParameter for LimitParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        let n: i64 = value
+            .parse()
+            .map_err(|_| refusal::<Self>("int_parsing", "must be an integer"))?;
+        Limit::parse(n)
+            .map(Self)
+            .map_err(|v: Violation| refusal(v.code, v.message))
+    }
+}
+
+impl ToJSON for LimitParam {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0.get()))
+    }
+}
+
+/// The `cursor` query parameter of lists ordered by id: an opaque token naming the last id of
+/// the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdCursor<T>(pub T);
+
+param_type!(IdCursor<T>, "Cursor", {
+    MetaSchema {
+        max_length: Some(64),
+        ..MetaSchema::new("string")
+    }
+});
+
+/// The token for a page that continues after `id`.
+pub fn encode_cursor(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(id.to_string())
+}
+
+impl<T: DomainId> ParseFromParameter for IdCursor<T> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        URL_SAFE_NO_PAD
+            .decode(value)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.parse::<i64>().ok())
+            .and_then(|id| T::parse(id).ok())
+            .map(Self)
+            .ok_or_else(|| {
+                refusal(
+                    "cursor_invalid",
+                    "is not a cursor this service issued; use `next_cursor` from a previous page",
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_is_opaque() {
+        let token = encode_cursor(42);
+        assert_ne!(token, "42");
+        let cursor = IdCursor::<UserId>::parse_from_parameter(&token).unwrap();
+        assert_eq!(cursor.0.get(), 42);
+    }
+
+    #[test]
+    fn tampered_cursor_is_refused_with_a_code() {
+        for bad in ["", "!!", "MA", "LTE", &URL_SAFE_NO_PAD.encode("abc")] {
+            let err = IdCursor::<UserId>::parse_from_parameter(bad).unwrap_err();
+            assert!(
+                err.message().contains("cursor_invalid: "),
+                "{bad}: {}",
+                err.message()
+            );
+        }
+    }
+
+    #[test]
+    fn user_id_must_be_a_positive_integer() {
+        assert_eq!(Id::<UserId>::parse_from_parameter("7").unwrap().0.get(), 7);
+        for bad in ["0", "-1", "x", "1.5", "9223372036854775808"] {
+            let err = Id::<UserId>::parse_from_parameter(bad).unwrap_err();
+            let message = err.message();
+            assert!(
+                message.contains("id_invalid: ") || message.contains("id_not_positive: "),
+                "{bad}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn limit_is_between_one_and_hundred() {
+        assert_eq!(
+            LimitParam::parse_from_parameter("100").unwrap().0.get(),
+            100
+        );
+        let err = LimitParam::parse_from_parameter("0").unwrap_err();
+        assert!(err.message().contains("limit_out_of_range: "));
+        let err = LimitParam::parse_from_parameter("ten").unwrap_err();
+        assert!(err.message().contains("int_parsing: "));
+    }
+}

@@ -1,0 +1,249 @@
+//! RFC 9457 problem details: the one shape of every error the service sends.
+//!
+//! [`Problem`] is the single schema every error response of every operation refers to, so that
+//! client generators type errors once. Extension members (`errors`, `balance`, `required`) are
+//! optional members of it, present only on the problems that carry them.
+
+use poem::{IntoResponse, Response, http::StatusCode};
+use poem_openapi::{
+    Object,
+    payload::Payload,
+    registry::{MetaSchemaRef, Registry},
+    types::{ToJSON, Type},
+};
+
+/// The media type of every error response.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem details object.
+#[derive(Object, Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// A URI reference naming the problem type; `about:blank` when the status says it all.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What happened, for this occurrence.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// The request path that caused the problem.
+    pub instance: String,
+    /// 422 only: one entry per failing input.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+    /// 402 only: the balance at the time, in minor units.
+    #[oai(skip_serializing_if_is_none)]
+    pub balance: Option<i64>,
+    /// 402 only: the amount asked for, in minor units.
+    #[oai(skip_serializing_if_is_none)]
+    pub required: Option<i64>,
+}
+
+/// Why one input was refused.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where the input was: `body`, `path`, `query` or `header`, then the member or parameter
+    /// name (and array indexes).
+    pub loc: Vec<String>,
+    /// What is wrong, for people.
+    pub msg: String,
+    /// Which rule failed, for programs (e.g. `missing`, `string_too_long`, `email_invalid`).
+    #[oai(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    /// A refusal of the input at `loc`.
+    pub fn new(loc: &[&str], kind: impl Into<String>, msg: impl Into<String>) -> Self {
+        Self {
+            loc: loc.iter().map(|part| (*part).to_owned()).collect(),
+            msg: msg.into(),
+            kind: kind.into(),
+        }
+    }
+}
+
+impl Problem {
+    /// A problem with `status`, titled by the status's reason phrase.
+    pub fn new(status: StatusCode, instance: &str) -> Self {
+        Self {
+            kind: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: None,
+            instance: instance.to_owned(),
+            errors: None,
+            balance: None,
+            required: None,
+        }
+    }
+
+    /// Adds what happened in this occurrence.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// A 422 naming each failing input.
+    pub fn invalid(instance: &str, errors: Vec<FieldError>) -> Self {
+        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, instance)
+            .with_detail("The request is invalid; see `errors` for each input.");
+        problem.errors = Some(errors);
+        problem
+    }
+
+    /// The status as a [`StatusCode`].
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// A [`Problem`] as a response body: `application/problem+json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemBody(pub Problem);
+
+impl Payload for ProblemBody {
+    const CONTENT_TYPE: &'static str = PROBLEM_JSON;
+
+    fn schema_ref() -> MetaSchemaRef {
+        Problem::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+impl From<Problem> for ProblemBody {
+    fn from(problem: Problem) -> Self {
+        Self(problem)
+    }
+}
+
+impl IntoResponse for ProblemBody {
+    fn into_response(self) -> Response {
+        let body = self.0.to_json_string();
+        Response::builder()
+            .status(self.0.status_code())
+            .content_type(PROBLEM_JSON)
+            .body(body)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        ProblemBody(self).into_response()
+    }
+}
+
+/// An operation's response enum that can carry any problem the operation documents.
+pub trait FromProblem {
+    /// The variant for `problem`'s status (500 when the operation does not document it).
+    fn from_problem(problem: Problem) -> Self;
+}
+
+/// The response for `result`: `ok` of its value, or the problem for its error.
+pub fn reply<T, R: FromProblem>(
+    req: &poem::Request,
+    result: domain::Result<T>,
+    ok: impl FnOnce(T) -> R,
+) -> R {
+    match result {
+        Ok(value) => ok(value),
+        Err(err) => R::from_problem(crate::errors::problem_for(err, req.uri().path())),
+    }
+}
+
+/// Declares an operation's response enum: its success variants as written, then one
+/// [`ProblemBody`] variant per listed error status, then 500, which every operation can answer.
+///
+/// ```ignore
+/// responses! {
+///     /// Responses of `GET /users/{id}`.
+///     pub enum UsersGet {
+///         /// The user.
+///         #[oai(status = 200)]
+///         Ok(Json<UserOut>),
+///     }
+///     problems {
+///         404 NotFound: "No user has this id.",
+///         422 Unprocessable: "The id is not a positive integer.",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! responses {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($success:tt)* }
+        problems { $($status:tt $variant:ident : $doc:tt),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(poem_openapi::ApiResponse)]
+        $vis enum $name {
+            $($success)*
+            $(
+                #[doc = $doc]
+                #[oai(status = $status)]
+                $variant($crate::problem::ProblemBody),
+            )*
+            /// An unexpected failure; the details are in the server log under the request id.
+            #[oai(status = 500)]
+            InternalServerError($crate::problem::ProblemBody),
+        }
+
+        impl $crate::problem::FromProblem for $name {
+            fn from_problem(problem: $crate::problem::Problem) -> Self {
+                match problem.status {
+                    $($status => Self::$variant($crate::problem::ProblemBody(problem)),)*
+                    500 => Self::InternalServerError($crate::problem::ProblemBody(problem)),
+                    other => {
+                        tracing::error!(
+                            status = other,
+                            operation = stringify!($name),
+                            "problem status not documented for this operation"
+                        );
+                        Self::InternalServerError($crate::problem::ProblemBody(
+                            $crate::problem::Problem::new(
+                                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                &problem.instance,
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_serialises_without_absent_extension_members() {
+        let json = Problem::new(StatusCode::NOT_FOUND, "/users/9")
+            .with_detail("No user has id 9.")
+            .to_json()
+            .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "about:blank",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "No user has id 9.",
+                "instance": "/users/9",
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn problem_response_has_problem_media_type_and_status() {
+        let resp = Problem::new(StatusCode::CONFLICT, "/users").into_response();
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        assert_eq!(resp.content_type(), Some(PROBLEM_JSON));
+    }
+}

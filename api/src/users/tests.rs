@@ -1,0 +1,536 @@
+use crate::test_support::{BODY_LIMIT, Reply, send_json, test_app, user_in};
+use domain::{
+    Email,
+    users::{Bio, Password, UserName},
+};
+use poem::http::Method;
+use serde_json::{Value, json};
+
+async fn create(app: &crate::test_support::TestApp, name: &str, email: &str) -> Value {
+    let reply = send_json(&app.client, Method::POST, "/users", &user_in(name, email)).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body
+}
+
+fn assert_no_password(body: &Value) {
+    let text = body.to_string();
+    assert!(!text.contains("password"), "{text}");
+    assert!(!text.contains("argon2"), "{text}");
+}
+
+#[tokio::test]
+async fn create_is_201_with_location_and_no_password() {
+    let app = test_app().await;
+    let mut input = user_in("Ann", "Ann@Example.com");
+    input["bio"] = json!("likes tea");
+    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    assert_eq!(reply.status, 201);
+    let id = reply.body["id"].as_i64().unwrap();
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/users/{id}").as_str())
+    );
+    assert_eq!(reply.body["name"], "Ann");
+    assert_eq!(reply.body["email"], "Ann@Example.com");
+    assert_eq!(reply.body["bio"], "likes tea");
+    assert_eq!(reply.body["created_at"], reply.body["updated_at"]);
+    let created_at = reply.body["created_at"].as_str().unwrap();
+    assert!(created_at.ends_with('Z'), "{created_at}");
+    assert_no_password(&reply.body);
+}
+
+#[tokio::test]
+async fn create_without_bio_shows_bio_null() {
+    let app = test_app().await;
+    let body = create(&app, "Ann", "ann@example.com").await;
+    assert!(body.as_object().unwrap().contains_key("bio"));
+    assert_eq!(body["bio"], Value::Null);
+}
+
+#[tokio::test]
+async fn create_with_email_taken_in_any_case_is_409() {
+    let app = test_app().await;
+    create(&app, "Ann", "ann@example.com").await;
+    let reply = send_json(
+        &app.client,
+        Method::POST,
+        "/users",
+        &user_in("Other", "ANN@example.COM"),
+    )
+    .await;
+    reply.assert_problem(409, "/users");
+}
+
+#[tokio::test]
+async fn create_with_every_member_invalid_is_one_422_naming_each() {
+    let app = test_app().await;
+    let input = json!({
+        "name": "",
+        "email": "not-an-address",
+        "password": "short",
+        "bio": "b".repeat(2001),
+    });
+    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    reply.assert_problem(422, "/users");
+    assert_eq!(
+        reply.error_locs(),
+        [
+            ("body.bio".into(), "string_too_long".into()),
+            ("body.email".into(), "email_invalid".into()),
+            ("body.name".into(), "string_too_short".into()),
+            ("body.password".into(), "string_too_short".into()),
+        ]
+    );
+    for error in reply.body["errors"].as_array().unwrap() {
+        assert!(!error["msg"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn create_with_missing_and_mistyped_members_names_each() {
+    let app = test_app().await;
+    let reply = send_json(&app.client, Method::POST, "/users", &json!({"name": 5})).await;
+    reply.assert_problem(422, "/users");
+    assert_eq!(
+        reply.error_locs(),
+        [
+            ("body.email".into(), "missing".into()),
+            ("body.name".into(), "string_type".into()),
+            ("body.password".into(), "missing".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn lengths_are_checked_in_characters_at_the_limits() {
+    let app = test_app().await;
+    let mut input = user_in(&"é".repeat(100), "edge@example.com");
+    input["bio"] = json!("ü".repeat(2000));
+    input["password"] = json!("p".repeat(128));
+    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    input["name"] = json!("é".repeat(101));
+    input["email"] = json!("edge2@example.com");
+    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    assert_eq!(
+        reply.error_locs(),
+        [("body.name".into(), "string_too_long".into())]
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_problem() {
+    let app = test_app().await;
+    let reply = Reply::of(
+        app.client
+            .post("/users")
+            .content_type("application/json")
+            .body("{\"name\": ")
+            .send()
+            .await,
+    )
+    .await;
+    let body = reply.assert_problem(400, "/users");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not well-formed JSON")
+    );
+}
+
+#[tokio::test]
+async fn wrong_or_missing_content_type_is_415_problem() {
+    let app = test_app().await;
+    let body = user_in("Ann", "ann@example.com").to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/merge-patch+json"),
+        None,
+    ] {
+        let mut request = app.client.post("/users").body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.content_type(content_type);
+        }
+        let reply = Reply::of(request.send().await).await;
+        reply.assert_problem(415, "/users");
+    }
+}
+
+#[tokio::test]
+async fn json_with_charset_parameter_is_accepted() {
+    let app = test_app().await;
+    let reply = Reply::of(
+        app.client
+            .post("/users")
+            .content_type("application/json; charset=utf-8")
+            .body(user_in("Ann", "ann@example.com").to_string())
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn empty_body_is_422_and_non_object_body_is_422() {
+    let app = test_app().await;
+    let reply = Reply::of(
+        app.client
+            .post("/users")
+            .content_type("application/json")
+            .send()
+            .await,
+    )
+    .await;
+    reply.assert_problem(422, "/users");
+    assert_eq!(reply.error_locs(), [("body".into(), "missing".into())]);
+    let reply = send_json(&app.client, Method::POST, "/users", &json!([1, 2])).await;
+    assert_eq!(reply.error_locs(), [("body".into(), "object_type".into())]);
+}
+
+#[tokio::test]
+async fn declared_body_over_the_limit_is_413_problem_and_creates_nothing() {
+    let app = test_app().await;
+    let mut input = user_in("Ann", "ann@example.com");
+    input["bio"] = json!("x".repeat(BODY_LIMIT as usize));
+    let body = input.to_string();
+    let reply = Reply::of(
+        app.client
+            .post("/users")
+            .content_type("application/json")
+            .header("content-length", body.len())
+            .body(body)
+            .send()
+            .await,
+    )
+    .await;
+    reply.assert_problem(413, "/users");
+    let list = Reply::of(app.client.get("/users").send().await).await;
+    assert_eq!(list.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn get_is_200_then_404_problem_for_a_missing_id() {
+    let app = test_app().await;
+    let created = create(&app, "Ann", "ann@example.com").await;
+    let id = created["id"].as_i64().unwrap();
+    let reply = Reply::of(app.client.get(format!("/users/{id}")).send().await).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, created);
+    assert_no_password(&reply.body);
+    let reply = Reply::of(app.client.get("/users/999").send().await).await;
+    let body = reply.assert_problem(404, "/users/999");
+    assert_eq!(body["title"], "Not Found");
+}
+
+#[tokio::test]
+async fn id_that_is_not_a_positive_integer_is_422_at_path_id() {
+    let app = test_app().await;
+    for bad in ["abc", "0", "-3", "1.5", "99999999999999999999"] {
+        let uri = format!("/users/{bad}");
+        for method in [Method::GET, Method::DELETE] {
+            let reply = Reply::of(app.client.request(method, &uri).send().await).await;
+            reply.assert_problem(422, &uri);
+            let locs = reply.error_locs();
+            assert_eq!(locs.len(), 1);
+            assert_eq!(locs[0].0, "path.id", "{bad}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_walks_every_page_once_in_id_order() {
+    let app = test_app().await;
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let user = create(&app, "U", &format!("u{n}@example.com")).await;
+        ids.push(user["id"].as_i64().unwrap());
+    }
+    let mut seen = Vec::new();
+    let mut uri = "/users?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let reply = Reply::of(app.client.get(&uri).send().await).await;
+        assert_eq!(reply.status, 200);
+        pages += 1;
+        for item in reply.body["items"].as_array().unwrap() {
+            assert_no_password(item);
+            seen.push(item["id"].as_i64().unwrap());
+        }
+        match reply.body["next_cursor"].as_str() {
+            Some(cursor) => {
+                let link = reply.header("link").expect("a next page has a Link");
+                assert!(link.ends_with("rel=\"next\""), "{link}");
+                assert!(link.contains(&format!("cursor={cursor}")), "{link}");
+                uri = format!("/users?limit=3&cursor={cursor}");
+            }
+            None => {
+                assert!(reply.header("link").is_none());
+                assert_eq!(reply.body["next_cursor"], Value::Null);
+                break;
+            }
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn list_defaults_to_twenty_items() {
+    let app = test_app().await;
+    let reply = Reply::of(app.client.get("/users").send().await).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, json!({"items": [], "next_cursor": null}));
+}
+
+#[tokio::test]
+async fn bad_limit_or_cursor_is_422_at_the_query_parameter() {
+    let app = test_app().await;
+    for (query, loc) in [
+        ("limit=0", "query.limit"),
+        ("limit=101", "query.limit"),
+        ("limit=ten", "query.limit"),
+        ("cursor=not-a-cursor", "query.cursor"),
+        ("cursor=MA", "query.cursor"),
+    ] {
+        let uri = format!("/users?{query}");
+        let reply = Reply::of(app.client.get(&uri).send().await).await;
+        reply.assert_problem(422, "/users");
+        let locs = reply.error_locs();
+        assert_eq!(locs.len(), 1, "{query}");
+        assert_eq!(locs[0].0, loc, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn put_on_a_missing_id_creates_it_with_201_and_location() {
+    let app = test_app().await;
+    let reply = send_json(
+        &app.client,
+        Method::PUT,
+        "/users/77",
+        &user_in("Put", "put@example.com"),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.header("location"), Some("/users/77"));
+    assert_eq!(reply.body["id"], 77);
+    assert_no_password(&reply.body);
+    let next = create(&app, "Next", "next@example.com").await;
+    assert!(next["id"].as_i64().unwrap() > 77);
+}
+
+#[tokio::test]
+async fn put_on_an_existing_user_replaces_it_keeps_created_at_and_clears_bio() {
+    let app = test_app().await;
+    let mut input = user_in("Ann", "ann@example.com");
+    input["bio"] = json!("old bio");
+    let created = send_json(&app.client, Method::POST, "/users", &input)
+        .await
+        .body;
+    let uri = format!("/users/{}", created["id"]);
+    let reply = send_json(
+        &app.client,
+        Method::PUT,
+        &uri,
+        &user_in("Annie", "annie@example.com"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.header("location").is_none());
+    assert_eq!(reply.body["name"], "Annie");
+    assert_eq!(reply.body["email"], "annie@example.com");
+    assert_eq!(reply.body["bio"], Value::Null);
+    assert_eq!(reply.body["created_at"], created["created_at"]);
+    assert_no_password(&reply.body);
+}
+
+#[tokio::test]
+async fn put_with_the_email_of_another_user_is_409_and_changes_nothing() {
+    let app = test_app().await;
+    create(&app, "Ann", "ann@example.com").await;
+    let bob = create(&app, "Bob", "bob@example.com").await;
+    let uri = format!("/users/{}", bob["id"]);
+    let reply = send_json(
+        &app.client,
+        Method::PUT,
+        &uri,
+        &user_in("Bob", "Ann@Example.com"),
+    )
+    .await;
+    reply.assert_problem(409, &uri);
+    let after = Reply::of(app.client.get(&uri).send().await).await;
+    assert_eq!(after.body, bob);
+}
+
+#[tokio::test]
+async fn put_keeping_its_own_email_in_another_case_is_fine() {
+    let app = test_app().await;
+    let ann = create(&app, "Ann", "ann@example.com").await;
+    let uri = format!("/users/{}", ann["id"]);
+    let reply = send_json(
+        &app.client,
+        Method::PUT,
+        &uri,
+        &user_in("Ann", "ANN@example.com"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn put_with_invalid_body_is_422_and_creates_nothing() {
+    let app = test_app().await;
+    let reply = send_json(&app.client, Method::PUT, "/users/5", &json!({"name": "x"})).await;
+    reply.assert_problem(422, "/users/5");
+    let get = Reply::of(app.client.get("/users/5").send().await).await;
+    assert_eq!(get.status, 404);
+}
+
+async fn patch(app: &crate::test_support::TestApp, uri: &str, media: &str, body: Value) -> Reply {
+    Reply::of(
+        app.client
+            .patch(uri)
+            .content_type(media)
+            .body(body.to_string())
+            .send()
+            .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn patch_changes_only_present_members_and_null_bio_clears_it() {
+    let app = test_app().await;
+    let mut input = user_in("Ann", "ann@example.com");
+    input["bio"] = json!("tea");
+    let ann = send_json(&app.client, Method::POST, "/users", &input)
+        .await
+        .body;
+    let uri = format!("/users/{}", ann["id"]);
+
+    let reply = patch(
+        &app,
+        &uri,
+        "application/merge-patch+json",
+        json!({"name": "Annie"}),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["name"], "Annie");
+    assert_eq!(reply.body["email"], ann["email"]);
+    assert_eq!(reply.body["bio"], "tea");
+    assert_eq!(reply.body["created_at"], ann["created_at"]);
+    assert_no_password(&reply.body);
+
+    let reply = patch(&app, &uri, "application/json", json!({"bio": null})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["bio"], Value::Null);
+    assert_eq!(reply.body["name"], "Annie");
+}
+
+#[tokio::test]
+async fn empty_patch_changes_nothing() {
+    let app = test_app().await;
+    let ann = create(&app, "Ann", "ann@example.com").await;
+    let uri = format!("/users/{}", ann["id"]);
+    let reply = patch(&app, &uri, "application/merge-patch+json", json!({})).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, ann);
+}
+
+#[tokio::test]
+async fn patch_with_null_name_email_or_password_is_422_and_changes_nothing() {
+    let app = test_app().await;
+    let ann = create(&app, "Ann", "ann@example.com").await;
+    let uri = format!("/users/{}", ann["id"]);
+    let reply = patch(
+        &app,
+        &uri,
+        "application/merge-patch+json",
+        json!({"name": null, "email": null, "password": null, "bio": "new"}),
+    )
+    .await;
+    reply.assert_problem(422, &uri);
+    assert_eq!(
+        reply.error_locs(),
+        [
+            ("body.email".into(), "null_not_allowed".into()),
+            ("body.name".into(), "null_not_allowed".into()),
+            ("body.password".into(), "null_not_allowed".into()),
+        ]
+    );
+    let after = Reply::of(app.client.get(&uri).send().await).await;
+    assert_eq!(after.body, ann);
+}
+
+#[tokio::test]
+async fn patch_of_a_missing_user_is_404() {
+    let app = test_app().await;
+    let reply = patch(
+        &app,
+        "/users/404",
+        "application/merge-patch+json",
+        json!({"name": "X"}),
+    )
+    .await;
+    reply.assert_problem(404, "/users/404");
+}
+
+#[tokio::test]
+async fn patch_to_an_email_taken_by_another_user_is_409() {
+    let app = test_app().await;
+    create(&app, "Ann", "ann@example.com").await;
+    let bob = create(&app, "Bob", "bob@example.com").await;
+    let uri = format!("/users/{}", bob["id"]);
+    let reply = patch(
+        &app,
+        &uri,
+        "application/merge-patch+json",
+        json!({"email": "ANN@example.com"}),
+    )
+    .await;
+    reply.assert_problem(409, &uri);
+}
+
+#[tokio::test]
+async fn patch_in_another_media_type_is_415() {
+    let app = test_app().await;
+    let ann = create(&app, "Ann", "ann@example.com").await;
+    let uri = format!("/users/{}", ann["id"]);
+    let reply = patch(&app, &uri, "text/plain", json!({"name": "X"})).await;
+    reply.assert_problem(415, &uri);
+}
+
+#[tokio::test]
+async fn delete_is_204_with_empty_body_then_404() {
+    let app = test_app().await;
+    let ann = create(&app, "Ann", "ann@example.com").await;
+    let uri = format!("/users/{}", ann["id"]);
+    let resp = app.client.delete(&uri).send().await.0;
+    assert_eq!(resp.status(), 204);
+    assert!(resp.into_body().into_bytes().await.unwrap().is_empty());
+    let reply = Reply::of(app.client.delete(&uri).send().await).await;
+    reply.assert_problem(404, &uri);
+    let reply = Reply::of(app.client.get(&uri).send().await).await;
+    reply.assert_problem(404, &uri);
+}
+
+#[tokio::test]
+async fn spec_bounds_match_the_domain_rules() {
+    let spec: Value = serde_json::from_str(&crate::openapi().spec()).unwrap();
+    let user_in = &spec["components"]["schemas"]["UserIn"]["properties"];
+    assert_eq!(user_in["name"]["maxLength"], UserName::MAX_LEN);
+    assert_eq!(user_in["email"]["maxLength"], Email::MAX_LEN);
+    assert_eq!(user_in["password"]["minLength"], Password::MIN_LEN);
+    assert_eq!(user_in["password"]["maxLength"], Password::MAX_LEN);
+    assert_eq!(user_in["bio"]["maxLength"], Bio::MAX_LEN);
+    let patch = &spec["components"]["schemas"]["UserPatchIn"]["properties"];
+    for member in ["name", "email", "password", "bio"] {
+        assert_eq!(
+            patch[member]["maxLength"], user_in[member]["maxLength"],
+            "{member}"
+        );
+    }
+}

@@ -246,6 +246,10 @@ fn explain(reason: &str) -> (&str, &str) {
         .strip_prefix("failed to parse \"")
         .and_then(|rest| rest.split_once("\": "))
         .map_or(reason, |(_, detail)| detail);
+    // An optional parameter's error names the wrapper type too; that is noise to a client.
+    let detail = detail
+        .split_once(" (occurred while parsing")
+        .map_or(detail, |(head, _)| head);
     match detail.split_once(": ") {
         Some((code, msg)) if code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
             (code, msg)
@@ -271,6 +275,12 @@ mod tests {
         assert_eq!(
             explain(r#"failed to parse "UserId": id_invalid: must be a positive 64-bit integer"#),
             ("id_invalid", "must be a positive 64-bit integer")
+        );
+        assert_eq!(
+            explain(
+                r#"failed to parse "Cursor": cursor_invalid: not ours (occurred while parsing "optional_Cursor")"#
+            ),
+            ("cursor_invalid", "not ours")
         );
         assert_eq!(
             explain(r#"Type "Limit" expects an input value."#),

@@ -57,7 +57,8 @@ pub type Api = (users::UsersApi, ops::OpsApi);
 const DESCRIPTION: &str = "\
 A JSON API for users. Every error is `application/problem+json` (RFC 9457) with `type`, \
 `title`, `status`, `detail` and `instance`; a 422 also names each failing input in `errors`. \
-Lists are paged with `limit` and an opaque `cursor`. Every response carries `X-Request-Id`.";
+Lists are paged with `limit` and an opaque `cursor`. No text member may contain a NUL \
+character. Every response carries `X-Request-Id`.";
 
 /// The OpenAPI service: operations and their spec. Needs no services, so the spec can be
 /// printed without a database.

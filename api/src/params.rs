@@ -7,49 +7,14 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use domain::{Limit, Violation, users::UserId};
 use poem_openapi::{
-    registry::{MetaSchema, MetaSchemaRef},
+    registry::MetaSchema,
     types::{ParseError, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
-use std::borrow::Cow;
 
 /// A parameter refusal carrying a rule code and a message for the 422 entry.
 fn refusal<T: Type>(code: &str, message: impl std::fmt::Display) -> ParseError<T> {
     ParseError::custom(format!("{code}: {message}"))
-}
-
-macro_rules! param_type {
-    ($ty:ident<$g:ident>, $name:literal, $schema:expr) => {
-        param_type!(@impl [$g] $ty<$g>, $name, $schema);
-    };
-    ($ty:ty, $name:literal, $schema:expr) => {
-        param_type!(@impl [] $ty, $name, $schema);
-    };
-    (@impl [$($g:ident)?] $ty:ty, $name:literal, $schema:expr) => {
-        impl<$($g: DomainId)?> Type for $ty {
-            const IS_REQUIRED: bool = true;
-            type RawValueType = Self;
-            type RawElementValueType = Self;
-
-            fn name() -> Cow<'static, str> {
-                $name.into()
-            }
-
-            fn schema_ref() -> MetaSchemaRef {
-                MetaSchemaRef::Inline(Box::new($schema))
-            }
-
-            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-                Some(self)
-            }
-
-            fn raw_element_iter<'a>(
-                &'a self,
-            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-                Box::new(self.as_raw_value().into_iter())
-            }
-        }
-    };
 }
 
 /// A domain id type: a positive 64-bit integer with a rule of its own.
@@ -68,7 +33,7 @@ impl DomainId for UserId {
 #[derive(Debug, Clone, Copy)]
 pub struct Id<T>(pub T);
 
-param_type!(Id<T>, "Id", {
+crate::scalar_type!(Id<T>, "Id", {
     MetaSchema {
         minimum: Some(1.0),
         ..MetaSchema::new_with_format("integer", "int64")
@@ -90,7 +55,7 @@ impl<T: DomainId> ParseFromParameter for Id<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct LimitParam(pub Limit);
 
-param_type!(LimitParam, "Limit", {
+crate::scalar_type!(LimitParam, "Limit", {
     MetaSchema {
         minimum: Some(f64::from(Limit::MIN)),
         maximum: Some(f64::from(Limit::MAX)),
@@ -127,7 +92,7 @@ impl ToJSON for LimitParam {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdCursor<T>(pub T);
 
-param_type!(IdCursor<T>, "Cursor", {
+crate::scalar_type!(IdCursor<T>, "Cursor", {
     MetaSchema {
         max_length: Some(64),
         ..MetaSchema::new("string")

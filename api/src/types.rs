@@ -8,33 +8,52 @@ use poem_openapi::{
 use serde_json::Value;
 use std::borrow::Cow;
 
+/// Implements poem-openapi's `Type` for a scalar newtype with an inline `schema`:
+/// `scalar_type!(Name, "name", schema)` or, generic over a domain id, `scalar_type!(Name<T>, ...)`.
+#[macro_export]
+macro_rules! scalar_type {
+    ($ty:ident<$g:ident>, $name:literal, $schema:expr) => {
+        $crate::scalar_type!(@impl [$g] $ty<$g>, $name, $schema);
+    };
+    ($ty:ty, $name:literal, $schema:expr) => {
+        $crate::scalar_type!(@impl [] $ty, $name, $schema);
+    };
+    (@impl [$($g:ident)?] $ty:ty, $name:literal, $schema:expr) => {
+        impl<$($g: $crate::params::DomainId)?> poem_openapi::types::Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+                poem_openapi::registry::MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(
+                &'a self,
+            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+    };
+}
+
 /// An instant as RFC 3339 in UTC with microseconds: `2026-11-25T09:30:00.123456Z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timestamp(pub DateTime<Utc>);
 
-impl Type for Timestamp {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "string_date-time".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date-time")))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+crate::scalar_type!(
+    Timestamp,
+    "string_date-time",
+    MetaSchema::new_with_format("string", "date-time")
+);
 
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {

@@ -194,7 +194,7 @@ responses! {
     }
     problems {
         400 BadRequest: "The body is not well-formed JSON.",
-        409 Conflict: "The e-mail address is taken by another user.",
+        409 Conflict: "The e-mail address is taken by another user, or a concurrent request created this user first.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id or a member of the body is invalid; `errors` names each.",

@@ -68,7 +68,10 @@ impl SqlUserRepository {
             ..Default::default()
         };
         let _gate = self.db.gate().await;
-        let model = row.insert(self.db.conn()).await.map_err(constraint)?;
+        let model = row
+            .insert(self.db.conn())
+            .await
+            .map_err(|err| constraint(err, None))?;
         to_domain(model)
     }
 
@@ -100,13 +103,13 @@ impl SqlUserRepository {
             to_active(&user)
                 .update(&txn.txn)
                 .await
-                .map_err(constraint)?;
+                .map_err(|err| constraint(err, None))?;
             PutOutcome::Replaced
         } else {
             to_active(&user)
                 .insert(&txn.txn)
                 .await
-                .map_err(constraint)?;
+                .map_err(|err| constraint(err, Some(id)))?;
             if backend == DbBackend::Postgres {
                 // An explicit id does not advance the identity sequence; without this the next
                 // POST could be handed the id just taken.
@@ -156,11 +159,16 @@ impl UserRepository for SqlUserRepository {
     }
 }
 
-/// Maps the unique violations a users write can cause to the domain errors they mean.
-fn constraint(err: DbErr) -> Error {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(message)) if message.contains("email_key") => {
+/// Maps the unique violations a users write can cause to the domain errors they mean: the
+/// e-mail key, or (for an insert with a chosen `id`) the primary key, which a concurrent
+/// transaction took between this one's read and write (PostgreSQL locks no missing row).
+fn constraint(err: DbErr, id: Option<UserId>) -> Error {
+    match (err.sql_err(), id) {
+        (Some(SqlErr::UniqueConstraintViolation(message)), _) if message.contains("email_key") => {
             domain::Error::EmailTaken.into()
+        }
+        (Some(SqlErr::UniqueConstraintViolation(_)), Some(id)) => {
+            domain::Error::UserExists(id).into()
         }
         _ => err.into(),
     }

@@ -65,6 +65,24 @@ impl Service {
         format!("{}{path}", self.base)
     }
 
+    /// GETs `url` (a path of this service, or an absolute URL) and parses the JSON body.
+    pub async fn get_json(&self, url: &str) -> serde_json::Value {
+        let url = if url.starts_with('/') {
+            self.url(url)
+        } else {
+            url.to_owned()
+        };
+        self.client
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("a successful GET")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// Asks the service to stop and waits until it has drained and stopped.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {

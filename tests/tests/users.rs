@@ -21,15 +21,7 @@ async fn user_lifecycle_over_http() {
     let ann: Value = resp.json().await.unwrap();
     assert_eq!(location, format!("/users/{}", ann["id"]));
 
-    let got: Value = client
-        .get(service.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(got, ann);
+    assert_eq!(service.get_json(&location).await, ann);
 
     let resp = client
         .patch(service.url(&location))
@@ -84,15 +76,7 @@ async fn next_link_is_absolute_and_followable() {
         .map(|(url, _)| url.to_owned())
         .expect("Link: <url>; rel=\"next\"");
     assert!(target.starts_with(&service.base), "{target}");
-    let page: Value = service
-        .client
-        .get(&target)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = service.get_json(&target).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["next_cursor"], Value::Null);
 }

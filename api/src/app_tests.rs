@@ -124,3 +124,16 @@ async fn every_error_response_in_the_spec_is_a_problem_and_every_operation_has_a
         }
     }
 }
+
+/// The layering rule, pinned: the HTTP layer reaches storage only through the domain's ports.
+#[test]
+fn api_does_not_depend_on_persistence_outside_its_tests() {
+    let manifest = include_str!("../Cargo.toml");
+    let dependencies = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap_or_default();
+    assert!(dependencies.lines().any(|line| line.starts_with("domain")));
+    assert!(!dependencies.lines().any(|line| line.starts_with("persistence")));
+}

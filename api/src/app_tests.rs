@@ -135,5 +135,9 @@ fn api_does_not_depend_on_persistence_outside_its_tests() {
         .and_then(|rest| rest.split("\n[").next())
         .unwrap_or_default();
     assert!(dependencies.lines().any(|line| line.starts_with("domain")));
-    assert!(!dependencies.lines().any(|line| line.starts_with("persistence")));
+    assert!(
+        !dependencies
+            .lines()
+            .any(|line| line.starts_with("persistence"))
+    );
 }

@@ -15,7 +15,7 @@ use poem::{
     error::{MethodNotAllowedError, NotFoundError, ReadBodyError},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
 };
-use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError};
+use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParsePathError};
 use std::{io, panic::AssertUnwindSafe, sync::Arc, time::Instant};
 use tracing::Instrument;
 
@@ -141,6 +141,14 @@ impl<E> EdgeEndpoint<E> {
                 resp.headers_mut().insert(header::ALLOW, value);
             }
             return resp;
+        }
+        if err.is::<AuthorizationError>() {
+            return crate::errors::unauthorized(
+                path,
+                "A bearer token is required: `Authorization: Bearer <token>` (see POST /auth/tokens).",
+                None,
+            )
+            .into_response();
         }
         if let Some(err) = err.downcast_ref::<ParsePathError>() {
             let index = err

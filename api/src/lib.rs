@@ -5,6 +5,7 @@
 //! where each status code is tied to one schema. It depends on `domain` only; the `app` crate
 //! hands it the services ([`Services`]) wired to real storage.
 
+pub mod auth;
 pub mod body;
 pub mod edge;
 pub mod errors;
@@ -21,7 +22,7 @@ mod app_tests;
 #[cfg(test)]
 mod test_support;
 
-use domain::{health::Readiness, users::UserService};
+use domain::{auth::AuthService, health::Readiness, users::UserService};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
 use poem_openapi::{OpenApiService, Tags};
 use std::sync::Arc;
@@ -31,6 +32,8 @@ use std::sync::Arc;
 pub struct Services {
     /// Users use cases.
     pub users: UserService,
+    /// Logging in and checking tokens.
+    pub auth: AuthService,
     /// Whether the database answers.
     pub readiness: Arc<dyn Readiness>,
 }
@@ -47,15 +50,19 @@ pub struct Settings {
 pub enum Tag {
     /// Users: sign-up, profiles and their changes.
     Users,
+    /// Access tokens.
+    Auth,
     /// Liveness and readiness.
     Operations,
 }
 
 /// The API's operations.
-pub type Api = (users::UsersApi, ops::OpsApi);
+pub type Api = (users::UsersApi, auth::AuthApi, ops::OpsApi);
 
 const DESCRIPTION: &str = "\
-A JSON API for users. Every error is `application/problem+json` (RFC 9457) with `type`, \
+A JSON API for users. Get a token from `POST /auth/tokens` and send it as \
+`Authorization: Bearer <token>`; only signing up, getting a token, health and the docs are open. \
+A user may read and change only their own user; an admin may do anything. Every error is `application/problem+json` (RFC 9457) with `type`, \
 `title`, `status`, `detail` and `instance`; a 422 also names each failing input in `errors`. \
 Lists are paged with `limit` and an opaque `cursor`. No text member may contain a NUL \
 character. Every response carries `X-Request-Id`.";
@@ -64,7 +71,7 @@ character. Every response carries `X-Request-Id`.";
 /// printed without a database.
 pub fn openapi() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (users::UsersApi, ops::OpsApi),
+        (users::UsersApi, auth::AuthApi, ops::OpsApi),
         "Service API",
         env!("CARGO_PKG_VERSION"),
     )
@@ -101,6 +108,7 @@ pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Re
         .nest("/rapidoc", service.rapidoc())
         .nest("/", service)
         .data(services.users)
+        .data(services.auth)
         .data(services.readiness)
         .with(edge::Edge::new(routes, settings.body_limit))
 }

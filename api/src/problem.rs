@@ -4,7 +4,10 @@
 //! client generators type errors once. Extension members (`errors`, `balance`, `required`) are
 //! optional members of it, present only on the problems that carry them.
 
-use poem::{IntoResponse, Response, http::StatusCode};
+use poem::{
+    IntoResponse, Response,
+    http::{HeaderName, HeaderValue, StatusCode},
+};
 use poem_openapi::{
     Object,
     payload::Payload,
@@ -100,9 +103,22 @@ impl Problem {
     }
 }
 
-/// A [`Problem`] as a response body: `application/problem+json`.
+/// A [`Problem`] as a response: `application/problem+json`, plus the headers the status calls
+/// for (`WWW-Authenticate` on a 401, ...).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProblemBody(pub Problem);
+pub struct ProblemBody {
+    /// The problem document.
+    pub problem: Problem,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ProblemBody {
+    /// Adds a response header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
 
 impl Payload for ProblemBody {
     const CONTENT_TYPE: &'static str = PROBLEM_JSON;
@@ -118,30 +134,37 @@ impl Payload for ProblemBody {
 
 impl From<Problem> for ProblemBody {
     fn from(problem: Problem) -> Self {
-        Self(problem)
+        Self {
+            problem,
+            headers: Vec::new(),
+        }
     }
 }
 
 impl IntoResponse for ProblemBody {
     fn into_response(self) -> Response {
-        let body = self.0.to_json_string();
-        Response::builder()
-            .status(self.0.status_code())
+        let body = self.problem.to_json_string();
+        let mut resp = Response::builder()
+            .status(self.problem.status_code())
             .content_type(PROBLEM_JSON)
-            .body(body)
+            .body(body);
+        for (name, value) in self.headers {
+            resp.headers_mut().insert(name, value);
+        }
+        resp
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        ProblemBody(self).into_response()
+        ProblemBody::from(self).into_response()
     }
 }
 
 /// An operation's response enum that can carry any problem the operation documents.
 pub trait FromProblem {
-    /// The variant for `problem`'s status (500 when the operation does not document it).
-    fn from_problem(problem: Problem) -> Self;
+    /// The variant for the problem's status (500 when the operation does not document it).
+    fn from_problem(body: ProblemBody) -> Self;
 }
 
 /// The response for `result`: `ok` of its value, or the problem for its error.
@@ -159,6 +182,9 @@ pub fn reply<T, R: FromProblem>(
 /// Declares an operation's response enum: its success variants as written, then one
 /// [`ProblemBody`] variant per listed error status, then 500, which every operation can answer.
 ///
+/// `guarded("...")` before `problems` adds the 401 (with `WWW-Authenticate`) and the 403 (whose
+/// description is the text given) of an operation that needs a bearer token.
+///
 /// ```ignore
 /// responses! {
 ///     /// Responses of `GET /users/{id}`.
@@ -167,9 +193,9 @@ pub fn reply<T, R: FromProblem>(
 ///         #[oai(status = 200)]
 ///         Ok(Json<UserOut>),
 ///     }
+///     guarded("The user is someone else and the caller is no admin.");
 ///     problems {
 ///         404 NotFound: "No user has this id.",
-///         422 Unprocessable: "The id is not a positive integer.",
 ///     }
 /// }
 /// ```
@@ -178,7 +204,24 @@ macro_rules! responses {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident { $($success:tt)* }
-        problems { $($status:tt $variant:ident : $doc:tt),* $(,)? }
+        guarded($forbidden:literal);
+        problems { $($problems:tt)* }
+    ) => {
+        $crate::responses! {
+            $(#[$meta])*
+            $vis enum $name { $($success)* }
+            problems {
+                #[oai(header(name = "WWW-Authenticate", ty = "String"))]
+                401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
+                403 Forbidden: $forbidden,
+                $($problems)*
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($success:tt)* }
+        problems { $($(#[$attr:meta])* $status:literal $variant:ident : $doc:literal),* $(,)? }
     ) => {
         $(#[$meta])*
         #[derive(poem_openapi::ApiResponse)]
@@ -186,6 +229,7 @@ macro_rules! responses {
             $($success)*
             $(
                 #[doc = $doc]
+                $(#[$attr])*
                 #[oai(status = $status)]
                 $variant($crate::problem::ProblemBody),
             )*
@@ -195,20 +239,20 @@ macro_rules! responses {
         }
 
         impl $crate::problem::FromProblem for $name {
-            fn from_problem(problem: $crate::problem::Problem) -> Self {
-                match problem.status {
-                    $($status => Self::$variant($crate::problem::ProblemBody(problem)),)*
-                    500 => Self::InternalServerError($crate::problem::ProblemBody(problem)),
+            fn from_problem(body: $crate::problem::ProblemBody) -> Self {
+                match body.problem.status {
+                    $($status => Self::$variant(body),)*
+                    500 => Self::InternalServerError(body),
                     other => {
                         tracing::error!(
                             status = other,
                             operation = stringify!($name),
                             "problem status not documented for this operation"
                         );
-                        Self::InternalServerError($crate::problem::ProblemBody(
+                        Self::InternalServerError($crate::problem::ProblemBody::from(
                             $crate::problem::Problem::new(
                                 poem::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                &problem.instance,
+                                &body.problem.instance,
                             ),
                         ))
                     }

@@ -1,24 +1,48 @@
-//! Shared harness of the api crate's tests: the real application over a real SQLite file.
+//! Shared harness of the api crate's tests: the real application over a real SQLite file,
+//! with an admin, and helpers to act as one user or another.
 
 use crate::{Services, Settings, app};
-use domain::users::UserService;
-use persistence::{Argon2Hasher, Database, DatabaseSettings, SqlUserRepository};
-use poem::{Endpoint, EndpointExt, Response, endpoint::BoxEndpoint, test::TestClient};
+use domain::{
+    Email,
+    auth::AuthService,
+    users::{Password, PasswordHasher, UserService},
+};
+use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlUserRepository};
+use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 /// The body limit the tests run with, small enough to pass it cheaply.
 pub const BODY_LIMIT: u64 = 64 * 1024;
+/// The admin every test application starts with.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// The admin's password.
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+/// The password of every user [`TestApp::signup`] creates.
+pub const PASSWORD: &str = "correct horse battery";
 
 /// The application under test and what keeps it alive.
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
     pub db: Database,
+    pub services: Services,
     _dir: tempfile::TempDir,
 }
 
-/// A fresh application on an empty, migrated database in a temporary directory.
+/// A user created through the API, with a token of theirs.
+pub struct Member {
+    pub user: Value,
+    pub uri: String,
+    pub token: String,
+}
+
+/// A fresh application on an empty, migrated database with one admin.
 pub async fn test_app() -> TestApp {
+    test_app_with(Duration::from_secs(3600), Arc::new(Argon2Hasher::new(2))).await
+}
+
+/// A fresh application whose tokens live for `token_ttl`, hashing with `hasher`.
+pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::connect(&DatabaseSettings {
         url: format!("sqlite://{}/api.db", dir.path().display()),
@@ -27,15 +51,24 @@ pub async fn test_app() -> TestApp {
     .await
     .unwrap();
     db.migrate().await.unwrap();
+    let repo = Arc::new(SqlUserRepository::new(db.clone(), Duration::from_secs(60)));
+    let tokens = Arc::new(HmacTokens::new(vec![42; 32], token_ttl).unwrap());
+    let users = UserService::new(repo.clone(), hasher.clone());
+    let auth = AuthService::new(repo, hasher, tokens).await.unwrap();
+    users
+        .ensure_admin(
+            Email::parse(ADMIN_EMAIL).unwrap(),
+            Password::parse(ADMIN_PASSWORD).unwrap(),
+        )
+        .await
+        .unwrap();
     let services = Services {
-        users: UserService::new(
-            Arc::new(SqlUserRepository::new(db.clone())),
-            Arc::new(Argon2Hasher::new(2)),
-        ),
+        users,
+        auth,
         readiness: Arc::new(db.clone()),
     };
     let endpoint = app(
-        services,
+        services.clone(),
         &Settings {
             body_limit: BODY_LIMIT,
         },
@@ -43,7 +76,59 @@ pub async fn test_app() -> TestApp {
     TestApp {
         client: TestClient::new(endpoint.boxed()),
         db,
+        services,
         _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Sends `method uri`, as the holder of `token` when given, with a JSON `body` when given.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .content_type("application/json")
+                .body(body.to_string());
+        }
+        Reply::of(request.send().await).await
+    }
+
+    /// A token for `email` and `password`.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let body = json!({"email": email, "password": password});
+        let reply = self
+            .send(Method::POST, "/auth/tokens", None, Some(&body))
+            .await;
+        assert_eq!(reply.status, 201, "login of {email}: {}", reply.body);
+        reply.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A token of the admin.
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Signs a user up (`POST /users`) and logs them in.
+    pub async fn signup(&self, name: &str, email: &str) -> Member {
+        let reply = self
+            .send(Method::POST, "/users", None, Some(&user_in(name, email)))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let id = reply.body["id"].as_i64().unwrap();
+        Member {
+            user: reply.body,
+            uri: format!("/users/{id}"),
+            token: self.login(email, PASSWORD).await,
+        }
     }
 }
 
@@ -115,25 +200,7 @@ impl Reply {
     }
 }
 
-/// Sends a JSON body with `method` to `uri`.
-pub async fn send_json<E: Endpoint>(
-    client: &TestClient<E>,
-    method: poem::http::Method,
-    uri: &str,
-    body: &Value,
-) -> Reply {
-    Reply::of(
-        client
-            .request(method, uri)
-            .content_type("application/json")
-            .body(body.to_string())
-            .send()
-            .await,
-    )
-    .await
-}
-
-/// A valid `UserIn` with e-mail `email`.
+/// A valid `UserIn` with e-mail `email` and password [`PASSWORD`].
 pub fn user_in(name: &str, email: &str) -> Value {
-    json!({"name": name, "email": email, "password": "correct horse battery"})
+    json!({"name": name, "email": email, "password": PASSWORD})
 }

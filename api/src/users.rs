@@ -6,6 +6,7 @@
 
 use crate::{
     Tag,
+    auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     paging::next_page,
     params::{Id, IdCursor, LimitParam},
@@ -164,6 +165,7 @@ responses! {
         #[oai(status = 200)]
         Ok(Json<UserPage>, #[oai(header = "Link")] Option<String>),
     }
+    guarded("Only an admin may list users.");
     problems {
         422 Unprocessable: "`limit` is not in 1..=100 or `cursor` is not one this service issued.",
     }
@@ -176,6 +178,7 @@ responses! {
         #[oai(status = 200)]
         Ok(Json<UserOut>),
     }
+    guarded("The user is someone else and the caller is not an admin.");
     problems {
         404 NotFound: "No user has this id.",
         422 Unprocessable: "The id is not a positive 64-bit integer.",
@@ -192,9 +195,10 @@ responses! {
         #[oai(status = 201)]
         Created(Json<UserOut>, #[oai(header = "Location")] String),
     }
+    guarded("The user is someone else, or does not exist yet (creating with a chosen id), and the caller is not an admin.");
     problems {
         400 BadRequest: "The body is not well-formed JSON.",
-        409 Conflict: "The e-mail address is taken by another user, or a concurrent request created this user first.",
+        409 Conflict: "The e-mail address is taken by another user, or a concurrent request changed or created this user first.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id or a member of the body is invalid; `errors` names each.",
@@ -208,6 +212,7 @@ responses! {
         #[oai(status = 200)]
         Ok(Json<UserOut>),
     }
+    guarded("The user is someone else and the caller is not an admin.");
     problems {
         400 BadRequest: "The body is not well-formed JSON.",
         404 NotFound: "No user has this id.",
@@ -225,8 +230,10 @@ responses! {
         #[oai(status = 204)]
         Deleted,
     }
+    guarded("The user is someone else and the caller is not an admin.");
     problems {
         404 NotFound: "No user has this id.",
+        409 Conflict: "The user is the last admin, without whom the service would have none.",
         422 Unprocessable: "The id is not a positive 64-bit integer.",
     }
 }
@@ -255,11 +262,12 @@ impl UsersApi {
 
     /// List users
     ///
-    /// Users by ascending id, a page at a time: pass `next_cursor` (or follow `Link`) to get
+    /// For admins. Users by ascending id, a page at a time: pass `next_cursor` (or follow `Link`) to get
     /// the next page.
     #[oai(path = "/users", method = "get", operation_id = "users_list")]
     async fn list(
         &self,
+        auth: BearerAuth,
         req: &Request,
         users: Data<&UserService>,
         /// Most users in the page, 1 to 100.
@@ -273,7 +281,7 @@ impl UsersApi {
             after: cursor.0.map(|cursor| cursor.0),
             limit,
         };
-        reply(req, users.list(page).await, |page| {
+        reply(req, users.list(&auth.0, page).await, |page| {
             let next_after = page.next_after.map(UserId::get);
             let (next_cursor, link) = next_page(req, limit, next_after);
             let items = page.items.iter().map(UserOut::from).collect();
@@ -283,15 +291,18 @@ impl UsersApi {
     }
 
     /// Get a user
+    ///
+    /// The caller's own user; an admin may get anyone.
     #[oai(path = "/users/:id", method = "get", operation_id = "users_get")]
     async fn get(
         &self,
+        auth: BearerAuth,
         req: &Request,
         users: Data<&UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
     ) -> UsersGet {
-        reply(req, users.get(id.0.0).await, |user| {
+        reply(req, users.get(&auth.0, id.0.0).await, |user| {
             UsersGet::Ok(Json(UserOut::from(&user)))
         })
     }
@@ -299,53 +310,68 @@ impl UsersApi {
     /// Replace or create a user
     ///
     /// Replaces the user with this id (a missing `bio` clears it; `created_at` is kept), or
-    /// creates one with this id when there is none.
+    /// creates one with this id when there is none (admins only). A user may replace only
+    /// themselves. A new password ends the tokens issued before it; repeating the current one
+    /// keeps them.
     #[oai(path = "/users/:id", method = "put", operation_id = "users_replace")]
     async fn replace(
         &self,
+        auth: BearerAuth,
         req: &Request,
         users: Data<&UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
         body: JsonBody<UserIn>,
     ) -> UsersReplace {
-        reply(req, users.put(id.0.0, body.0).await, |(user, outcome)| {
-            let out = Json(UserOut::from(&user));
-            match outcome {
-                PutOutcome::Replaced => UsersReplace::Replaced(out),
-                PutOutcome::Created => UsersReplace::Created(out, location(&user)),
-            }
-        })
+        reply(
+            req,
+            users.put(&auth.0, id.0.0, body.0).await,
+            |(user, outcome)| {
+                let out = Json(UserOut::from(&user));
+                match outcome {
+                    PutOutcome::Replaced => UsersReplace::Replaced(out),
+                    PutOutcome::Created => UsersReplace::Created(out, location(&user)),
+                }
+            },
+        )
     }
 
     /// Patch a user
     ///
     /// A JSON Merge Patch (RFC 7396): members present are set, absent ones stay, `"bio": null`
-    /// removes the bio. A new password is re-hashed.
+    /// removes the bio. A new password is re-hashed and ends the tokens issued before it. A user
+    /// may patch only themselves; an admin anyone.
     #[oai(path = "/users/:id", method = "patch", operation_id = "users_patch")]
     async fn patch(
         &self,
+        auth: BearerAuth,
         req: &Request,
         users: Data<&UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
         body: JsonBody<UserPatchIn>,
     ) -> UsersPatch {
-        reply(req, users.patch(id.0.0, body.0).await, |user| {
+        reply(req, users.patch(&auth.0, id.0.0, body.0).await, |user| {
             UsersPatch::Ok(Json(UserOut::from(&user)))
         })
     }
 
     /// Delete a user
+    ///
+    /// A user may delete themselves; an admin anyone but the last admin. The user's tokens stop
+    /// working.
     #[oai(path = "/users/:id", method = "delete", operation_id = "users_delete")]
     async fn delete(
         &self,
+        auth: BearerAuth,
         req: &Request,
         users: Data<&UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
     ) -> UsersDelete {
-        reply(req, users.delete(id.0.0).await, |()| UsersDelete::Deleted)
+        reply(req, users.delete(&auth.0, id.0.0).await, |()| {
+            UsersDelete::Deleted
+        })
     }
 }
 

@@ -7,8 +7,12 @@
 pub mod settings;
 
 use anyhow::Context;
-use domain::users::UserService;
-use persistence::{Argon2Hasher, Database, DatabaseSettings, SqlUserRepository};
+use domain::{
+    Email,
+    auth::AuthService,
+    users::{Password, UserService},
+};
+use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlUserRepository};
 use poem::{
     Server,
     listener::{Acceptor, Listener, TcpListener},
@@ -34,15 +38,42 @@ pub async fn services(settings: &Settings) -> anyhow::Result<(api::Services, Dat
     .await
     .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let users = UserService::new(
-        Arc::new(SqlUserRepository::new(db.clone())),
-        Arc::new(Argon2Hasher::new(settings.hash_concurrency())),
-    );
+    let repo = Arc::new(SqlUserRepository::new(
+        db.clone(),
+        Duration::from_secs(settings.auth_cache_seconds),
+    ));
+    let hasher = Arc::new(Argon2Hasher::new(settings.hash_concurrency()));
+    let key = HmacTokens::load_or_create_key(settings.token_key.as_deref(), &settings.data_dir)?;
+    let tokens = Arc::new(HmacTokens::new(
+        key,
+        Duration::from_secs(settings.token_ttl_seconds),
+    )?);
+    let users = UserService::new(repo.clone(), hasher.clone());
+    let auth = AuthService::new(repo, hasher, tokens).await?;
+    bootstrap_admin(settings, &users).await?;
     let services = api::Services {
         users,
+        auth,
         readiness: Arc::new(db.clone()),
     };
     Ok((services, db))
+}
+
+/// Creates the admin named by `ADMIN_EMAIL` and `ADMIN_PASSWORD`, or makes the existing user
+/// with that address an admin. Without the settings there is no admin: no default password.
+async fn bootstrap_admin(settings: &Settings, users: &UserService) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) else {
+        return Ok(());
+    };
+    let email = Email::parse(email).map_err(|v| anyhow::anyhow!("ADMIN_EMAIL {}", v.message))?;
+    let password =
+        Password::parse(password).map_err(|v| anyhow::anyhow!("ADMIN_PASSWORD {}", v.message))?;
+    let admin = users
+        .ensure_admin(email, password)
+        .await
+        .context("creating the admin")?;
+    tracing::info!(id = %admin.id, "admin ready");
+    Ok(())
 }
 
 /// Starts the service on `settings.bind`; it stops, draining in-flight requests for up to the

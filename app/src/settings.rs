@@ -31,6 +31,34 @@ pub struct Settings {
     #[arg(long, env = "HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
 
+    /// E-mail address of the admin to create (or promote) at start-up. With no admin settings
+    /// there is no admin.
+    #[arg(long, env = "ADMIN_EMAIL", requires = "admin_password")]
+    pub admin_email: Option<String>,
+
+    /// Password of the admin created at start-up (an existing user keeps theirs).
+    #[arg(
+        long,
+        env = "ADMIN_PASSWORD",
+        requires = "admin_email",
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+
+    /// Key signing bearer tokens, at least 32 bytes. Default: generated on first start and kept
+    /// in `<data-dir>/token.key`. Instances sharing a database must share the key.
+    #[arg(long, env = "TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<String>,
+
+    /// Seconds a bearer token stays valid.
+    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600)]
+    pub token_ttl_seconds: u64,
+
+    /// Seconds a user's credentials are cached for token checks. This process's own changes
+    /// apply at once; another instance's (password change, deletion) within this time.
+    #[arg(long, env = "AUTH_CACHE_SECONDS", default_value_t = 5)]
+    pub auth_cache_seconds: u64,
+
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,

@@ -17,6 +17,21 @@ pub enum Error {
     /// A user with this id already exists (a create with a chosen id lost a race).
     #[error("user {0} already exists")]
     UserExists(UserId),
+    /// A concurrent change got in the way; the request may be retried.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The caller may not do this; the message says what only someone else may do.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// The e-mail address or the password is wrong (deliberately not saying which).
+    #[error("wrong e-mail address or password")]
+    InvalidCredentials,
+    /// The bearer token does not stand for a caller any more (or never did).
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
+    /// The user is the last admin: deleting them would leave the service without one.
+    #[error("the last admin cannot be deleted")]
+    LastAdmin,
     /// Storage or another dependency failed; the cause is for operators only.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

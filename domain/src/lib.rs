@@ -6,6 +6,7 @@
 //! and methods unit-tested in this crate; errors are domain errors that the `api` crate alone maps
 //! to status codes.
 
+pub mod auth;
 pub mod email;
 pub mod error;
 pub mod health;
@@ -32,7 +33,15 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split("\n[").next())
             .unwrap_or_default();
-        for forbidden in ["poem", "sea-orm", "sqlx", "tokio", "hyper", "reqwest", "persistence"] {
+        for forbidden in [
+            "poem",
+            "sea-orm",
+            "sqlx",
+            "tokio",
+            "hyper",
+            "reqwest",
+            "persistence",
+        ] {
             assert!(
                 !dependencies.lines().any(|line| line.starts_with(forbidden)),
                 "domain must not depend on {forbidden}"

@@ -5,9 +5,13 @@
 //! e-mail address belongs to one user, compared case-insensitively (storage enforces it with a
 //! unique key on [`Email::key`]); a replacement (`PUT`) keeps the id and `created_at` and clears
 //! what it leaves out; a merge patch changes only the members it names; a password is only ever
-//! stored as a slow salted hash.
+//! stored as a slow salted hash. Who may do what is decided by [`crate::auth::Principal`];
+//! the last admin cannot be deleted.
 
-use crate::{Email, Error, Page, PageRequest, Result, Violation};
+use crate::{
+    Email, Error, Page, PageRequest, Result, Violation,
+    auth::{Credentials, Principal},
+};
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use std::{fmt, sync::Arc};
@@ -144,6 +148,8 @@ pub struct User {
     pub bio: Option<Bio>,
     /// Hash of the current password.
     pub password_hash: PasswordHash,
+    /// Whether the user is an admin (set only by the start-up bootstrap, never by a request).
+    pub is_admin: bool,
     /// When the user was created; a replacement keeps it.
     pub created_at: DateTime<Utc>,
     /// When the user last changed.
@@ -199,8 +205,8 @@ pub enum PutOutcome {
     Replaced,
 }
 
-/// A user as a `PUT` leaves it: `existing` replaced by `input` (keeping its `created_at`), or a
-/// new user with the chosen id when there was none.
+/// A user as a `PUT` leaves it: `existing` replaced by `input` (keeping its `created_at` and
+/// admin flag), or a new user (not an admin) with the chosen id when there was none.
 pub fn put_user(
     id: UserId,
     existing: Option<&User>,
@@ -208,9 +214,9 @@ pub fn put_user(
     password_hash: PasswordHash,
     now: DateTime<Utc>,
 ) -> (User, PutOutcome) {
-    let (created_at, outcome) = match existing {
-        Some(user) => (user.created_at, PutOutcome::Replaced),
-        None => (now, PutOutcome::Created),
+    let (created_at, is_admin, outcome) = match existing {
+        Some(user) => (user.created_at, user.is_admin, PutOutcome::Replaced),
+        None => (now, false, PutOutcome::Created),
     };
     let user = User {
         id,
@@ -218,6 +224,7 @@ pub fn put_user(
         email: input.email,
         bio: input.bio,
         password_hash,
+        is_admin,
         created_at,
         updated_at: now,
     };
@@ -261,6 +268,48 @@ impl UserPatch {
     }
 }
 
+/// What storage knows, inside the deleting transaction, that decides whether a user may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionFacts {
+    /// The user to delete.
+    pub user: User,
+    /// How many admins there are besides this user.
+    pub other_admins: u64,
+}
+
+/// A rule deciding, from the facts, whether a user may be deleted.
+pub type DeletionRule = fn(&DeletionFacts) -> Result<()>;
+
+/// Whether a user may be deleted: never the last admin.
+pub fn check_deletion(facts: &DeletionFacts) -> Result<()> {
+    if facts.user.is_admin && facts.other_admins == 0 {
+        return Err(Error::LastAdmin);
+    }
+    Ok(())
+}
+
+/// The password hash a `PUT` stores.
+enum PasswordChoice {
+    /// The request repeated the current password, whose hash this was when checked.
+    Keep(PasswordHash),
+    /// The hash of the request's (new) password.
+    Set(PasswordHash),
+}
+
+impl PasswordChoice {
+    /// The hash to store, given the user as storage holds it at the write.
+    fn resolve(self, existing: Option<&User>) -> Result<PasswordHash> {
+        match (self, existing) {
+            (Self::Set(hash), _) => Ok(hash),
+            (Self::Keep(checked), Some(user)) if user.password_hash == checked => Ok(checked),
+            // The password changed (or the user went) between the check and the write.
+            (Self::Keep(_), _) => Err(Error::Conflict(
+                "The user changed while this request was processed; retry it.",
+            )),
+        }
+    }
+}
+
 /// A change to one user, decided from what storage holds at the moment of the write.
 ///
 /// Storage runs it inside the transaction that writes its result, so two concurrent changes to
@@ -278,6 +327,13 @@ pub trait UserRepository: Send + Sync {
     /// The user with `id`, if any.
     async fn get(&self, id: UserId) -> Result<Option<User>>;
 
+    /// The user with this e-mail address (compared case-insensitively), if any.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>>;
+
+    /// The current credentials of the user with `id`, if any. Asked on every authenticated
+    /// request, so implementations may cache, as long as their own writes are seen at once.
+    async fn credentials(&self, id: UserId) -> Result<Option<Credentials>>;
+
     /// Up to `limit` users with ids after `after`, by ascending id.
     async fn list(&self, after: Option<UserId>, limit: usize) -> Result<Vec<User>>;
 
@@ -287,8 +343,9 @@ pub trait UserRepository: Send + Sync {
     /// Fails with whatever `edit` fails with, or [`Error::EmailTaken`].
     async fn upsert(&self, id: UserId, edit: UserEdit) -> Result<(User, PutOutcome)>;
 
-    /// Deletes the user with `id`; [`Error::UserNotFound`] when there is none.
-    async fn delete(&self, id: UserId) -> Result<()>;
+    /// Deletes the user with `id` if `rule` allows it, judged on facts read in the deleting
+    /// transaction; [`Error::UserNotFound`] when there is none.
+    async fn delete(&self, id: UserId, rule: DeletionRule) -> Result<()>;
 }
 
 /// A user to be stored under an id storage assigns.
@@ -302,6 +359,8 @@ pub struct NewUserRecord {
     pub bio: Option<Bio>,
     /// Hash of the password.
     pub password_hash: PasswordHash,
+    /// Whether the user is an admin.
+    pub is_admin: bool,
     /// Creation time, also the first `updated_at`.
     pub created_at: DateTime<Utc>,
 }
@@ -330,42 +389,81 @@ impl UserService {
         Self { repo, hasher }
     }
 
-    /// Creates a user under a new id.
+    /// Creates a user under a new id (anyone may sign up; never as an admin).
     pub async fn create(&self, input: NewUser) -> Result<User> {
+        self.insert(input, false).await
+    }
+
+    async fn insert(&self, input: NewUser, is_admin: bool) -> Result<User> {
         let password_hash = self.hasher.hash(&input.password).await?;
         let record = NewUserRecord {
             name: input.name,
             email: input.email,
             bio: input.bio,
             password_hash,
+            is_admin,
             created_at: now(),
         };
         self.repo.insert(record).await
     }
 
-    /// The user with `id`.
-    pub async fn get(&self, id: UserId) -> Result<User> {
+    /// The user with `id`, for the user themselves or an admin.
+    pub async fn get(&self, actor: &Principal, id: UserId) -> Result<User> {
+        actor.require_self_or_admin(id)?;
         self.repo.get(id).await?.ok_or(Error::UserNotFound(id))
     }
 
-    /// One page of users by ascending id.
-    pub async fn list(&self, page: PageRequest<UserId>) -> Result<Page<User, UserId>> {
+    /// One page of users by ascending id, for admins.
+    pub async fn list(
+        &self,
+        actor: &Principal,
+        page: PageRequest<UserId>,
+    ) -> Result<Page<User, UserId>> {
+        actor.require_admin("Only an admin may list users.")?;
         let fetched = self.repo.list(page.after, page.limit.get() + 1).await?;
         Ok(Page::from_overfetch(fetched, page.limit, |user| user.id))
     }
 
-    /// Replaces the user with `id`, or creates it with that id.
-    pub async fn put(&self, id: UserId, input: NewUser) -> Result<(User, PutOutcome)> {
-        // Hash outside the storage transaction: it is the slow part and needs no lock.
-        let password_hash = self.hasher.hash(&input.password).await?;
+    /// Replaces the user with `id` (the user themselves or an admin), or creates it with that
+    /// id (an admin only).
+    ///
+    /// A replacement that repeats the current password keeps its hash, and so the tokens issued
+    /// for it: a client replacing a profile must send the password, and should not be logged
+    /// out for it. Checking costs one Argon2 run, as hashing would.
+    pub async fn put(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        input: NewUser,
+    ) -> Result<(User, PutOutcome)> {
+        actor.require_self_or_admin(id)?;
+        // Hash or check outside the storage transaction: it is the slow part and needs no lock.
+        let password = match self.repo.get(id).await? {
+            Some(current)
+                if self
+                    .hasher
+                    .verify(input.password.expose(), &current.password_hash)
+                    .await? =>
+            {
+                PasswordChoice::Keep(current.password_hash)
+            }
+            _ => PasswordChoice::Set(self.hasher.hash(&input.password).await?),
+        };
         let now = now();
-        let edit: UserEdit =
-            Box::new(move |existing| Ok(put_user(id, existing, input, password_hash, now).0));
+        let actor = *actor;
+        let edit: UserEdit = Box::new(move |existing| {
+            if existing.is_none() {
+                actor.require_admin("Only an admin may create a user with a chosen id.")?;
+            }
+            let password_hash = password.resolve(existing)?;
+            Ok(put_user(id, existing, input, password_hash, now).0)
+        });
         self.repo.upsert(id, edit).await
     }
 
-    /// Applies a merge patch to the user with `id`.
-    pub async fn patch(&self, id: UserId, patch: UserPatch) -> Result<User> {
+    /// Applies a merge patch to the user with `id`, for the user themselves or an admin.
+    pub async fn patch(&self, actor: &Principal, id: UserId, patch: UserPatch) -> Result<User> {
+        actor.require_self_or_admin(id)?;
         let password_hash = match &patch.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
@@ -378,9 +476,42 @@ impl UserService {
         Ok(self.repo.upsert(id, edit).await?.0)
     }
 
-    /// Deletes the user with `id`.
-    pub async fn delete(&self, id: UserId) -> Result<()> {
-        self.repo.delete(id).await
+    /// Deletes the user with `id`, for the user themselves or an admin; never the last admin.
+    pub async fn delete(&self, actor: &Principal, id: UserId) -> Result<()> {
+        actor.require_self_or_admin(id)?;
+        self.repo.delete(id, check_deletion).await
+    }
+
+    /// Makes sure an admin with this e-mail address exists: creates one with `password`, or
+    /// makes the existing user with that address an admin (keeping their password).
+    pub async fn ensure_admin(&self, email: Email, password: Password) -> Result<User> {
+        // Twice at most: an instance starting beside this one may create the same admin
+        // between the lookup and the insert.
+        for _ in 0..2 {
+            if let Some(user) = self.repo.find_by_email(&email).await? {
+                if user.is_admin {
+                    return Ok(user);
+                }
+                let id = user.id;
+                let edit: UserEdit = Box::new(move |existing| {
+                    let mut user = existing.cloned().ok_or(Error::UserNotFound(id))?;
+                    user.is_admin = true;
+                    Ok(user)
+                });
+                return Ok(self.repo.upsert(id, edit).await?.0);
+            }
+            let input = NewUser {
+                name: UserName::parse("Administrator").map_err(Error::internal)?,
+                email: email.clone(),
+                password: password.clone(),
+                bio: None,
+            };
+            match self.insert(input, true).await {
+                Err(Error::EmailTaken) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::EmailTaken)
     }
 }
 

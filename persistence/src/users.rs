@@ -2,20 +2,23 @@
 
 use crate::{
     Database,
+    cache::TtlCache,
     error::{Error, Result, stored},
 };
 use async_trait::async_trait;
 use domain::{
     Email,
+    auth::Credentials,
     users::{
-        Bio, NewUserRecord, PasswordHash, PutOutcome, User, UserEdit, UserId, UserName,
-        UserRepository,
+        Bio, DeletionFacts, DeletionRule, NewUserRecord, PasswordHash, PutOutcome, User, UserEdit,
+        UserId, UserName, UserRepository,
     },
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
+use std::{sync::Arc, time::Duration};
 
 /// The `users` table.
 pub(crate) mod entity {
@@ -32,6 +35,7 @@ pub(crate) mod entity {
         pub email_key: String,
         pub password_hash: String,
         pub bio: Option<String>,
+        pub is_admin: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -44,16 +48,25 @@ pub(crate) mod entity {
 
 use entity::{ActiveModel, Column, Entity as Users, Model};
 
+/// Most users whose credentials are cached at once.
+const CREDENTIALS_CACHE_CAPACITY: usize = 100_000;
+
 /// Users stored in the service's database.
 #[derive(Clone)]
 pub struct SqlUserRepository {
     db: Database,
+    /// Credentials by user id (`None`: no such user), read on every authenticated request.
+    credentials: Arc<TtlCache<i64, Option<Credentials>>>,
 }
 
 impl SqlUserRepository {
-    /// A repository over `db`.
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// A repository over `db`, caching credentials for `credentials_ttl`: this process's writes
+    /// are seen at once, another process's (on a shared PostgreSQL) within that time.
+    pub fn new(db: Database, credentials_ttl: Duration) -> Self {
+        Self {
+            db,
+            credentials: Arc::new(TtlCache::new(credentials_ttl, CREDENTIALS_CACHE_CAPACITY)),
+        }
     }
 
     async fn insert_row(&self, record: NewUserRecord) -> Result<User> {
@@ -63,16 +76,49 @@ impl SqlUserRepository {
             email_key: Set(record.email.key()),
             password_hash: Set(record.password_hash.as_phc().to_owned()),
             bio: Set(record.bio.as_ref().map(|bio| bio.as_str().to_owned())),
+            is_admin: Set(record.is_admin),
             created_at: Set(record.created_at),
             updated_at: Set(record.created_at),
             ..Default::default()
         };
-        let _gate = self.db.gate().await;
+        let gate = self.db.gate().await;
         let model = row
             .insert(self.db.conn())
             .await
             .map_err(|err| constraint(err, None))?;
+        drop(gate);
+        // A cached "no such user" for this id must not outlive the insert.
+        self.credentials.invalidate(&model.id);
         to_domain(model)
+    }
+
+    async fn find_email(&self, email: &Email) -> Result<Option<User>> {
+        let model = Users::find()
+            .filter(Column::EmailKey.eq(email.key()))
+            .one(self.db.conn())
+            .await?;
+        model.map(to_domain).transpose()
+    }
+
+    async fn current_credentials(&self, id: UserId) -> Result<Option<Credentials>> {
+        if let Some(cached) = self.credentials.get(&id.get()) {
+            return Ok(cached);
+        }
+        let ticket = self.credentials.ticket();
+        let row: Option<(bool, String)> = Users::find_by_id(id.get())
+            .select_only()
+            .column(Column::IsAdmin)
+            .column(Column::PasswordHash)
+            .into_tuple()
+            .one(self.db.conn())
+            .await?;
+        let credentials = row.map(|(is_admin, phc)| Credentials {
+            is_admin,
+            password_hash: PasswordHash::from_phc(phc),
+        });
+        self.credentials
+            .insert(ticket, id.get(), credentials.clone());
+        Ok(credentials)
     }
 
     async fn find(&self, id: UserId) -> Result<Option<User>> {
@@ -123,15 +169,41 @@ impl SqlUserRepository {
             PutOutcome::Created
         };
         txn.commit().await?;
+        self.credentials.invalidate(&id.get());
         Ok((user, outcome))
     }
 
-    async fn remove(&self, id: UserId) -> Result<()> {
-        let _gate = self.db.gate().await;
-        let result = Users::delete_by_id(id.get()).exec(self.db.conn()).await?;
-        if result.rows_affected == 0 {
-            return Err(domain::Error::UserNotFound(id).into());
+    async fn remove(&self, id: UserId, rule: DeletionRule) -> Result<()> {
+        let txn = self.db.begin_write().await?;
+        let postgres = self.db.backend() == DbBackend::Postgres;
+        let mut query = Users::find_by_id(id.get());
+        if postgres {
+            query = query.lock_exclusive();
         }
+        let user = query
+            .one(&txn.txn)
+            .await?
+            .map(to_domain)
+            .transpose()?
+            .ok_or(domain::Error::UserNotFound(id))?;
+        // Locking every admin row makes two concurrent deletions of the last two admins wait
+        // for each other instead of both seeing one other admin (SQLite's gate does the same).
+        let mut admins = Users::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::IsAdmin.eq(true))
+            .filter(Column::Id.ne(id.get()));
+        if postgres {
+            admins = admins.lock_exclusive();
+        }
+        let other_admins: Vec<i64> = admins.into_tuple().all(&txn.txn).await?;
+        rule(&DeletionFacts {
+            user,
+            other_admins: other_admins.len() as u64,
+        })?;
+        Users::delete_by_id(id.get()).exec(&txn.txn).await?;
+        txn.commit().await?;
+        self.credentials.invalidate(&id.get());
         Ok(())
     }
 }
@@ -146,6 +218,14 @@ impl UserRepository for SqlUserRepository {
         Ok(self.find(id).await?)
     }
 
+    async fn find_by_email(&self, email: &Email) -> domain::Result<Option<User>> {
+        Ok(self.find_email(email).await?)
+    }
+
+    async fn credentials(&self, id: UserId) -> domain::Result<Option<Credentials>> {
+        Ok(self.current_credentials(id).await?)
+    }
+
     async fn list(&self, after: Option<UserId>, limit: usize) -> domain::Result<Vec<User>> {
         Ok(self.page(after, limit).await?)
     }
@@ -154,8 +234,8 @@ impl UserRepository for SqlUserRepository {
         Ok(self.write(id, edit).await?)
     }
 
-    async fn delete(&self, id: UserId) -> domain::Result<()> {
-        Ok(self.remove(id).await?)
+    async fn delete(&self, id: UserId, rule: DeletionRule) -> domain::Result<()> {
+        Ok(self.remove(id, rule).await?)
     }
 }
 
@@ -185,6 +265,7 @@ fn to_domain(model: Model) -> Result<User> {
             .map(|bio| stored("user bio", Bio::parse(bio)))
             .transpose()?,
         password_hash: PasswordHash::from_phc(model.password_hash),
+        is_admin: model.is_admin,
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
@@ -198,6 +279,7 @@ fn to_active(user: &User) -> ActiveModel {
         email_key: Set(user.email.key()),
         password_hash: Set(user.password_hash.as_phc().to_owned()),
         bio: Set(user.bio.as_ref().map(|bio| bio.as_str().to_owned())),
+        is_admin: Set(user.is_admin),
         created_at: Set(user.created_at),
         updated_at: Set(user.updated_at),
     }

@@ -7,6 +7,11 @@
 use std::{path::PathBuf, time::Duration};
 use tokio::sync::oneshot;
 
+/// The admin every test service starts with.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+/// The admin's password.
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+
 /// A running service and an HTTP client for it.
 pub struct Service {
     /// `http://127.0.0.1:PORT`
@@ -15,7 +20,7 @@ pub struct Service {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 /// Settings for a test service whose data lives in `dir`.
@@ -27,6 +32,11 @@ pub fn settings(dir: PathBuf) -> app::Settings {
         database_pool_size: 4,
         max_body_bytes: 64 * 1024,
         hash_concurrency: Some(2),
+        admin_email: Some(ADMIN_EMAIL.to_owned()),
+        admin_password: Some(ADMIN_PASSWORD.to_owned()),
+        token_key: None,
+        token_ttl_seconds: 3600,
+        auth_cache_seconds: 5,
         shutdown_grace_seconds: 10,
     }
 }
@@ -40,7 +50,14 @@ impl Service {
     /// Starts a service with the test settings changed by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut app::Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut settings = settings(dir.path().to_path_buf());
+        let mut service = Self::start_in(dir.path(), adjust).await;
+        service._dir = Some(dir);
+        service
+    }
+
+    /// Starts a service whose data lives in `dir` (which outlives it, to start another there).
+    pub async fn start_in(dir: &std::path::Path, adjust: impl FnOnce(&mut app::Settings)) -> Self {
+        let mut settings = settings(dir.to_path_buf());
         adjust(&mut settings);
         let (tx, rx) = oneshot::channel::<()>();
         let running = app::start(&settings, async {
@@ -56,7 +73,7 @@ impl Service {
                 .expect("a client"),
             shutdown: Some(tx),
             stopped: Some(running.stopped),
-            _dir: dir,
+            _dir: None,
         }
     }
 
@@ -65,8 +82,9 @@ impl Service {
         format!("{}{path}", self.base)
     }
 
-    /// GETs `url` (a path of this service, or an absolute URL) and parses the JSON body.
-    pub async fn get_json(&self, url: &str) -> serde_json::Value {
+    /// GETs `url` (a path of this service, or an absolute URL) as the holder of `token`, and
+    /// parses the JSON body.
+    pub async fn get_json(&self, url: &str, token: &str) -> serde_json::Value {
         let url = if url.starts_with('/') {
             self.url(url)
         } else {
@@ -74,6 +92,7 @@ impl Service {
         };
         self.client
             .get(&url)
+            .bearer_auth(token)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
@@ -81,6 +100,28 @@ impl Service {
             .json()
             .await
             .expect("a JSON body")
+    }
+
+    /// A bearer token for `email` and `password`.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let resp = self
+            .client
+            .post(self.url("/auth/tokens"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("a token");
+        let body: serde_json::Value = resp.json().await.expect("a JSON body");
+        body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    }
+
+    /// A bearer token of the admin.
+    pub async fn admin(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
     /// Asks the service to stop and waits until it has drained and stopped.

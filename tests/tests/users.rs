@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use e2e::{Service, user_in};
+
+const PASSWORD: &str = "correct horse battery";
 use futures_util::stream;
 use serde_json::{Value, json};
 
@@ -20,11 +22,13 @@ async fn user_lifecycle_over_http() {
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let ann: Value = resp.json().await.unwrap();
     assert_eq!(location, format!("/users/{}", ann["id"]));
+    let token = service.login("ann@example.com", PASSWORD).await;
 
-    assert_eq!(service.get_json(&location).await, ann);
+    assert_eq!(service.get_json(&location, &token).await, ann);
 
     let resp = client
         .patch(service.url(&location))
+        .bearer_auth(&token)
         .header("content-type", "application/merge-patch+json")
         .body(json!({"bio": "hello"}).to_string())
         .send()
@@ -35,6 +39,7 @@ async fn user_lifecycle_over_http() {
 
     let resp = client
         .put(service.url(&location))
+        .bearer_auth(&token)
         .json(&user_in("Annie", "ann@example.com"))
         .send()
         .await
@@ -42,10 +47,21 @@ async fn user_lifecycle_over_http() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["bio"], Value::Null);
 
-    let resp = client.delete(service.url(&location)).send().await.unwrap();
+    let resp = client
+        .delete(service.url(&location))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     assert_eq!(resp.content_length(), Some(0));
-    let resp = client.get(service.url(&location)).send().await.unwrap();
+    let admin = service.admin().await;
+    let resp = client
+        .get(service.url(&location))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
 }
@@ -63,9 +79,11 @@ async fn next_link_is_absolute_and_followable() {
             .unwrap();
         assert_eq!(resp.status(), 201);
     }
+    let admin = service.admin().await;
     let resp = service
         .client
         .get(service.url("/users?limit=2"))
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap();
@@ -76,8 +94,12 @@ async fn next_link_is_absolute_and_followable() {
         .map(|(url, _)| url.to_owned())
         .expect("Link: <url>; rel=\"next\"");
     assert!(target.starts_with(&service.base), "{target}");
-    let page = service.get_json(&target).await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let page = service.get_json(&target, &admin).await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        2,
+        "the admin and three users"
+    );
     assert_eq!(page["next_cursor"], Value::Null);
 }
 

@@ -1,4 +1,4 @@
-use crate::test_support::{BODY_LIMIT, Reply, send_json, test_app, user_in};
+use crate::test_support::{BODY_LIMIT, Member, Reply, TestApp, test_app, user_in};
 use domain::{
     Email,
     users::{Bio, Password, UserName},
@@ -6,24 +6,24 @@ use domain::{
 use poem::http::Method;
 use serde_json::{Value, json};
 
-async fn create(app: &crate::test_support::TestApp, name: &str, email: &str) -> Value {
-    let reply = send_json(&app.client, Method::POST, "/users", &user_in(name, email)).await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    reply.body
-}
-
 fn assert_no_password(body: &Value) {
     let text = body.to_string();
     assert!(!text.contains("password"), "{text}");
     assert!(!text.contains("argon2"), "{text}");
 }
 
+async fn create(app: &TestApp, body: &Value) -> Reply {
+    app.send(Method::POST, "/users", None, Some(body)).await
+}
+
+// --- POST /users -------------------------------------------------------------------------
+
 #[tokio::test]
-async fn create_is_201_with_location_and_no_password() {
+async fn create_is_open_201_with_location_and_no_password() {
     let app = test_app().await;
     let mut input = user_in("Ann", "Ann@Example.com");
     input["bio"] = json!("likes tea");
-    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    let reply = create(&app, &input).await;
     assert_eq!(reply.status, 201);
     let id = reply.body["id"].as_i64().unwrap();
     assert_eq!(
@@ -42,7 +42,7 @@ async fn create_is_201_with_location_and_no_password() {
 #[tokio::test]
 async fn create_without_bio_shows_bio_null() {
     let app = test_app().await;
-    let body = create(&app, "Ann", "ann@example.com").await;
+    let body = create(&app, &user_in("Ann", "ann@example.com")).await.body;
     assert!(body.as_object().unwrap().contains_key("bio"));
     assert_eq!(body["bio"], Value::Null);
 }
@@ -50,14 +50,8 @@ async fn create_without_bio_shows_bio_null() {
 #[tokio::test]
 async fn create_with_email_taken_in_any_case_is_409() {
     let app = test_app().await;
-    create(&app, "Ann", "ann@example.com").await;
-    let reply = send_json(
-        &app.client,
-        Method::POST,
-        "/users",
-        &user_in("Other", "ANN@example.COM"),
-    )
-    .await;
+    create(&app, &user_in("Ann", "ann@example.com")).await;
+    let reply = create(&app, &user_in("Other", "ANN@example.COM")).await;
     reply.assert_problem(409, "/users");
 }
 
@@ -70,7 +64,7 @@ async fn create_with_every_member_invalid_is_one_422_naming_each() {
         "password": "short",
         "bio": "b".repeat(2001),
     });
-    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    let reply = create(&app, &input).await;
     reply.assert_problem(422, "/users");
     assert_eq!(
         reply.error_locs(),
@@ -89,7 +83,7 @@ async fn create_with_every_member_invalid_is_one_422_naming_each() {
 #[tokio::test]
 async fn create_with_missing_and_mistyped_members_names_each() {
     let app = test_app().await;
-    let reply = send_json(&app.client, Method::POST, "/users", &json!({"name": 5})).await;
+    let reply = create(&app, &json!({"name": 5})).await;
     reply.assert_problem(422, "/users");
     assert_eq!(
         reply.error_locs(),
@@ -107,11 +101,11 @@ async fn lengths_are_checked_in_characters_at_the_limits() {
     let mut input = user_in(&"é".repeat(100), "edge@example.com");
     input["bio"] = json!("ü".repeat(2000));
     input["password"] = json!("p".repeat(128));
-    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    let reply = create(&app, &input).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     input["name"] = json!("é".repeat(101));
     input["email"] = json!("edge2@example.com");
-    let reply = send_json(&app.client, Method::POST, "/users", &input).await;
+    let reply = create(&app, &input).await;
     assert_eq!(
         reply.error_locs(),
         [("body.name".into(), "string_too_long".into())]
@@ -185,7 +179,7 @@ async fn empty_body_is_422_and_non_object_body_is_422() {
     .await;
     reply.assert_problem(422, "/users");
     assert_eq!(reply.error_locs(), [("body".into(), "missing".into())]);
-    let reply = send_json(&app.client, Method::POST, "/users", &json!([1, 2])).await;
+    let reply = create(&app, &json!([1, 2])).await;
     assert_eq!(reply.error_locs(), [("body".into(), "object_type".into())]);
 }
 
@@ -206,20 +200,31 @@ async fn declared_body_over_the_limit_is_413_problem_and_creates_nothing() {
     )
     .await;
     reply.assert_problem(413, "/users");
-    let list = Reply::of(app.client.get("/users").send().await).await;
-    assert_eq!(list.body["items"], json!([]));
+    let admin = app.admin().await;
+    let list = app.send(Method::GET, "/users", Some(&admin), None).await;
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        1,
+        "the admin only"
+    );
 }
 
+// --- GET /users/{id} ---------------------------------------------------------------------
+
 #[tokio::test]
-async fn get_is_200_then_404_problem_for_a_missing_id() {
+async fn get_own_user_is_200_and_a_missing_id_is_404_for_an_admin() {
     let app = test_app().await;
-    let created = create(&app, "Ann", "ann@example.com").await;
-    let id = created["id"].as_i64().unwrap();
-    let reply = Reply::of(app.client.get(format!("/users/{id}")).send().await).await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let reply = app
+        .send(Method::GET, &ann.uri, Some(&ann.token), None)
+        .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, created);
+    assert_eq!(reply.body, ann.user);
     assert_no_password(&reply.body);
-    let reply = Reply::of(app.client.get("/users/999").send().await).await;
+    let admin = app.admin().await;
+    let reply = app
+        .send(Method::GET, "/users/999", Some(&admin), None)
+        .await;
     let body = reply.assert_problem(404, "/users/999");
     assert_eq!(body["title"], "Not Found");
 }
@@ -227,10 +232,11 @@ async fn get_is_200_then_404_problem_for_a_missing_id() {
 #[tokio::test]
 async fn id_that_is_not_a_positive_integer_is_422_at_path_id() {
     let app = test_app().await;
+    let admin = app.admin().await;
     for bad in ["abc", "0", "-3", "1.5", "99999999999999999999"] {
         let uri = format!("/users/{bad}");
         for method in [Method::GET, Method::DELETE] {
-            let reply = Reply::of(app.client.request(method, &uri).send().await).await;
+            let reply = app.send(method, &uri, Some(&admin), None).await;
             reply.assert_problem(422, &uri);
             let locs = reply.error_locs();
             assert_eq!(locs.len(), 1);
@@ -239,19 +245,23 @@ async fn id_that_is_not_a_positive_integer_is_422_at_path_id() {
     }
 }
 
+// --- GET /users --------------------------------------------------------------------------
+
 #[tokio::test]
 async fn list_walks_every_page_once_in_id_order() {
     let app = test_app().await;
-    let mut ids = Vec::new();
-    for n in 0..7 {
-        let user = create(&app, "U", &format!("u{n}@example.com")).await;
-        ids.push(user["id"].as_i64().unwrap());
+    let admin = app.admin().await;
+    let first = app.send(Method::GET, "/users", Some(&admin), None).await;
+    let mut ids = vec![first.body["items"][0]["id"].as_i64().unwrap()];
+    for n in 0..6 {
+        let reply = create(&app, &user_in("U", &format!("u{n}@example.com"))).await;
+        ids.push(reply.body["id"].as_i64().unwrap());
     }
     let mut seen = Vec::new();
     let mut uri = "/users?limit=3".to_owned();
     let mut pages = 0;
     loop {
-        let reply = Reply::of(app.client.get(&uri).send().await).await;
+        let reply = app.send(Method::GET, &uri, Some(&admin), None).await;
         assert_eq!(reply.status, 200);
         pages += 1;
         for item in reply.body["items"].as_array().unwrap() {
@@ -279,14 +289,20 @@ async fn list_walks_every_page_once_in_id_order() {
 #[tokio::test]
 async fn list_defaults_to_twenty_items() {
     let app = test_app().await;
-    let reply = Reply::of(app.client.get("/users").send().await).await;
+    let admin = app.admin().await;
+    for n in 0..20 {
+        create(&app, &user_in("U", &format!("u{n}@example.com"))).await;
+    }
+    let reply = app.send(Method::GET, "/users", Some(&admin), None).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, json!({"items": [], "next_cursor": null}));
+    assert_eq!(reply.body["items"].as_array().unwrap().len(), 20);
+    assert!(reply.body["next_cursor"].is_string());
 }
 
 #[tokio::test]
 async fn bad_limit_or_cursor_is_422_at_the_query_parameter() {
     let app = test_app().await;
+    let admin = app.admin().await;
     for (query, loc) in [
         ("limit=0", "query.limit"),
         ("limit=101", "query.limit"),
@@ -295,7 +311,7 @@ async fn bad_limit_or_cursor_is_422_at_the_query_parameter() {
         ("cursor=MA", "query.cursor"),
     ] {
         let uri = format!("/users?{query}");
-        let reply = Reply::of(app.client.get(&uri).send().await).await;
+        let reply = app.send(Method::GET, &uri, Some(&admin), None).await;
         reply.assert_problem(422, "/users");
         let locs = reply.error_locs();
         assert_eq!(locs.len(), 1, "{query}");
@@ -303,40 +319,36 @@ async fn bad_limit_or_cursor_is_422_at_the_query_parameter() {
     }
 }
 
+// --- PUT /users/{id} ---------------------------------------------------------------------
+
 #[tokio::test]
-async fn put_on_a_missing_id_creates_it_with_201_and_location() {
+async fn admin_put_on_a_missing_id_creates_it_with_201_and_location() {
     let app = test_app().await;
-    let reply = send_json(
-        &app.client,
-        Method::PUT,
-        "/users/77",
-        &user_in("Put", "put@example.com"),
-    )
-    .await;
+    let admin = app.admin().await;
+    let body = user_in("Put", "put@example.com");
+    let reply = app
+        .send(Method::PUT, "/users/77", Some(&admin), Some(&body))
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert_eq!(reply.header("location"), Some("/users/77"));
     assert_eq!(reply.body["id"], 77);
     assert_no_password(&reply.body);
-    let next = create(&app, "Next", "next@example.com").await;
-    assert!(next["id"].as_i64().unwrap() > 77);
+    let next = create(&app, &user_in("Next", "next@example.com")).await;
+    assert!(next.body["id"].as_i64().unwrap() > 77);
 }
 
 #[tokio::test]
-async fn put_on_an_existing_user_replaces_it_keeps_created_at_and_clears_bio() {
+async fn put_replaces_own_user_keeps_created_at_and_clears_bio() {
     let app = test_app().await;
     let mut input = user_in("Ann", "ann@example.com");
     input["bio"] = json!("old bio");
-    let created = send_json(&app.client, Method::POST, "/users", &input)
-        .await
-        .body;
+    let created = create(&app, &input).await.body;
     let uri = format!("/users/{}", created["id"]);
-    let reply = send_json(
-        &app.client,
-        Method::PUT,
-        &uri,
-        &user_in("Annie", "annie@example.com"),
-    )
-    .await;
+    let token = app
+        .login("ann@example.com", crate::test_support::PASSWORD)
+        .await;
+    let body = user_in("Annie", "annie@example.com");
+    let reply = app.send(Method::PUT, &uri, Some(&token), Some(&body)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.header("location").is_none());
     assert_eq!(reply.body["name"], "Annie");
@@ -349,49 +361,54 @@ async fn put_on_an_existing_user_replaces_it_keeps_created_at_and_clears_bio() {
 #[tokio::test]
 async fn put_with_the_email_of_another_user_is_409_and_changes_nothing() {
     let app = test_app().await;
-    create(&app, "Ann", "ann@example.com").await;
-    let bob = create(&app, "Bob", "bob@example.com").await;
-    let uri = format!("/users/{}", bob["id"]);
-    let reply = send_json(
-        &app.client,
-        Method::PUT,
-        &uri,
-        &user_in("Bob", "Ann@Example.com"),
-    )
-    .await;
-    reply.assert_problem(409, &uri);
-    let after = Reply::of(app.client.get(&uri).send().await).await;
-    assert_eq!(after.body, bob);
+    app.signup("Ann", "ann@example.com").await;
+    let bob = app.signup("Bob", "bob@example.com").await;
+    let body = user_in("Bob", "Ann@Example.com");
+    let reply = app
+        .send(Method::PUT, &bob.uri, Some(&bob.token), Some(&body))
+        .await;
+    reply.assert_problem(409, &bob.uri);
+    let after = app
+        .send(Method::GET, &bob.uri, Some(&bob.token), None)
+        .await;
+    assert_eq!(after.body, bob.user);
 }
 
 #[tokio::test]
 async fn put_keeping_its_own_email_in_another_case_is_fine() {
     let app = test_app().await;
-    let ann = create(&app, "Ann", "ann@example.com").await;
-    let uri = format!("/users/{}", ann["id"]);
-    let reply = send_json(
-        &app.client,
-        Method::PUT,
-        &uri,
-        &user_in("Ann", "ANN@example.com"),
-    )
-    .await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let body = user_in("Ann", "ANN@example.com");
+    let reply = app
+        .send(Method::PUT, &ann.uri, Some(&ann.token), Some(&body))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 #[tokio::test]
 async fn put_with_invalid_body_is_422_and_creates_nothing() {
     let app = test_app().await;
-    let reply = send_json(&app.client, Method::PUT, "/users/5", &json!({"name": "x"})).await;
+    let admin = app.admin().await;
+    let body = json!({"name": "x"});
+    let reply = app
+        .send(Method::PUT, "/users/5", Some(&admin), Some(&body))
+        .await;
     reply.assert_problem(422, "/users/5");
-    let get = Reply::of(app.client.get("/users/5").send().await).await;
+    let get = app.send(Method::GET, "/users/5", Some(&admin), None).await;
     assert_eq!(get.status, 404);
 }
 
-async fn patch(app: &crate::test_support::TestApp, uri: &str, media: &str, body: Value) -> Reply {
+// --- PATCH /users/{id} -------------------------------------------------------------------
+
+async fn patch(app: &TestApp, who: &Member, media: &str, body: Value) -> Reply {
+    patch_at(app, &who.uri, &who.token, media, body).await
+}
+
+async fn patch_at(app: &TestApp, uri: &str, token: &str, media: &str, body: Value) -> Reply {
     Reply::of(
         app.client
             .patch(uri)
+            .header("authorization", format!("Bearer {token}"))
             .content_type(media)
             .body(body.to_string())
             .send()
@@ -403,28 +420,31 @@ async fn patch(app: &crate::test_support::TestApp, uri: &str, media: &str, body:
 #[tokio::test]
 async fn patch_changes_only_present_members_and_null_bio_clears_it() {
     let app = test_app().await;
-    let mut input = user_in("Ann", "ann@example.com");
-    input["bio"] = json!("tea");
-    let ann = send_json(&app.client, Method::POST, "/users", &input)
-        .await
-        .body;
-    let uri = format!("/users/{}", ann["id"]);
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let reply = patch(
+        &app,
+        &ann,
+        "application/merge-patch+json",
+        json!({"bio": "tea"}),
+    )
+    .await;
+    assert_eq!(reply.body["bio"], "tea");
 
     let reply = patch(
         &app,
-        &uri,
+        &ann,
         "application/merge-patch+json",
         json!({"name": "Annie"}),
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["name"], "Annie");
-    assert_eq!(reply.body["email"], ann["email"]);
+    assert_eq!(reply.body["email"], ann.user["email"]);
     assert_eq!(reply.body["bio"], "tea");
-    assert_eq!(reply.body["created_at"], ann["created_at"]);
+    assert_eq!(reply.body["created_at"], ann.user["created_at"]);
     assert_no_password(&reply.body);
 
-    let reply = patch(&app, &uri, "application/json", json!({"bio": null})).await;
+    let reply = patch(&app, &ann, "application/json", json!({"bio": null})).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["bio"], Value::Null);
     assert_eq!(reply.body["name"], "Annie");
@@ -433,26 +453,24 @@ async fn patch_changes_only_present_members_and_null_bio_clears_it() {
 #[tokio::test]
 async fn empty_patch_changes_nothing() {
     let app = test_app().await;
-    let ann = create(&app, "Ann", "ann@example.com").await;
-    let uri = format!("/users/{}", ann["id"]);
-    let reply = patch(&app, &uri, "application/merge-patch+json", json!({})).await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let reply = patch(&app, &ann, "application/merge-patch+json", json!({})).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, ann);
+    assert_eq!(reply.body, ann.user);
 }
 
 #[tokio::test]
 async fn patch_with_null_name_email_or_password_is_422_and_changes_nothing() {
     let app = test_app().await;
-    let ann = create(&app, "Ann", "ann@example.com").await;
-    let uri = format!("/users/{}", ann["id"]);
+    let ann = app.signup("Ann", "ann@example.com").await;
     let reply = patch(
         &app,
-        &uri,
+        &ann,
         "application/merge-patch+json",
         json!({"name": null, "email": null, "password": null, "bio": "new"}),
     )
     .await;
-    reply.assert_problem(422, &uri);
+    reply.assert_problem(422, &ann.uri);
     assert_eq!(
         reply.error_locs(),
         [
@@ -461,18 +479,23 @@ async fn patch_with_null_name_email_or_password_is_422_and_changes_nothing() {
             ("body.password".into(), "null_not_allowed".into()),
         ]
     );
-    let after = Reply::of(app.client.get(&uri).send().await).await;
-    assert_eq!(after.body, ann);
+    let after = app
+        .send(Method::GET, &ann.uri, Some(&ann.token), None)
+        .await;
+    assert_eq!(after.body, ann.user);
 }
 
 #[tokio::test]
-async fn patch_of_a_missing_user_is_404() {
+async fn admin_patch_of_a_missing_user_is_404() {
     let app = test_app().await;
-    let reply = patch(
+    let admin = app.admin().await;
+    let body = json!({"name": "X"});
+    let reply = patch_at(
         &app,
         "/users/404",
+        &admin,
         "application/merge-patch+json",
-        json!({"name": "X"}),
+        body,
     )
     .await;
     reply.assert_problem(404, "/users/404");
@@ -481,40 +504,41 @@ async fn patch_of_a_missing_user_is_404() {
 #[tokio::test]
 async fn patch_to_an_email_taken_by_another_user_is_409() {
     let app = test_app().await;
-    create(&app, "Ann", "ann@example.com").await;
-    let bob = create(&app, "Bob", "bob@example.com").await;
-    let uri = format!("/users/{}", bob["id"]);
-    let reply = patch(
-        &app,
-        &uri,
-        "application/merge-patch+json",
-        json!({"email": "ANN@example.com"}),
-    )
-    .await;
-    reply.assert_problem(409, &uri);
+    app.signup("Ann", "ann@example.com").await;
+    let bob = app.signup("Bob", "bob@example.com").await;
+    let body = json!({"email": "ANN@example.com"});
+    let reply = patch(&app, &bob, "application/merge-patch+json", body).await;
+    reply.assert_problem(409, &bob.uri);
 }
 
 #[tokio::test]
 async fn patch_in_another_media_type_is_415() {
     let app = test_app().await;
-    let ann = create(&app, "Ann", "ann@example.com").await;
-    let uri = format!("/users/{}", ann["id"]);
-    let reply = patch(&app, &uri, "text/plain", json!({"name": "X"})).await;
-    reply.assert_problem(415, &uri);
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let reply = patch(&app, &ann, "text/plain", json!({"name": "X"})).await;
+    reply.assert_problem(415, &ann.uri);
 }
 
+// --- DELETE /users/{id} ------------------------------------------------------------------
+
 #[tokio::test]
-async fn delete_is_204_with_empty_body_then_404() {
+async fn admin_delete_is_204_with_empty_body_then_404() {
     let app = test_app().await;
-    let ann = create(&app, "Ann", "ann@example.com").await;
-    let uri = format!("/users/{}", ann["id"]);
-    let resp = app.client.delete(&uri).send().await.0;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let admin = app.admin().await;
+    let resp = app
+        .client
+        .delete(&ann.uri)
+        .header("authorization", format!("Bearer {admin}"))
+        .send()
+        .await
+        .0;
     assert_eq!(resp.status(), 204);
     assert!(resp.into_body().into_bytes().await.unwrap().is_empty());
-    let reply = Reply::of(app.client.delete(&uri).send().await).await;
-    reply.assert_problem(404, &uri);
-    let reply = Reply::of(app.client.get(&uri).send().await).await;
-    reply.assert_problem(404, &uri);
+    let reply = app.send(Method::DELETE, &ann.uri, Some(&admin), None).await;
+    reply.assert_problem(404, &ann.uri);
+    let reply = app.send(Method::GET, &ann.uri, Some(&admin), None).await;
+    reply.assert_problem(404, &ann.uri);
 }
 
 #[tokio::test]

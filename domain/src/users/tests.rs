@@ -25,6 +25,7 @@ fn stored() -> User {
         email: Email::parse("ann@example.com").unwrap(),
         bio: Some(Bio::parse("hello").unwrap()),
         password_hash: hash("old"),
+        is_admin: false,
         created_at: at(1),
         updated_at: at(2),
     }
@@ -187,4 +188,56 @@ fn patch_setting_the_same_values_is_not_a_change() {
         ..UserPatch::default()
     };
     assert_eq!(patch.apply(&old, None, at(9)).updated_at, old.updated_at);
+}
+
+#[test]
+fn put_keeps_the_admin_flag_and_creates_non_admins() {
+    let mut admin = stored();
+    admin.is_admin = true;
+    let input = || input("A", "a@example.com", None);
+    let (replaced, _) = put_user(admin.id, Some(&admin), input(), hash("h"), at(5));
+    assert!(replaced.is_admin);
+    let (created, _) = put_user(UserId::parse(8).unwrap(), None, input(), hash("h"), at(5));
+    assert!(!created.is_admin);
+}
+
+#[test]
+fn the_last_admin_cannot_be_deleted() {
+    let mut admin = stored();
+    admin.is_admin = true;
+    let last = DeletionFacts {
+        user: admin.clone(),
+        other_admins: 0,
+    };
+    assert!(matches!(check_deletion(&last), Err(Error::LastAdmin)));
+    let one_of_two = DeletionFacts {
+        user: admin,
+        other_admins: 1,
+    };
+    assert!(check_deletion(&one_of_two).is_ok());
+    let plain = DeletionFacts {
+        user: stored(),
+        other_admins: 0,
+    };
+    assert!(check_deletion(&plain).is_ok());
+}
+
+#[test]
+fn put_repeating_the_password_keeps_the_checked_hash() {
+    let user = stored();
+    let kept = PasswordChoice::Keep(user.password_hash.clone()).resolve(Some(&user));
+    assert_eq!(kept.unwrap(), user.password_hash);
+    let set = PasswordChoice::Set(hash("new")).resolve(Some(&user));
+    assert_eq!(set.unwrap(), hash("new"));
+}
+
+#[test]
+fn put_whose_checked_password_changed_before_the_write_is_a_conflict() {
+    let mut user = stored();
+    let checked = user.password_hash.clone();
+    user.password_hash = hash("changed meanwhile");
+    let raced = PasswordChoice::Keep(checked.clone()).resolve(Some(&user));
+    assert!(matches!(raced, Err(Error::Conflict(_))));
+    let gone = PasswordChoice::Keep(checked).resolve(None);
+    assert!(matches!(gone, Err(Error::Conflict(_))));
 }

@@ -4,12 +4,16 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m0001_users;
+mod m0002_admins;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_users::Migration)]
+        vec![
+            Box::new(m0001_users::Migration),
+            Box::new(m0002_admins::Migration),
+        ]
     }
 }

@@ -1,7 +1,8 @@
 use super::*;
 use crate::DatabaseSettings;
 use chrono::{SubsecRound, Utc};
-use domain::users::{PutOutcome, put_user};
+use domain::users::{PutOutcome, check_deletion, put_user};
+use std::time::Duration;
 
 struct TestDb {
     repo: SqlUserRepository,
@@ -17,7 +18,7 @@ async fn test_db() -> TestDb {
     let db = Database::connect(&settings).await.unwrap();
     db.migrate().await.unwrap();
     TestDb {
-        repo: SqlUserRepository::new(db),
+        repo: SqlUserRepository::new(db, Duration::from_secs(60)),
         _dir: dir,
     }
 }
@@ -28,6 +29,7 @@ fn record(name: &str, email: &str) -> NewUserRecord {
         email: Email::parse(email).unwrap(),
         bio: None,
         password_hash: PasswordHash::from_phc("$argon2id$test".into()),
+        is_admin: false,
         created_at: Utc::now().trunc_subsecs(6),
     }
 }
@@ -198,9 +200,9 @@ async fn deleted_user_is_gone_and_its_id_is_never_reused() {
         .insert(record("Ann", "ann@example.com"))
         .await
         .unwrap();
-    db.repo.delete(ann.id).await.unwrap();
+    db.repo.delete(ann.id, check_deletion).await.unwrap();
     assert_eq!(db.repo.get(ann.id).await.unwrap(), None);
-    let err = db.repo.delete(ann.id).await.unwrap_err();
+    let err = db.repo.delete(ann.id, check_deletion).await.unwrap_err();
     assert!(matches!(err, domain::Error::UserNotFound(_)));
     let next = db
         .repo
@@ -208,4 +210,92 @@ async fn deleted_user_is_gone_and_its_id_is_never_reused() {
         .await
         .unwrap();
     assert_ne!(next.id, ann.id);
+}
+
+#[tokio::test]
+async fn find_by_email_ignores_case() {
+    let db = test_db().await;
+    let ann = db
+        .repo
+        .insert(record("Ann", "Ann@Example.com"))
+        .await
+        .unwrap();
+    let found = db
+        .repo
+        .find_by_email(&Email::parse("ANN@example.COM").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found, Some(ann));
+    let none = db
+        .repo
+        .find_by_email(&Email::parse("bob@example.com").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+#[tokio::test]
+async fn credentials_follow_this_processes_writes_at_once_despite_the_cache() {
+    let db = test_db().await;
+    assert_eq!(
+        db.repo.credentials(id(1)).await.unwrap(),
+        None,
+        "cached as absent"
+    );
+    let ann = db
+        .repo
+        .insert(record("Ann", "ann@example.com"))
+        .await
+        .unwrap();
+    let before = db.repo.credentials(ann.id).await.unwrap().unwrap();
+    assert_eq!(before.password_hash, ann.password_hash);
+    let edit: UserEdit = Box::new(|existing| {
+        let mut user = existing.cloned().unwrap();
+        user.password_hash = PasswordHash::from_phc("$argon2id$new".into());
+        user.is_admin = true;
+        Ok(user)
+    });
+    db.repo.upsert(ann.id, edit).await.unwrap();
+    let after = db.repo.credentials(ann.id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash.as_phc(), "$argon2id$new");
+    assert!(after.is_admin);
+    db.repo.delete(ann.id, |_| Ok(())).await.unwrap();
+    assert_eq!(db.repo.credentials(ann.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_last_admin_is_not_deleted() {
+    let db = test_db().await;
+    let mut admin = record("Admin", "admin@example.com");
+    admin.is_admin = true;
+    let admin = db.repo.insert(admin).await.unwrap();
+    let err = db.repo.delete(admin.id, check_deletion).await.unwrap_err();
+    assert!(matches!(err, domain::Error::LastAdmin), "{err:?}");
+    assert!(db.repo.get(admin.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn two_admins_deleted_at_once_leave_one() {
+    let db = test_db().await;
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let mut admin = record("Admin", &format!("admin{n}@example.com"));
+        admin.is_admin = true;
+        ids.push(db.repo.insert(admin).await.unwrap().id);
+    }
+    let deletions: Vec<_> = ids
+        .iter()
+        .map(|&target| {
+            let repo = db.repo.clone();
+            tokio::spawn(async move { repo.delete(target, check_deletion).await })
+        })
+        .collect();
+    let mut refused = 0;
+    for deletion in deletions {
+        if let Err(err) = deletion.await.unwrap() {
+            assert!(matches!(err, domain::Error::LastAdmin), "{err:?}");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 1);
 }

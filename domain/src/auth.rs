@@ -1,0 +1,189 @@
+//! Authentication (who is calling) and authorization (what they may touch).
+//!
+//! Rules kept here: a user reads and changes only their own user; listing users, creating a
+//! user with a chosen id and deleting another user are for admins; the last admin cannot be
+//! deleted. A wrong e-mail address and a wrong password fail the same way, after the same work:
+//! an unknown address is checked against a dummy hash, so the answer's timing does not tell
+//! which was wrong. A token stays valid only while its user exists with the password it was
+//! issued for: the token carries a stamp of the password hash, compared on every request.
+
+use crate::{
+    Error, Result,
+    users::{Password, PasswordHash, PasswordHasher, UserId, UserRepository},
+};
+use std::sync::Arc;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    /// The caller's user id.
+    pub user_id: UserId,
+    /// Whether the caller is an admin, who may do anything.
+    pub is_admin: bool,
+}
+
+impl Principal {
+    /// Allows admins only.
+    pub fn require_admin(&self, action: &'static str) -> Result<()> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(action))
+        }
+    }
+
+    /// Allows the user `target` themselves, and admins.
+    pub fn require_self_or_admin(&self, target: UserId) -> Result<()> {
+        if self.is_admin || self.user_id == target {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "Only the user themselves or an admin may do this.",
+            ))
+        }
+    }
+}
+
+/// What token verification needs to know of a user now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Whether the user is an admin.
+    pub is_admin: bool,
+    /// The current password hash.
+    pub password_hash: PasswordHash,
+}
+
+/// A bearer token as issued to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The token.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// What a token says once its signature and expiry are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenClaims {
+    /// Whose token it is.
+    pub user_id: UserId,
+    /// The stamp of the password hash it was issued for.
+    pub stamp: String,
+}
+
+/// Issues and verifies signed, expiring bearer tokens.
+pub trait TokenCodec: Send + Sync {
+    /// A token for `user_id`, stamped with `password_hash`.
+    fn issue(&self, user_id: UserId, password_hash: &PasswordHash) -> Result<IssuedToken>;
+
+    /// The claims of `token`, if it is well-formed, signed by this codec's key and unexpired.
+    fn verify(&self, token: &str) -> Option<TokenClaims>;
+
+    /// The stamp a token issued for `password_hash` carries.
+    fn stamp(&self, password_hash: &PasswordHash) -> String;
+}
+
+/// Logging in and checking tokens.
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenCodec>,
+    /// Checked instead of a real hash when the e-mail address is unknown.
+    dummy_hash: PasswordHash,
+}
+
+impl AuthService {
+    /// An auth service; hashes the dummy password once, so it costs one hash at start-up.
+    pub async fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenCodec>,
+    ) -> Result<Self> {
+        let dummy = Password::parse("no user has this password").map_err(Error::internal)?;
+        let dummy_hash = hasher.hash(&dummy).await?;
+        Ok(Self {
+            users,
+            hasher,
+            tokens,
+            dummy_hash,
+        })
+    }
+
+    /// A token for the user with this e-mail address and password.
+    ///
+    /// Fails with [`Error::InvalidCredentials`] whether the address or the password is wrong.
+    pub async fn login(&self, email: &str, password: &str) -> Result<IssuedToken> {
+        let user = match crate::Email::parse(email) {
+            Ok(email) => self.users.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
+        let matches = self.hasher.verify(password, hash).await?;
+        match user {
+            Some(user) if matches => self.tokens.issue(user.id, &user.password_hash),
+            _ => Err(Error::InvalidCredentials),
+        }
+    }
+
+    /// The caller a bearer token stands for.
+    ///
+    /// Fails with [`Error::InvalidToken`] when the token is malformed, forged or expired, when
+    /// its user no longer exists, or when the user's password changed since it was issued.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        let claims = self.tokens.verify(token).ok_or(Error::InvalidToken(
+            "the token is malformed, forged or expired",
+        ))?;
+        let credentials = self
+            .users
+            .credentials(claims.user_id)
+            .await?
+            .ok_or(Error::InvalidToken("the token's user no longer exists"))?;
+        if self.tokens.stamp(&credentials.password_hash) != claims.stamp {
+            return Err(Error::InvalidToken(
+                "the password changed after the token was issued",
+            ));
+        }
+        Ok(Principal {
+            user_id: claims.user_id,
+            is_admin: credentials.is_admin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(id: i64, is_admin: bool) -> Principal {
+        Principal {
+            user_id: UserId::parse(id).unwrap(),
+            is_admin,
+        }
+    }
+
+    #[test]
+    fn users_may_touch_only_themselves() {
+        let ann = principal(1, false);
+        assert!(ann.require_self_or_admin(UserId::parse(1).unwrap()).is_ok());
+        let err = ann
+            .require_self_or_admin(UserId::parse(2).unwrap())
+            .unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)));
+    }
+
+    #[test]
+    fn admins_may_touch_anyone_and_do_admin_things() {
+        let admin = principal(1, true);
+        assert!(
+            admin
+                .require_self_or_admin(UserId::parse(2).unwrap())
+                .is_ok()
+        );
+        assert!(admin.require_admin("list users").is_ok());
+        assert!(matches!(
+            principal(2, false).require_admin("list users"),
+            Err(Error::Forbidden("list users"))
+        ));
+    }
+}

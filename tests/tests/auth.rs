@@ -1,0 +1,71 @@
+//! Authentication end to end: the admin bootstrap across restarts, and tokens over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use e2e::{ADMIN_EMAIL, ADMIN_PASSWORD, Service, user_in};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn list_status(service: &Service, token: &str) -> u16 {
+    service
+        .client
+        .get(service.url("/users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user_is_promoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_admin = |s: &mut app::Settings| {
+        s.admin_email = None;
+        s.admin_password = None;
+    };
+    let mut first = Service::start_in(dir.path(), no_admin).await;
+    let resp = first
+        .client
+        .post(first.url("/auth/tokens"))
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "no admin, no default password");
+    let resp = first
+        .client
+        .post(first.url("/users"))
+        .json(&user_in("Ann", "ann@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let token = first.login("ann@example.com", PASSWORD).await;
+    assert_eq!(list_status(&first, &token).await, 403);
+    first.stop().await.unwrap();
+
+    let promote = |s: &mut app::Settings| {
+        s.admin_email = Some("ANN@example.com".to_owned());
+        s.admin_password = Some("ignored for an existing user".to_owned());
+    };
+    let mut second = Service::start_in(dir.path(), promote).await;
+    assert_eq!(
+        list_status(&second, &token).await,
+        200,
+        "the token issued before the restart works (the key is kept) and Ann is an admin now"
+    );
+    second.login("ann@example.com", PASSWORD).await;
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_from_one_start_works_after_a_restart_with_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Service::start_in(dir.path(), |_| {}).await;
+    let token = first.admin().await;
+    first.stop().await.unwrap();
+    let mut second = Service::start_in(dir.path(), |_| {}).await;
+    assert_eq!(list_status(&second, &token).await, 200);
+    second.stop().await.unwrap();
+}

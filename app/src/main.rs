@@ -2,7 +2,7 @@
 
 use app::Settings;
 use clap::{Parser, Subcommand};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 
 /// A JSON API for users, served over HTTP.
@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     // Panics are answered with a bare 500; their message goes to the log, in the request's span.
     std::panic::set_hook(Box::new(|info| {

@@ -28,6 +28,54 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             Problem::new(StatusCode::FORBIDDEN, instance).with_detail(reason)
         }
         Error::Conflict(reason) => Problem::new(StatusCode::CONFLICT, instance).with_detail(reason),
+        Error::UserHasFunds => Problem::new(StatusCode::CONFLICT, instance)
+            .with_detail("The user owns an account with a non-zero balance; empty it first."),
+        Error::AccountNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
+            .with_detail(format!("No account has id {id}.")),
+        Error::TransactionNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
+            .with_detail(format!("The account has no transaction {id}.")),
+        Error::UnknownOwner(_) => invalid_member(
+            instance,
+            &["body", "owner_id"],
+            "user_not_found",
+            "no user has this id",
+        ),
+        Error::InsufficientFunds { balance, required } => {
+            let mut problem = Problem::new(StatusCode::PAYMENT_REQUIRED, instance)
+                .with_detail(format!("The balance {balance} does not cover {required}."));
+            problem.kind = INSUFFICIENT_FUNDS.to_owned();
+            problem.title = "Insufficient Funds".to_owned();
+            problem.balance = Some(balance);
+            problem.required = Some(required);
+            problem
+        }
+        Error::BalanceOverflow => invalid_member(
+            instance,
+            &["body", "amount"],
+            "balance_overflow",
+            "the balance would exceed the largest amount it can hold",
+        ),
+        Error::SameAccount => invalid_member(
+            instance,
+            &["body", "to_account_id"],
+            "same_account",
+            "must differ from from_account_id",
+        ),
+        Error::CurrencyMismatch => invalid_member(
+            instance,
+            &["body", "to_account_id"],
+            "currency_mismatch",
+            "the accounts have different currencies",
+        ),
+        Error::IdempotencyKeyReused => invalid_member(
+            instance,
+            &["header", "Idempotency-Key"],
+            "idempotency_key_reused",
+            "was already used with a different request",
+        ),
+        Error::IdempotencyKeyInFlight => Problem::new(StatusCode::CONFLICT, instance).with_detail(
+            "A request with this Idempotency-Key is still being processed; retry it later.",
+        ),
         Error::LastAdmin => Problem::new(StatusCode::CONFLICT, instance)
             .with_detail("The last admin cannot be deleted: the service would have none."),
         Error::UserNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
@@ -60,10 +108,9 @@ pub fn unauthorized(instance: &str, detail: &str, token_error: Option<&str>) -> 
         .with_header(WWW_AUTHENTICATE, challenge)
 }
 
-/// A 422 for one input refused by a domain rule.
-pub fn invalid_input(instance: &str, loc: &[&str], violation: domain::Violation) -> Problem {
-    Problem::invalid(
-        instance,
-        vec![FieldError::new(loc, violation.code, violation.message)],
-    )
+/// The `type` of the 402 problem.
+pub const INSUFFICIENT_FUNDS: &str = "/problems/insufficient-funds";
+
+fn invalid_member(instance: &str, loc: &[&str], kind: &str, msg: &str) -> Problem {
+    Problem::invalid(instance, vec![FieldError::new(loc, kind, msg)])
 }

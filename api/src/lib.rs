@@ -5,6 +5,7 @@
 //! where each status code is tied to one schema. It depends on `domain` only; the `app` crate
 //! hands it the services ([`Services`]) wired to real storage.
 
+pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod edge;
@@ -14,6 +15,7 @@ pub mod paging;
 pub mod params;
 pub mod problem;
 pub mod routes;
+pub mod transfers;
 pub mod types;
 pub mod users;
 
@@ -22,7 +24,7 @@ mod app_tests;
 #[cfg(test)]
 mod test_support;
 
-use domain::{auth::AuthService, health::Readiness, users::UserService};
+use domain::{accounts::AccountService, auth::AuthService, health::Readiness, users::UserService};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
 use poem_openapi::{OpenApiService, Tags};
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct Services {
     pub users: UserService,
     /// Logging in and checking tokens.
     pub auth: AuthService,
+    /// Accounts and money movements.
+    pub accounts: AccountService,
     /// Whether the database answers.
     pub readiness: Arc<dyn Readiness>,
 }
@@ -52,17 +56,29 @@ pub enum Tag {
     Users,
     /// Access tokens.
     Auth,
+    /// Accounts, their ledgers, deposits and withdrawals.
+    Accounts,
+    /// Transfers between accounts.
+    Transfers,
     /// Liveness and readiness.
     Operations,
 }
 
 /// The API's operations.
-pub type Api = (users::UsersApi, auth::AuthApi, ops::OpsApi);
+pub type Api = (
+    users::UsersApi,
+    auth::AuthApi,
+    accounts::AccountsApi,
+    transfers::TransfersApi,
+    ops::OpsApi,
+);
 
 const DESCRIPTION: &str = "\
-A JSON API for users. Get a token from `POST /auth/tokens` and send it as \
+A JSON API for users, their accounts and the money between them. Get a token from `POST /auth/tokens` and send it as \
 `Authorization: Bearer <token>`; only signing up, getting a token, health and the docs are open. \
-A user may read and change only their own user; an admin may do anything. Every error is `application/problem+json` (RFC 9457) with `type`, \
+A user may read and change only their own user and accounts; an admin may do anything. \
+Money is an integer count of minor units (cents). Money-moving POSTs take an \
+`Idempotency-Key`. Every error is `application/problem+json` (RFC 9457) with `type`, \
 `title`, `status`, `detail` and `instance`; a 422 also names each failing input in `errors`. \
 Lists are paged with `limit` and an opaque `cursor`. No text member may contain a NUL \
 character. Every response carries `X-Request-Id`.";
@@ -71,7 +87,13 @@ character. Every response carries `X-Request-Id`.";
 /// printed without a database.
 pub fn openapi() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (users::UsersApi, auth::AuthApi, ops::OpsApi),
+        (
+            users::UsersApi,
+            auth::AuthApi,
+            accounts::AccountsApi,
+            transfers::TransfersApi,
+            ops::OpsApi,
+        ),
         "Service API",
         env!("CARGO_PKG_VERSION"),
     )
@@ -109,6 +131,7 @@ pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Re
         .nest("/", service)
         .data(services.users)
         .data(services.auth)
+        .data(services.accounts)
         .data(services.readiness)
         .with(edge::Edge::new(routes, settings.body_limit))
 }

@@ -5,7 +5,12 @@
 //! 422 entry with `loc`, `type` and `msg`; [`refusal`] is the one place that message is written.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use domain::{Limit, Violation, users::UserId};
+use domain::{
+    Limit, Violation,
+    accounts::{AccountId, TransactionId},
+    idempotency::IdempotencyKey,
+    users::UserId,
+};
 use poem_openapi::{
     registry::MetaSchema,
     types::{ParseError, ParseFromParameter, ParseResult, ToJSON, Type},
@@ -23,11 +28,17 @@ pub trait DomainId: Copy + Send + Sync + 'static {
     fn parse(value: i64) -> Result<Self, Violation>;
 }
 
-impl DomainId for UserId {
-    fn parse(value: i64) -> Result<Self, Violation> {
-        UserId::parse(value)
-    }
+macro_rules! domain_ids {
+    ($($ty:ty),*) => {
+        $(impl DomainId for $ty {
+            fn parse(value: i64) -> Result<Self, Violation> {
+                <$ty>::parse(value)
+            }
+        })*
+    };
 }
+
+domain_ids!(UserId, AccountId, TransactionId);
 
 /// An id in a path: `/users/{id}`.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +130,57 @@ impl<T: DomainId> ParseFromParameter for IdCursor<T> {
                     "is not a cursor this service issued; use `next_cursor` from a previous page",
                 )
             })
+    }
+}
+
+/// The `Idempotency-Key` header of money-moving requests.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKeyParam(pub IdempotencyKey);
+
+crate::scalar_type!(IdempotencyKeyParam, "IdempotencyKey", {
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(IdempotencyKey::MAX_LEN),
+        pattern: Some("^[\\x20-\\x7e]+$".to_owned()),
+        ..MetaSchema::new("string")
+    }
+});
+
+/// An `Idempotency-Key` header that was sent but could not be read.
+#[derive(Debug)]
+pub struct UnreadableKey;
+
+impl UnreadableKey {
+    /// The 422 that answers it.
+    pub fn problem(&self, req: &poem::Request) -> crate::problem::ProblemBody {
+        let error = crate::problem::FieldError::new(
+            &["header", "Idempotency-Key"],
+            "idempotency_key_invalid",
+            "must be 1 to 255 printable ASCII characters",
+        );
+        crate::problem::Problem::invalid(req.uri().path(), vec![error]).into()
+    }
+}
+
+/// The request's `Idempotency-Key`, as parsed into `parsed`, refusing a key that was sent but
+/// could not be read: poem passes over header values that are not visible ASCII, and such a
+/// request must not go through as if it had no key.
+pub fn idempotency_key(
+    req: &poem::Request,
+    parsed: Option<IdempotencyKeyParam>,
+) -> Result<Option<IdempotencyKey>, UnreadableKey> {
+    match parsed {
+        Some(key) => Ok(Some(key.0)),
+        None if req.headers().contains_key("idempotency-key") => Err(UnreadableKey),
+        None => Ok(None),
+    }
+}
+
+impl ParseFromParameter for IdempotencyKeyParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        IdempotencyKey::parse(value)
+            .map(Self)
+            .map_err(|v| refusal(v.code, v.message))
     }
 }
 

@@ -179,6 +179,29 @@ pub fn reply<T, R: FromProblem>(
     }
 }
 
+/// The response for a money-moving request's `outcome`: `ok` of its value (and the
+/// `Idempotent-Replayed` header value), or the problem for its error, marked replayed too.
+pub fn reply_replayable<T, R: FromProblem>(
+    req: &poem::Request,
+    outcome: domain::accounts::Replayable<T>,
+    ok: impl FnOnce(T, Option<String>) -> R,
+) -> R {
+    let replayed = outcome.replayed;
+    match outcome.result {
+        Ok(value) => ok(value, replayed.then(|| "true".to_owned())),
+        Err(err) => {
+            let mut body = crate::errors::problem_for(err, req.uri().path());
+            if replayed {
+                body = body.with_header(
+                    HeaderName::from_static("idempotent-replayed"),
+                    HeaderValue::from_static("true"),
+                );
+            }
+            R::from_problem(body)
+        }
+    }
+}
+
 /// Declares an operation's response enum: its success variants as written, then one
 /// [`ProblemBody`] variant per listed error status, then 500, which every operation can answer.
 ///

@@ -4,10 +4,14 @@
 use crate::{Services, Settings, app};
 use domain::{
     Email,
+    accounts::AccountService,
     auth::AuthService,
     users::{Password, PasswordHasher, UserService},
 };
-use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlUserRepository};
+use persistence::{
+    Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlAccountRepository,
+    SqlIdempotencyStore, SqlUserRepository,
+};
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
 use serde_json::{Value, json};
 use std::{sync::Arc, time::Duration};
@@ -62,9 +66,14 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         )
         .await
         .unwrap();
+    let accounts = AccountService::new(
+        Arc::new(SqlAccountRepository::new(db.clone())),
+        Arc::new(SqlIdempotencyStore::new(db.clone())),
+    );
     let services = Services {
         users,
         auth,
+        accounts,
         readiness: Arc::new(db.clone()),
     };
     let endpoint = app(

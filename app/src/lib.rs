@@ -9,17 +9,43 @@ pub mod settings;
 use anyhow::Context;
 use domain::{
     Email,
+    accounts::AccountService,
     auth::AuthService,
+    idempotency::IdempotencyStore,
     users::{Password, UserService},
 };
-use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlUserRepository};
+use persistence::{
+    Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlAccountRepository,
+    SqlIdempotencyStore, SqlUserRepository,
+};
 use poem::{
     Server,
     listener::{Acceptor, Listener, TcpListener},
 };
 pub use settings::Settings;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
-use tokio::task::JoinHandle;
+use tokio::{sync::watch, task::JoinHandle};
+
+/// How often expired idempotency keys are purged.
+const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Deletes idempotency keys past their lifetime, hourly, until `stopping` turns true.
+async fn purge_idempotency_keys(
+    keys: Arc<dyn IdempotencyStore>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(KEY_PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = every.tick() => match keys.purge_expired().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+                Err(err) => tracing::warn!(error = %err, "cannot purge idempotency keys"),
+            },
+            _ = stopping.changed() => return,
+        }
+    }
+}
 
 /// A started service.
 pub struct Running {
@@ -29,8 +55,18 @@ pub struct Running {
     pub stopped: JoinHandle<anyhow::Result<()>>,
 }
 
+/// Everything [`services`] wires, for the server and the background tasks.
+pub struct Wired {
+    /// The services the HTTP layer calls.
+    pub services: api::Services,
+    /// The database pool.
+    pub db: Database,
+    /// Idempotency keys, purged in the background.
+    pub keys: Arc<dyn IdempotencyStore>,
+}
+
 /// Connects to the database, applies migrations and wires the services.
-pub async fn services(settings: &Settings) -> anyhow::Result<(api::Services, Database)> {
+pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
     let db = Database::connect(&DatabaseSettings {
         url: settings.database_url(),
         max_connections: settings.database_pool_size,
@@ -51,12 +87,18 @@ pub async fn services(settings: &Settings) -> anyhow::Result<(api::Services, Dat
     let users = UserService::new(repo.clone(), hasher.clone());
     let auth = AuthService::new(repo, hasher, tokens).await?;
     bootstrap_admin(settings, &users).await?;
+    let keys: Arc<dyn IdempotencyStore> = Arc::new(SqlIdempotencyStore::new(db.clone()));
+    let accounts = AccountService::new(
+        Arc::new(SqlAccountRepository::new(db.clone())),
+        keys.clone(),
+    );
     let services = api::Services {
         users,
         auth,
+        accounts,
         readiness: Arc::new(db.clone()),
     };
-    Ok((services, db))
+    Ok(Wired { services, db, keys })
 }
 
 /// Creates the admin named by `ADMIN_EMAIL` and `ADMIN_PASSWORD`, or makes the existing user
@@ -82,7 +124,9 @@ pub async fn start(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let (services, db) = services(settings).await?;
+    let Wired { services, db, keys } = services(settings).await?;
+    let (stop, stopping) = watch::channel(false);
+    let purge = tokio::spawn(purge_idempotency_keys(keys, stopping));
     let app = api::app(
         services,
         &api::Settings {
@@ -99,11 +143,17 @@ pub async fn start(
         .and_then(|addr| addr.as_socket_addr().copied())
         .context("the listener has no socket address")?;
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+    let shutdown = async move {
+        shutdown.await;
+        // Background tasks stop with the server.
+        let _ = stop.send(true);
+    };
     let stopped = tokio::spawn(async move {
         Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
             .await
             .context("serving")?;
+        purge.await.context("stopping the key purge")?;
         db.close().await.context("closing the database")?;
         Ok(())
     });

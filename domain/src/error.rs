@@ -3,7 +3,10 @@
 //! Variants name what went wrong in the domain's terms; the `api` crate alone turns them into
 //! status codes. `Internal` carries the cause for the log, never for a client.
 
-use crate::users::UserId;
+use crate::{
+    accounts::{AccountId, TransactionId},
+    users::UserId,
+};
 
 /// Why a domain operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +20,41 @@ pub enum Error {
     /// A user with this id already exists (a create with a chosen id lost a race).
     #[error("user {0} already exists")]
     UserExists(UserId),
+    /// The user owns an account whose balance is not zero.
+    #[error("the user owns an account with a non-zero balance")]
+    UserHasFunds,
+    /// No account has this id.
+    #[error("account {0} does not exist")]
+    AccountNotFound(AccountId),
+    /// The account has no ledger row with this id.
+    #[error("transaction {0} does not exist on this account")]
+    TransactionNotFound(TransactionId),
+    /// An account was to be opened for a user who does not exist.
+    #[error("user {0} does not exist")]
+    UnknownOwner(UserId),
+    /// The balance does not cover the amount.
+    #[error("the balance {balance} does not cover {required}")]
+    InsufficientFunds {
+        /// The balance at the time.
+        balance: i64,
+        /// The amount asked for.
+        required: i64,
+    },
+    /// Paying the amount in would overflow the balance.
+    #[error("the balance would exceed the largest representable amount")]
+    BalanceOverflow,
+    /// A transfer from an account to itself.
+    #[error("a transfer needs two different accounts")]
+    SameAccount,
+    /// A transfer between accounts of different currencies.
+    #[error("the accounts have different currencies")]
+    CurrencyMismatch,
+    /// The idempotency key was used for a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    /// The request with this idempotency key is still executing.
+    #[error("a request with this idempotency key is still executing")]
+    IdempotencyKeyInFlight,
     /// A concurrent change got in the way; the request may be retried.
     #[error("conflict: {0}")]
     Conflict(&'static str),

@@ -6,10 +6,44 @@
 //! and methods unit-tested in this crate; errors are domain errors that the `api` crate alone maps
 //! to status codes.
 
+/// Declares a positive 64-bit id type for one kind of entity.
+macro_rules! positive_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(i64);
+
+        impl $name {
+            /// Parses an id, which must be positive.
+            pub fn parse(value: i64) -> Result<Self, $crate::Violation> {
+                if value >= 1 {
+                    Ok(Self(value))
+                } else {
+                    Err($crate::Violation::new("id_not_positive", "must be a positive integer"))
+                }
+            }
+
+            /// The id as an integer.
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+pub mod accounts;
 pub mod auth;
 pub mod email;
 pub mod error;
 pub mod health;
+pub mod idempotency;
+pub mod money;
 pub mod paging;
 pub mod users;
 pub mod violation;
@@ -21,6 +55,12 @@ pub use violation::Violation;
 
 /// The result of a domain operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The current time at the precision every backend stores (microseconds), so that a value read
+/// back equals the value written.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)
+}
 
 #[cfg(test)]
 mod tests {

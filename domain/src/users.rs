@@ -11,39 +11,16 @@
 use crate::{
     Email, Error, Page, PageRequest, Result, Violation,
     auth::{Credentials, Principal},
+    now,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use std::{fmt, sync::Arc};
 
-/// A user's id: a positive 64-bit integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UserId(i64);
-
-impl UserId {
-    /// Parses an id, which must be positive.
-    pub fn parse(value: i64) -> Result<Self, Violation> {
-        if value >= 1 {
-            Ok(Self(value))
-        } else {
-            Err(Violation::new(
-                "id_not_positive",
-                "must be a positive integer",
-            ))
-        }
-    }
-
-    /// The id as an integer.
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+positive_id!(
+    /// A user's id: a positive 64-bit integer.
+    UserId
+);
 
 /// A display name of 1..=100 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,15 +252,21 @@ pub struct DeletionFacts {
     pub user: User,
     /// How many admins there are besides this user.
     pub other_admins: u64,
+    /// How many of the user's accounts hold money.
+    pub funded_accounts: u64,
 }
 
 /// A rule deciding, from the facts, whether a user may be deleted.
 pub type DeletionRule = fn(&DeletionFacts) -> Result<()>;
 
-/// Whether a user may be deleted: never the last admin.
+/// Whether a user may be deleted: never the last admin, never while an account of theirs
+/// holds money (which would vanish with it). Their empty accounts go with them.
 pub fn check_deletion(facts: &DeletionFacts) -> Result<()> {
     if facts.user.is_admin && facts.other_admins == 0 {
         return Err(Error::LastAdmin);
+    }
+    if facts.funded_accounts > 0 {
+        return Err(Error::UserHasFunds);
     }
     Ok(())
 }
@@ -476,7 +459,8 @@ impl UserService {
         Ok(self.repo.upsert(id, edit).await?.0)
     }
 
-    /// Deletes the user with `id`, for the user themselves or an admin; never the last admin.
+    /// Deletes the user with `id` (and their empty accounts), for the user themselves or an
+    /// admin; never the last admin, never while they own money.
     pub async fn delete(&self, actor: &Principal, id: UserId) -> Result<()> {
         actor.require_self_or_admin(id)?;
         self.repo.delete(id, check_deletion).await
@@ -513,12 +497,6 @@ impl UserService {
         }
         Err(Error::EmailTaken)
     }
-}
-
-/// The current time at the precision every backend stores (microseconds), so that a value
-/// read back equals the value written.
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 #[cfg(test)]

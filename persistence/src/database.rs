@@ -135,6 +135,11 @@ impl Readiness for Database {
     }
 }
 
+/// A row count as a SQL `LIMIT`: the drivers bind it as a signed 64-bit integer.
+pub(crate) fn sql_limit(limit: usize) -> u64 {
+    u64::try_from(limit).map_or(i64::MAX as u64, |n| n.min(i64::MAX as u64))
+}
+
 fn create_sqlite_directory(url: &str) -> Result<()> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|err| Error::Settings(format!("invalid SQLite URL: {err}")))?;

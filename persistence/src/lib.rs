@@ -5,16 +5,23 @@
 //! are: constraint violations become the domain errors they mean, and everything else becomes
 //! [`domain::Error::Internal`], whose message goes to the log only.
 
+pub mod accounts;
 mod cache;
 mod database;
 mod error;
+pub mod idempotency;
 mod migrations;
 pub mod passwords;
 pub mod tokens;
 pub mod users;
 
+pub use accounts::SqlAccountRepository;
 pub use database::{Database, DatabaseSettings};
 pub use error::Error;
+pub use idempotency::SqlIdempotencyStore;
 pub use passwords::Argon2Hasher;
 pub use tokens::HmacTokens;
 pub use users::SqlUserRepository;
+
+#[cfg(test)]
+mod test_support;

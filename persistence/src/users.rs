@@ -131,8 +131,10 @@ impl SqlUserRepository {
         if let Some(after) = after {
             query = query.filter(Column::Id.gt(after.get()));
         }
-        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
-        let models = query.limit(limit).all(self.db.conn()).await?;
+        let models = query
+            .limit(crate::database::sql_limit(limit))
+            .all(self.db.conn())
+            .await?;
         models.into_iter().map(to_domain).collect()
     }
 
@@ -197,9 +199,19 @@ impl SqlUserRepository {
             admins = admins.lock_exclusive();
         }
         let other_admins: Vec<i64> = admins.into_tuple().all(&txn.txn).await?;
+        // Locked too, so that no deposit lands on an account between this count and the delete.
+        let mut accounts = crate::accounts::account::Entity::find()
+            .select_only()
+            .column(crate::accounts::account::Column::Balance)
+            .filter(crate::accounts::account::Column::OwnerId.eq(id.get()));
+        if postgres {
+            accounts = accounts.lock_exclusive();
+        }
+        let balances: Vec<i64> = accounts.into_tuple().all(&txn.txn).await?;
         rule(&DeletionFacts {
             user,
             other_admins: other_admins.len() as u64,
+            funded_accounts: balances.iter().filter(|b| **b != 0).count() as u64,
         })?;
         Users::delete_by_id(id.get()).exec(&txn.txn).await?;
         txn.commit().await?;

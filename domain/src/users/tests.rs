@@ -208,18 +208,31 @@ fn the_last_admin_cannot_be_deleted() {
     let last = DeletionFacts {
         user: admin.clone(),
         other_admins: 0,
+        funded_accounts: 0,
     };
     assert!(matches!(check_deletion(&last), Err(Error::LastAdmin)));
     let one_of_two = DeletionFacts {
         user: admin,
         other_admins: 1,
+        funded_accounts: 0,
     };
     assert!(check_deletion(&one_of_two).is_ok());
     let plain = DeletionFacts {
         user: stored(),
         other_admins: 0,
+        funded_accounts: 0,
     };
     assert!(check_deletion(&plain).is_ok());
+}
+
+#[test]
+fn a_user_who_owns_money_cannot_be_deleted() {
+    let funded = DeletionFacts {
+        user: stored(),
+        other_admins: 0,
+        funded_accounts: 1,
+    };
+    assert!(matches!(check_deletion(&funded), Err(Error::UserHasFunds)));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m0001_users;
 mod m0002_admins;
+mod m0003_accounts;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_users::Migration),
             Box::new(m0002_admins::Migration),
+            Box::new(m0003_accounts::Migration),
         ]
     }
 }

@@ -1,25 +1,18 @@
 use super::*;
-use crate::DatabaseSettings;
 use chrono::{SubsecRound, Utc};
 use domain::users::{PutOutcome, check_deletion, put_user};
 use std::time::Duration;
 
 struct TestDb {
     repo: SqlUserRepository,
-    _dir: tempfile::TempDir,
+    _db: crate::test_support::TestDb,
 }
 
 async fn test_db() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = DatabaseSettings {
-        url: format!("sqlite://{}/test.db", dir.path().display()),
-        max_connections: 4,
-    };
-    let db = Database::connect(&settings).await.unwrap();
-    db.migrate().await.unwrap();
+    let db = crate::test_support::test_db().await;
     TestDb {
-        repo: SqlUserRepository::new(db, Duration::from_secs(60)),
-        _dir: dir,
+        repo: SqlUserRepository::new(db.db.clone(), Duration::from_secs(60)),
+        _db: db,
     }
 }
 

@@ -1,0 +1,454 @@
+//! Accounts and their money: `/accounts`, `/accounts/{id}`, the ledger under
+//! `/accounts/{id}/transactions`, and deposits and withdrawals.
+//!
+//! The money-moving POSTs take an optional `Idempotency-Key`: a repeat with the same key and
+//! body answers the first response again (same status and body) with `Idempotent-Replayed:
+//! true`, and moves no money.
+
+use crate::{
+    Tag,
+    auth::BearerAuth,
+    body::{JsonBody, Members, RequestModel},
+    paging::next_page,
+    params::idempotency_key,
+    params::{Id, IdCursor, IdempotencyKeyParam, LimitParam},
+    problem::{FromProblem, reply, reply_replayable},
+    responses,
+    types::{Nullable, Timestamp},
+};
+use domain::{
+    PageRequest,
+    accounts::{Account, AccountId, AccountService, Transaction, TransactionId, TransactionKind},
+    money::{Amount, Currency},
+    users::UserId,
+};
+use poem::{Request, web::Data};
+use poem_openapi::{
+    Enum, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+
+/// The accounts operations.
+pub struct AccountsApi;
+
+/// An account.
+#[derive(Object, Debug)]
+pub struct AccountOut {
+    /// The account's id.
+    id: i64,
+    /// The id of the user who owns it.
+    owner_id: i64,
+    /// The balance in minor units (cents); never negative.
+    balance: i64,
+    /// ISO 4217 currency code.
+    currency: String,
+    /// When the account was opened.
+    created_at: Timestamp,
+}
+
+impl From<&Account> for AccountOut {
+    fn from(account: &Account) -> Self {
+        Self {
+            id: account.id.get(),
+            owner_id: account.owner_id.get(),
+            balance: account.balance,
+            currency: account.currency.as_str().to_owned(),
+            created_at: Timestamp(account.created_at),
+        }
+    }
+}
+
+/// An account to open.
+#[derive(Object, Debug)]
+pub struct AccountIn {
+    /// The user who will own it: the caller themselves (any user for an admin).
+    #[oai(validator(minimum(value = "1")))]
+    owner_id: i64,
+    /// ISO 4217 currency code; `EUR` when absent or null.
+    #[oai(validator(pattern = "^[A-Z]{3}$"), nullable)]
+    currency: Option<String>,
+}
+
+/// What [`AccountIn`] becomes.
+pub struct NewAccount {
+    owner: UserId,
+    currency: Currency,
+}
+
+impl RequestModel for AccountIn {
+    type Parsed = NewAccount;
+
+    fn read(members: &mut Members<'_>) -> Option<NewAccount> {
+        let owner = members.required("owner_id", UserId::parse);
+        let currency = members.optional("currency", Currency::parse);
+        Some(NewAccount {
+            owner: owner?,
+            currency: currency?.unwrap_or(Currency::DEFAULT),
+        })
+    }
+}
+
+/// An amount to move.
+#[derive(Object, Debug)]
+pub struct AmountIn {
+    /// Minor units (cents), 1 to 1 000 000 000 000.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
+    amount: i64,
+}
+
+impl RequestModel for AmountIn {
+    type Parsed = Amount;
+
+    fn read(members: &mut Members<'_>) -> Option<Amount> {
+        members.required("amount", Amount::parse)
+    }
+}
+
+/// What a ledger row records.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum Kind {
+    /// Money paid in.
+    Deposit,
+    /// Money paid out.
+    Withdrawal,
+    /// Money received from another account.
+    TransferIn,
+    /// Money sent to another account.
+    TransferOut,
+}
+
+impl From<TransactionKind> for Kind {
+    fn from(kind: TransactionKind) -> Self {
+        match kind {
+            TransactionKind::Deposit => Self::Deposit,
+            TransactionKind::Withdrawal => Self::Withdrawal,
+            TransactionKind::TransferIn => Self::TransferIn,
+            TransactionKind::TransferOut => Self::TransferOut,
+        }
+    }
+}
+
+/// One movement on an account (a ledger row).
+#[derive(Object, Debug)]
+pub struct TransactionOut {
+    /// The row's id.
+    id: i64,
+    /// The account it moved money on.
+    account_id: i64,
+    /// What kind of movement.
+    kind: Kind,
+    /// How much, in minor units.
+    amount: i64,
+    /// The account's balance right after.
+    balance_after: i64,
+    /// When.
+    created_at: Timestamp,
+}
+
+impl From<&Transaction> for TransactionOut {
+    fn from(t: &Transaction) -> Self {
+        Self {
+            id: t.id.get(),
+            account_id: t.account_id.get(),
+            kind: t.kind.into(),
+            amount: t.amount.get(),
+            balance_after: t.balance_after,
+            created_at: Timestamp(t.created_at),
+        }
+    }
+}
+
+/// A page of an account's ledger, newest first.
+#[derive(Object, Debug)]
+pub struct TransactionPage {
+    /// The movements of this page.
+    items: Vec<TransactionOut>,
+    /// The `cursor` of the next page, or null on the last page.
+    #[oai(nullable)]
+    next_cursor: Nullable<String>,
+}
+
+fn transaction_location(t: &Transaction) -> String {
+    format!("/accounts/{}/transactions/{}", t.account_id, t.id)
+}
+
+responses! {
+    /// Responses of `POST /accounts`.
+    pub enum AccountsCreate {
+        /// The account was opened, empty; `Location` is its URL.
+        #[oai(status = 201)]
+        Created(Json<AccountOut>, #[oai(header = "Location")] String),
+    }
+    guarded("`owner_id` is someone else and the caller is not an admin.");
+    problems {
+        400 BadRequest: "The body is not well-formed JSON.",
+        413 PayloadTooLarge: "The body is larger than the configured limit.",
+        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
+        422 Unprocessable: "A member is invalid, or no user has `owner_id` (`errors` names each).",
+    }
+}
+
+responses! {
+    /// Responses of `GET /accounts/{id}`.
+    pub enum AccountsGet {
+        /// The account.
+        #[oai(status = 200)]
+        Ok(Json<AccountOut>),
+    }
+    guarded("The account is someone else's and the caller is not an admin.");
+    problems {
+        404 NotFound: "No account has this id.",
+        422 Unprocessable: "The id is not a positive 64-bit integer.",
+    }
+}
+
+responses! {
+    /// Responses of `GET /accounts/{id}/transactions`.
+    pub enum TransactionsList {
+        /// A page of the ledger, newest first; `Link` names the next page when there is one.
+        #[oai(status = 200)]
+        Ok(Json<TransactionPage>, #[oai(header = "Link")] Option<String>),
+    }
+    guarded("The account is someone else's and the caller is not an admin.");
+    problems {
+        404 NotFound: "No account has this id.",
+        422 Unprocessable: "The id, `limit` or `cursor` is invalid.",
+    }
+}
+
+responses! {
+    /// Responses of `GET /accounts/{id}/transactions/{tid}`.
+    pub enum TransactionsGet {
+        /// The movement.
+        #[oai(status = 200)]
+        Ok(Json<TransactionOut>),
+    }
+    guarded("The account is someone else's and the caller is not an admin.");
+    problems {
+        404 NotFound: "No account has this id, or it has no transaction with this id.",
+        422 Unprocessable: "An id is not a positive 64-bit integer.",
+    }
+}
+
+responses! {
+    /// Responses of `POST /accounts/{id}/deposits`.
+    pub enum DepositsCreate {
+        /// The deposit was booked; `Location` is its ledger row. `Idempotent-Replayed: true`
+        /// when this repeats the answer to an earlier request with the same key.
+        #[oai(status = 201)]
+        Created(
+            Json<TransactionOut>,
+            #[oai(header = "Location")] String,
+            #[oai(header = "Idempotent-Replayed")] Option<String>,
+        ),
+    }
+    guarded("The account is someone else's and the caller is not an admin.");
+    problems {
+        400 BadRequest: "The body is not well-formed JSON.",
+        404 NotFound: "No account has this id.",
+        409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
+        413 PayloadTooLarge: "The body is larger than the configured limit.",
+        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
+        422 Unprocessable: "The id, the amount or the `Idempotency-Key` is invalid, the key was used with another request, or the balance would overflow.",
+    }
+}
+
+responses! {
+    /// Responses of `POST /accounts/{id}/withdrawals`.
+    pub enum WithdrawalsCreate {
+        /// The withdrawal was booked; `Location` is its ledger row. `Idempotent-Replayed: true`
+        /// when this repeats the answer to an earlier request with the same key.
+        #[oai(status = 201)]
+        Created(
+            Json<TransactionOut>,
+            #[oai(header = "Location")] String,
+            #[oai(header = "Idempotent-Replayed")] Option<String>,
+        ),
+    }
+    guarded("The account is someone else's and the caller is not an admin.");
+    problems {
+        400 BadRequest: "The body is not well-formed JSON.",
+        #[oai(header(name = "Idempotent-Replayed", ty = "Option<String>"))]
+        402 InsufficientFunds: "Insufficient Funds: the balance does not cover the amount; `balance` and `required` say by how much.",
+        404 NotFound: "No account has this id.",
+        409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
+        413 PayloadTooLarge: "The body is larger than the configured limit.",
+        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
+        422 Unprocessable: "The id, the amount or the `Idempotency-Key` is invalid, or the key was used with another request.",
+    }
+}
+
+#[OpenApi(tag = "Tag::Accounts")]
+impl AccountsApi {
+    /// Open an account
+    ///
+    /// Opens an empty account in a currency (`EUR` by default) for the caller, or, for an
+    /// admin, for any user.
+    #[oai(path = "/accounts", method = "post", operation_id = "accounts_create")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        accounts: Data<&AccountService>,
+        body: JsonBody<AccountIn>,
+    ) -> AccountsCreate {
+        let input = body.0;
+        let opened = accounts.open(&auth.0, input.owner, input.currency).await;
+        reply(req, opened, |account| {
+            let location = format!("/accounts/{}", account.id);
+            AccountsCreate::Created(Json(AccountOut::from(&account)), location)
+        })
+    }
+
+    /// Get an account
+    #[oai(path = "/accounts/:id", method = "get", operation_id = "accounts_get")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        accounts: Data<&AccountService>,
+        /// The account's id.
+        id: Path<Id<AccountId>>,
+    ) -> AccountsGet {
+        reply(req, accounts.get(&auth.0, id.0.0).await, |account| {
+            AccountsGet::Ok(Json(AccountOut::from(&account)))
+        })
+    }
+
+    /// List an account's transactions
+    ///
+    /// The ledger, newest first, a page at a time: pass `next_cursor` (or follow `Link`).
+    #[oai(
+        path = "/accounts/:id/transactions",
+        method = "get",
+        operation_id = "transactions_list"
+    )]
+    async fn transactions(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        accounts: Data<&AccountService>,
+        /// The account's id.
+        id: Path<Id<AccountId>>,
+        /// Most transactions in the page, 1 to 100.
+        #[oai(default = "LimitParam::default_value")]
+        limit: Query<LimitParam>,
+        /// `next_cursor` of the previous page; absent for the first page.
+        cursor: Query<Option<IdCursor<TransactionId>>>,
+    ) -> TransactionsList {
+        let limit = limit.0.0;
+        let page = PageRequest {
+            after: cursor.0.map(|cursor| cursor.0),
+            limit,
+        };
+        reply(
+            req,
+            accounts.transactions(&auth.0, id.0.0, page).await,
+            |page| {
+                let next_after = page.next_after.map(TransactionId::get);
+                let (next_cursor, link) = next_page(req, limit, next_after);
+                let items = page.items.iter().map(TransactionOut::from).collect();
+                let next_cursor = Nullable(next_cursor);
+                TransactionsList::Ok(Json(TransactionPage { items, next_cursor }), link)
+            },
+        )
+    }
+
+    /// Get a transaction
+    #[oai(
+        path = "/accounts/:id/transactions/:tid",
+        method = "get",
+        operation_id = "transactions_get"
+    )]
+    async fn transaction(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        accounts: Data<&AccountService>,
+        /// The account's id.
+        id: Path<Id<AccountId>>,
+        /// The transaction's id.
+        tid: Path<Id<TransactionId>>,
+    ) -> TransactionsGet {
+        let found = accounts.transaction(&auth.0, id.0.0, tid.0.0).await;
+        reply(req, found, |t| {
+            TransactionsGet::Ok(Json(TransactionOut::from(&t)))
+        })
+    }
+
+    /// Deposit money
+    ///
+    /// Pays `amount` into the account. With an `Idempotency-Key`, a repeat of the same request
+    /// answers the first response again and pays nothing in.
+    #[oai(
+        path = "/accounts/:id/deposits",
+        method = "post",
+        operation_id = "deposits_create"
+    )]
+    async fn deposit(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        accounts: Data<&AccountService>,
+        /// The account's id.
+        id: Path<Id<AccountId>>,
+        /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.
+        #[oai(name = "Idempotency-Key")]
+        key: Header<Option<IdempotencyKeyParam>>,
+        body: JsonBody<AmountIn>,
+    ) -> DepositsCreate {
+        let key = match idempotency_key(req, key.0) {
+            Ok(key) => key,
+            Err(unreadable) => return FromProblem::from_problem(unreadable.problem(req)),
+        };
+        let outcome = accounts.deposit(&auth.0, id.0.0, body.0, key).await;
+        reply_replayable(req, outcome, |t, replayed| {
+            DepositsCreate::Created(
+                Json(TransactionOut::from(&t)),
+                transaction_location(&t),
+                replayed,
+            )
+        })
+    }
+
+    /// Withdraw money
+    ///
+    /// Pays `amount` out of the account if the balance covers it; otherwise 402 with the
+    /// balance and the amount. With an `Idempotency-Key`, a repeat of the same request answers
+    /// the first response again and pays nothing out.
+    #[oai(
+        path = "/accounts/:id/withdrawals",
+        method = "post",
+        operation_id = "withdrawals_create"
+    )]
+    async fn withdraw(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        accounts: Data<&AccountService>,
+        /// The account's id.
+        id: Path<Id<AccountId>>,
+        /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.
+        #[oai(name = "Idempotency-Key")]
+        key: Header<Option<IdempotencyKeyParam>>,
+        body: JsonBody<AmountIn>,
+    ) -> WithdrawalsCreate {
+        let key = match idempotency_key(req, key.0) {
+            Ok(key) => key,
+            Err(unreadable) => return FromProblem::from_problem(unreadable.problem(req)),
+        };
+        let outcome = accounts.withdraw(&auth.0, id.0.0, body.0, key).await;
+        reply_replayable(req, outcome, |t, replayed| {
+            WithdrawalsCreate::Created(
+                Json(TransactionOut::from(&t)),
+                transaction_location(&t),
+                replayed,
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

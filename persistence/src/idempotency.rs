@@ -1,0 +1,225 @@
+//! Idempotency keys in SQL: [`SqlIdempotencyStore`], and [`complete`], which the money
+//! movement calls inside its own transaction to record the outcome.
+
+use crate::{Database, error::Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{
+    accounts::{AccountId, TransactionId, TransferId},
+    idempotency::{
+        Begin, CLAIM_LEASE, Claim, IdempotencyStore, IdempotentRequest, KEY_LIFETIME, Outcome,
+    },
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, SqlErr,
+};
+use sha2::{Digest, Sha256};
+
+/// The `idempotency_keys` table.
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    /// One key: `in_flight` while its request executes, `done` with the outcome after.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub owner_id: i64,
+        pub key: String,
+        pub request_hash: String,
+        pub state: String,
+        pub lease_until: DateTimeUtc,
+        pub outcome: Option<String>,
+        pub account_id: Option<i64>,
+        pub result_id: Option<i64>,
+        pub balance: Option<i64>,
+        pub required: Option<i64>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity as Keys, Model};
+
+const IN_FLIGHT: &str = "in_flight";
+const DONE: &str = "done";
+
+/// Idempotency keys stored in the service's database.
+#[derive(Clone)]
+pub struct SqlIdempotencyStore {
+    db: Database,
+}
+
+impl SqlIdempotencyStore {
+    /// A store over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    async fn claim(&self, request: &IdempotentRequest) -> Result<Begin> {
+        let hash = request_hash(&request.request);
+        let now = Utc::now();
+        let lease_until = now + CLAIM_LEASE;
+        let txn = self.db.begin_write().await?;
+        let mut query = Keys::find()
+            .filter(Column::OwnerId.eq(request.owner.get()))
+            .filter(Column::Key.eq(request.key.as_str()));
+        if self.db.backend() == DbBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let begin = match query.one(&txn.txn).await? {
+            Some(record) if record.created_at + KEY_LIFETIME > now => {
+                if record.request_hash != hash {
+                    Begin::Mismatch
+                } else if record.state == DONE {
+                    Begin::Replay(outcome(&record)?)
+                } else if record.lease_until > now {
+                    Begin::InFlight
+                } else {
+                    // Its holder died before recording an outcome, so nothing moved: take over.
+                    let mut taken: ActiveModel = record.into();
+                    taken.lease_until = Set(lease_until);
+                    let taken = taken.update(&txn.txn).await?;
+                    Begin::Execute(Claim { record: taken.id })
+                }
+            }
+            expired => {
+                if let Some(expired) = expired {
+                    Keys::delete_by_id(expired.id).exec(&txn.txn).await?;
+                }
+                let record = ActiveModel {
+                    owner_id: Set(request.owner.get()),
+                    key: Set(request.key.as_str().to_owned()),
+                    request_hash: Set(hash),
+                    state: Set(IN_FLIGHT.to_owned()),
+                    lease_until: Set(lease_until),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn.txn)
+                .await?;
+                Begin::Execute(Claim { record: record.id })
+            }
+        };
+        txn.commit().await?;
+        Ok(begin)
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqlIdempotencyStore {
+    async fn begin(&self, request: &IdempotentRequest) -> domain::Result<Begin> {
+        match self.claim(request).await {
+            // PostgreSQL cannot lock a row that is not there yet: two first requests with one key
+            // both insert, and the loser sees the winner's row when it looks again.
+            Err(crate::Error::Db(err))
+                if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                Ok(self.claim(request).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn release(&self, claim: Claim) -> domain::Result<()> {
+        let _gate = self.db.gate().await;
+        Keys::delete_many()
+            .filter(Column::Id.eq(claim.record))
+            .filter(Column::State.eq(IN_FLIGHT))
+            .exec(self.db.conn())
+            .await
+            .map_err(crate::Error::from)?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self) -> domain::Result<u64> {
+        let cutoff: DateTime<Utc> = Utc::now() - KEY_LIFETIME;
+        let _gate = self.db.gate().await;
+        let result = Keys::delete_many()
+            .filter(Column::CreatedAt.lt(cutoff))
+            .exec(self.db.conn())
+            .await
+            .map_err(crate::Error::from)?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// Records `outcome` under `claim`, inside the transaction that produced it. Fails with
+/// [`domain::Error::IdempotencyKeyInFlight`] when the claim was taken over meanwhile (its lease
+/// ran out), so that the transaction rolls back and the money moves once.
+pub(crate) async fn complete(
+    txn: &DatabaseTransaction,
+    claim: &Claim,
+    outcome: &Outcome,
+) -> Result<()> {
+    let mut done = Keys::update_many()
+        .col_expr(Column::State, DONE.into())
+        .filter(Column::Id.eq(claim.record))
+        .filter(Column::State.eq(IN_FLIGHT));
+    let (kind, account, result, balance, required) = match outcome {
+        Outcome::Transaction(account, id) => (
+            "transaction",
+            Some(account.get()),
+            Some(id.get()),
+            None,
+            None,
+        ),
+        Outcome::Transfer(id) => ("transfer", None, Some(id.get()), None, None),
+        Outcome::InsufficientFunds { balance, required } => (
+            "insufficient_funds",
+            None,
+            None,
+            Some(*balance),
+            Some(*required),
+        ),
+    };
+    done = done
+        .col_expr(Column::Outcome, kind.into())
+        .col_expr(Column::AccountId, account.into())
+        .col_expr(Column::ResultId, result.into())
+        .col_expr(Column::Balance, balance.into())
+        .col_expr(Column::Required, required.into());
+    if done.exec(txn).await?.rows_affected == 0 {
+        return Err(domain::Error::IdempotencyKeyInFlight.into());
+    }
+    Ok(())
+}
+
+fn outcome(record: &Model) -> Result<Outcome> {
+    let corrupt = |what: &str| crate::Error::Corrupt {
+        what: "idempotency outcome",
+        reason: what.to_owned(),
+    };
+    let id = |value: Option<i64>| value.ok_or_else(|| corrupt("missing id"));
+    match record.outcome.as_deref() {
+        Some("transaction") => Ok(Outcome::Transaction(
+            crate::error::stored("account id", AccountId::parse(id(record.account_id)?))?,
+            crate::error::stored(
+                "transaction id",
+                TransactionId::parse(id(record.result_id)?),
+            )?,
+        )),
+        Some("transfer") => Ok(Outcome::Transfer(crate::error::stored(
+            "transfer id",
+            TransferId::parse(id(record.result_id)?),
+        )?)),
+        Some("insufficient_funds") => Ok(Outcome::InsufficientFunds {
+            balance: record.balance.ok_or_else(|| corrupt("missing balance"))?,
+            required: record.required.ok_or_else(|| corrupt("missing required"))?,
+        }),
+        other => Err(corrupt(&format!("unknown outcome {other:?}"))),
+    }
+}
+
+fn request_hash(request: &str) -> String {
+    Sha256::digest(request.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -28,6 +28,8 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             Problem::new(StatusCode::FORBIDDEN, instance).with_detail(reason)
         }
         Error::Conflict(reason) => Problem::new(StatusCode::CONFLICT, instance).with_detail(reason),
+        Error::NotificationNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
+            .with_detail(format!("No notification has id {id}.")),
         Error::UserHasFunds => Problem::new(StatusCode::CONFLICT, instance)
             .with_detail("The user owns an account with a non-zero balance; empty it first."),
         Error::AccountNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)

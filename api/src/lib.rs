@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod edge;
 pub mod errors;
+pub mod notifications;
 pub mod ops;
 pub mod paging;
 pub mod params;
@@ -24,7 +25,10 @@ mod app_tests;
 #[cfg(test)]
 mod test_support;
 
-use domain::{accounts::AccountService, auth::AuthService, health::Readiness, users::UserService};
+use domain::{
+    accounts::AccountService, auth::AuthService, health::Readiness,
+    notifications::NotificationService, users::UserService,
+};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
 use poem_openapi::{OpenApiService, Tags};
 use std::sync::Arc;
@@ -38,6 +42,8 @@ pub struct Services {
     pub auth: AuthService,
     /// Accounts and money movements.
     pub accounts: AccountService,
+    /// Notifications accepted for delivery.
+    pub notifications: NotificationService,
     /// Whether the database answers.
     pub readiness: Arc<dyn Readiness>,
 }
@@ -60,6 +66,8 @@ pub enum Tag {
     Accounts,
     /// Transfers between accounts.
     Transfers,
+    /// E-mail notifications, delivered in the background.
+    Notifications,
     /// Liveness and readiness.
     Operations,
 }
@@ -70,11 +78,13 @@ pub type Api = (
     auth::AuthApi,
     accounts::AccountsApi,
     transfers::TransfersApi,
+    notifications::NotificationsApi,
     ops::OpsApi,
 );
 
 const DESCRIPTION: &str = "\
-A JSON API for users, their accounts and the money between them. Get a token from `POST /auth/tokens` and send it as \
+A JSON API for users, their accounts and the money between them, and e-mail notifications \
+delivered in the background. Get a token from `POST /auth/tokens` and send it as \
 `Authorization: Bearer <token>`; only signing up, getting a token, health and the docs are open. \
 A user may read and change only their own user and accounts; an admin may do anything. \
 Money is an integer count of minor units (cents). Money-moving POSTs take an \
@@ -92,6 +102,7 @@ pub fn openapi() -> OpenApiService<Api, ()> {
             auth::AuthApi,
             accounts::AccountsApi,
             transfers::TransfersApi,
+            notifications::NotificationsApi,
             ops::OpsApi,
         ),
         "Service API",
@@ -132,6 +143,7 @@ pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Re
         .data(services.users)
         .data(services.auth)
         .data(services.accounts)
+        .data(services.notifications)
         .data(services.readiness)
         .with(edge::Edge::new(routes, settings.body_limit))
 }

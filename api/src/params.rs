@@ -9,6 +9,7 @@ use domain::{
     Limit, Violation,
     accounts::{AccountId, TransactionId},
     idempotency::IdempotencyKey,
+    notifications::NotificationId,
     users::UserId,
 };
 use poem_openapi::{
@@ -38,7 +39,7 @@ macro_rules! domain_ids {
     };
 }
 
-domain_ids!(UserId, AccountId, TransactionId);
+domain_ids!(UserId, AccountId, TransactionId, NotificationId);
 
 /// An id in a path: `/users/{id}`.
 #[derive(Debug, Clone, Copy)]

@@ -6,14 +6,16 @@ use domain::{
     Email,
     accounts::AccountService,
     auth::AuthService,
+    notifications::{NotificationService, OutboxSignal},
     users::{Password, PasswordHasher, UserService},
 };
 use persistence::{
     Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlAccountRepository,
-    SqlIdempotencyStore, SqlUserRepository,
+    SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
 };
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::{sync::Arc, time::Duration};
 
 /// The body limit the tests run with, small enough to pass it cheaply.
@@ -30,7 +32,26 @@ pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
     pub db: Database,
     pub services: Services,
+    /// Counts the wake-ups the delivery worker would get (the api tests run no worker).
+    pub wakeups: Arc<Wakeups>,
     _dir: tempfile::TempDir,
+}
+
+/// Counts wake-ups of the delivery worker.
+#[derive(Default)]
+pub struct Wakeups(AtomicUsize);
+
+impl Wakeups {
+    /// How many wake-ups so far.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl OutboxSignal for Wakeups {
+    fn wake(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// A user created through the API, with a token of theirs.
@@ -70,10 +91,16 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         Arc::new(SqlAccountRepository::new(db.clone())),
         Arc::new(SqlIdempotencyStore::new(db.clone())),
     );
+    let wakeups = Arc::new(Wakeups::default());
+    let notifications = NotificationService::new(
+        Arc::new(SqlNotificationRepository::new(db.clone())),
+        wakeups.clone(),
+    );
     let services = Services {
         users,
         auth,
         accounts,
+        notifications,
         readiness: Arc::new(db.clone()),
     };
     let endpoint = app(
@@ -86,6 +113,7 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         client: TestClient::new(endpoint.boxed()),
         db,
         services,
+        wakeups,
         _dir: dir,
     }
 }

@@ -4,7 +4,9 @@
 //! `main.rs` parses the command line and calls [`start`]; the end-to-end tests call the same
 //! [`start`], so they exercise exactly the router the binary serves.
 
+pub mod mail;
 pub mod settings;
+pub mod worker;
 
 use anyhow::Context;
 use domain::{
@@ -12,11 +14,12 @@ use domain::{
     accounts::AccountService,
     auth::AuthService,
     idempotency::IdempotencyStore,
+    notifications::{NotificationRepository, NotificationService, RetryPolicy},
     users::{Password, UserService},
 };
 use persistence::{
     Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlAccountRepository,
-    SqlIdempotencyStore, SqlUserRepository,
+    SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
 };
 use poem::{
     Server,
@@ -63,6 +66,10 @@ pub struct Wired {
     pub db: Database,
     /// Idempotency keys, purged in the background.
     pub keys: Arc<dyn IdempotencyStore>,
+    /// The notifications outbox, drained by the delivery worker.
+    pub outbox: Arc<dyn NotificationRepository>,
+    /// Wakes the delivery worker when a notification is accepted.
+    pub wakeup: Arc<worker::Wakeup>,
 }
 
 /// Connects to the database, applies migrations and wires the services.
@@ -92,13 +99,39 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
         Arc::new(SqlAccountRepository::new(db.clone())),
         keys.clone(),
     );
+    let outbox: Arc<dyn NotificationRepository> =
+        Arc::new(SqlNotificationRepository::new(db.clone()));
+    let wakeup = Arc::new(worker::Wakeup::default());
+    let notifications = NotificationService::new(outbox.clone(), wakeup.clone());
     let services = api::Services {
         users,
         auth,
         accounts,
+        notifications,
         readiness: Arc::new(db.clone()),
     };
-    Ok(Wired { services, db, keys })
+    Ok(Wired {
+        services,
+        db,
+        keys,
+        outbox,
+        wakeup,
+    })
+}
+
+/// How the delivery worker runs, from the settings.
+fn delivery_settings(settings: &Settings) -> worker::DeliverySettings {
+    worker::DeliverySettings {
+        concurrency: settings.notification_workers,
+        lease: Duration::from_secs(settings.notification_lease_seconds.max(1)),
+        poll: Duration::from_millis(settings.notification_poll_ms.max(10)),
+        send_timeout: Duration::from_secs(30),
+        policy: RetryPolicy {
+            max_attempts: settings.notification_max_attempts,
+            base_delay: Duration::from_millis(settings.notification_retry_base_ms),
+            max_delay: Duration::from_secs(settings.notification_retry_max_seconds),
+        },
+    }
 }
 
 /// Creates the admin named by `ADMIN_EMAIL` and `ADMIN_PASSWORD`, or makes the existing user
@@ -124,9 +157,29 @@ pub async fn start(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let Wired { services, db, keys } = services(settings).await?;
+    let Wired {
+        services,
+        db,
+        keys,
+        outbox,
+        wakeup,
+    } = services(settings).await?;
+    let mailer = Arc::new(mail::LettreMailer::new(
+        settings.mail_url.as_deref(),
+        &settings.mail_from,
+        settings.outbox_dir(),
+    )?);
+    let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let (stop, stopping) = watch::channel(false);
-    let purge = tokio::spawn(purge_idempotency_keys(keys, stopping));
+    let purge = tokio::spawn(purge_idempotency_keys(keys, stopping.clone()));
+    let delivery = tokio::spawn(worker::run(
+        outbox,
+        mailer,
+        delivery_settings(settings),
+        wakeup,
+        stopping,
+        grace,
+    ));
     let app = api::app(
         services,
         &api::Settings {
@@ -142,7 +195,6 @@ pub async fn start(
         .first()
         .and_then(|addr| addr.as_socket_addr().copied())
         .context("the listener has no socket address")?;
-    let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let shutdown = async move {
         shutdown.await;
         // Background tasks stop with the server.
@@ -153,6 +205,7 @@ pub async fn start(
             .run_with_graceful_shutdown(app, shutdown, Some(grace))
             .await
             .context("serving")?;
+        delivery.await.context("stopping the delivery worker")?;
         purge.await.context("stopping the key purge")?;
         db.close().await.context("closing the database")?;
         Ok(())

@@ -59,6 +59,45 @@ pub struct Settings {
     #[arg(long, env = "AUTH_CACHE_SECONDS", default_value_t = 5)]
     pub auth_cache_seconds: u64,
 
+    /// SMTP server for notifications: `smtp://[user:password@]host:port` (`?tls=required` for
+    /// STARTTLS) or `smtps://…`. Default: no server; messages are written as `.eml` files into
+    /// the outbox directory.
+    #[arg(long, env = "MAIL_URL", hide_env_values = true)]
+    pub mail_url: Option<String>,
+
+    /// Sender address of notifications.
+    #[arg(long, env = "MAIL_FROM", default_value = "Service <noreply@localhost>")]
+    pub mail_from: String,
+
+    /// Directory of the file mail transport. Default: `<data-dir>/outbox`.
+    #[arg(long, env = "OUTBOX_DIR")]
+    pub outbox_dir: Option<PathBuf>,
+
+    /// Notifications delivered at once by this process (0: none; another instance delivers).
+    #[arg(long, env = "NOTIFICATION_WORKERS", default_value_t = 4)]
+    pub notification_workers: usize,
+
+    /// Delivery attempts before a notification is `failed`.
+    #[arg(long, env = "NOTIFICATION_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub notification_max_attempts: u32,
+
+    /// Milliseconds before the first retry; each later retry waits twice as long (jittered).
+    #[arg(long, env = "NOTIFICATION_RETRY_BASE_MS", default_value_t = 2000)]
+    pub notification_retry_base_ms: u64,
+
+    /// Longest wait between retries, in seconds.
+    #[arg(long, env = "NOTIFICATION_RETRY_MAX_SECONDS", default_value_t = 600)]
+    pub notification_retry_max_seconds: u64,
+
+    /// Seconds a worker's claim on a notification lasts; a notification whose worker died is
+    /// delivered again after it.
+    #[arg(long, env = "NOTIFICATION_LEASE_SECONDS", default_value_t = 60)]
+    pub notification_lease_seconds: u64,
+
+    /// Milliseconds between looks for due notifications (new ones wake the worker at once).
+    #[arg(long, env = "NOTIFICATION_POLL_MS", default_value_t = 1000)]
+    pub notification_poll_ms: u64,
+
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
@@ -70,6 +109,13 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("service.db").display()))
+    }
+
+    /// The directory of the file mail transport.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 
     /// How many password hashes may run at once.

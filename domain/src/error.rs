@@ -5,6 +5,7 @@
 
 use crate::{
     accounts::{AccountId, TransactionId},
+    notifications::NotificationId,
     users::UserId,
 };
 
@@ -20,6 +21,9 @@ pub enum Error {
     /// A user with this id already exists (a create with a chosen id lost a race).
     #[error("user {0} already exists")]
     UserExists(UserId),
+    /// No notification has this id.
+    #[error("notification {0} does not exist")]
+    NotificationNotFound(NotificationId),
     /// The user owns an account whose balance is not zero.
     #[error("the user owns an account with a non-zero balance")]
     UserHasFunds,

@@ -44,6 +44,7 @@ pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod money;
+pub mod notifications;
 pub mod paging;
 pub mod users;
 pub mod violation;

@@ -4,6 +4,8 @@
 //! This is test code: a failure to start is a failed test, so it may `expect`.
 #![allow(clippy::expect_used)]
 
+pub mod smtp;
+
 use std::{path::PathBuf, time::Duration};
 use tokio::sync::oneshot;
 
@@ -37,6 +39,15 @@ pub fn settings(dir: PathBuf) -> app::Settings {
         token_key: None,
         token_ttl_seconds: 3600,
         auth_cache_seconds: 5,
+        mail_url: None,
+        mail_from: "Service <noreply@example.com>".to_owned(),
+        outbox_dir: None,
+        notification_workers: 2,
+        notification_max_attempts: 5,
+        notification_retry_base_ms: 50,
+        notification_retry_max_seconds: 1,
+        notification_lease_seconds: 60,
+        notification_poll_ms: 100,
         shutdown_grace_seconds: 10,
     }
 }

@@ -6,6 +6,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m0001_users;
 mod m0002_admins;
 mod m0003_accounts;
+mod m0004_notifications;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_users::Migration),
             Box::new(m0002_admins::Migration),
             Box::new(m0003_accounts::Migration),
+            Box::new(m0004_notifications::Migration),
         ]
     }
 }

@@ -1,0 +1,201 @@
+//! Notifications: `POST /notifications` accepts an e-mail for delivery (202) and
+//! `GET /notifications/{id}` reports how its delivery goes.
+//!
+//! The 202 is sent only once the notification is stored: a crash afterwards loses nothing, the
+//! background worker delivers it after the restart.
+
+use crate::{
+    Tag,
+    auth::BearerAuth,
+    body::{JsonBody, Members, RequestModel},
+    params::Id,
+    problem::reply,
+    responses,
+    types::{Nullable, Timestamp},
+};
+use domain::{
+    Email,
+    notifications::{
+        MessageBody, NewNotification, Notification, NotificationId, NotificationService,
+        NotificationStatus, Subject,
+    },
+};
+use poem::{Request, web::Data};
+use poem_openapi::{Enum, Object, OpenApi, param::Path, payload::Json, types};
+
+/// The notifications operations.
+pub struct NotificationsApi;
+
+/// An e-mail to deliver.
+#[derive(Object, Debug)]
+pub struct NotificationIn {
+    /// The recipient.
+    #[oai(validator(max_length = 254))]
+    email: types::Email,
+    /// One line of 1 to 200 characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    ))]
+    subject: String,
+    /// The text, 1 to 10 000 characters.
+    #[oai(validator(min_length = 1, max_length = 10000))]
+    body: String,
+}
+
+impl RequestModel for NotificationIn {
+    type Parsed = NewNotification;
+
+    fn read(members: &mut Members<'_>) -> Option<NewNotification> {
+        let email = members.required("email", Email::parse);
+        let subject = members.required("subject", Subject::parse);
+        let body = members.required("body", MessageBody::parse);
+        Some(NewNotification {
+            email: email?,
+            subject: subject?,
+            body: body?,
+        })
+    }
+}
+
+/// Where a notification is in its delivery.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for the worker (first attempt or a retry).
+    Queued,
+    /// Being delivered.
+    Sending,
+    /// Delivered.
+    Sent,
+    /// Given up on; `last_error` says why.
+    Failed,
+}
+
+impl From<NotificationStatus> for Status {
+    fn from(status: NotificationStatus) -> Self {
+        match status {
+            NotificationStatus::Queued => Self::Queued,
+            NotificationStatus::Sending => Self::Sending,
+            NotificationStatus::Sent => Self::Sent,
+            NotificationStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+/// A notification and its delivery status.
+#[derive(Object, Debug)]
+pub struct NotificationOut {
+    /// The notification's id.
+    id: i64,
+    /// The recipient.
+    email: String,
+    /// The subject line.
+    subject: String,
+    /// Where it is in its delivery.
+    status: Status,
+    /// Delivery attempts so far.
+    attempts: u32,
+    /// Why the last attempt failed, or null.
+    #[oai(nullable)]
+    last_error: Nullable<String>,
+    /// When it was accepted.
+    created_at: Timestamp,
+    /// When it was delivered, or null.
+    #[oai(nullable)]
+    sent_at: Nullable<Timestamp>,
+}
+
+impl From<&Notification> for NotificationOut {
+    fn from(n: &Notification) -> Self {
+        Self {
+            id: n.id.get(),
+            email: n.email.as_str().to_owned(),
+            subject: n.subject.as_str().to_owned(),
+            status: n.status.into(),
+            attempts: n.attempts,
+            last_error: Nullable(n.last_error.clone()),
+            created_at: Timestamp(n.created_at),
+            sent_at: Nullable(n.sent_at.map(Timestamp)),
+        }
+    }
+}
+
+responses! {
+    /// Responses of `POST /notifications`.
+    pub enum NotificationsCreate {
+        /// Accepted and stored: it will be delivered in the background. `Location` is its
+        /// status monitor.
+        #[oai(status = 202)]
+        Accepted(Json<NotificationOut>, #[oai(header = "Location")] String),
+    }
+    guarded("Never: any authenticated user may send notifications.");
+    problems {
+        400 BadRequest: "The body is not well-formed JSON.",
+        413 PayloadTooLarge: "The body is larger than the configured limit.",
+        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
+        422 Unprocessable: "A member is missing or invalid; `errors` names each.",
+    }
+}
+
+responses! {
+    /// Responses of `GET /notifications/{id}`.
+    pub enum NotificationsGet {
+        /// The notification and its delivery status.
+        #[oai(status = 200)]
+        Ok(Json<NotificationOut>),
+    }
+    guarded("The notification is someone else's and the caller is not an admin.");
+    problems {
+        404 NotFound: "No notification has this id.",
+        422 Unprocessable: "The id is not a positive 64-bit integer.",
+    }
+}
+
+#[OpenApi(tag = "Tag::Notifications")]
+impl NotificationsApi {
+    /// Send a notification
+    ///
+    /// Stores an e-mail for delivery and answers at once (202); a background worker delivers
+    /// it, retrying failures with backoff. Poll `Location` for the outcome.
+    #[oai(
+        path = "/notifications",
+        method = "post",
+        operation_id = "notifications_create"
+    )]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        notifications: Data<&NotificationService>,
+        body: JsonBody<NotificationIn>,
+    ) -> NotificationsCreate {
+        reply(req, notifications.submit(&auth.0, body.0).await, |n| {
+            let location = format!("/notifications/{}", n.id);
+            NotificationsCreate::Accepted(Json(NotificationOut::from(&n)), location)
+        })
+    }
+
+    /// Get a notification's status
+    #[oai(
+        path = "/notifications/:id",
+        method = "get",
+        operation_id = "notifications_get"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        notifications: Data<&NotificationService>,
+        /// The notification's id.
+        id: Path<Id<NotificationId>>,
+    ) -> NotificationsGet {
+        reply(req, notifications.get(&auth.0, id.0.0).await, |n| {
+            NotificationsGet::Ok(Json(NotificationOut::from(&n)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

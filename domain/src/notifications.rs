@@ -1,0 +1,398 @@
+//! Notifications: e-mail accepted now (202) and delivered later by a background worker.
+//!
+//! Rules kept here: a notification is stored before it is acknowledged; its subject is one line
+//! of 1..=200 characters and its body 1..=10000; only its creator or an admin reads it. A failed
+//! delivery is retried after an exponentially growing, jittered delay, until the attempts run
+//! out and it is `failed` for good ([`RetryPolicy`]). A worker holds a claim on a notification
+//! for a lease; a notification whose worker died is claimed again when the lease runs out, so
+//! delivery is at least once (and exactly once for the file transport, which rewrites the same
+//! file).
+
+use crate::{Email, Error, Result, Violation, auth::Principal, now, users::UserId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::{sync::Arc, time::Duration};
+
+positive_id!(
+    /// A notification's id.
+    NotificationId
+);
+
+/// A subject: one line of 1..=200 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject(String);
+
+impl Subject {
+    /// The longest subject accepted, in characters.
+    pub const MAX_LEN: usize = 200;
+
+    /// Parses a subject; line breaks and other control characters are refused, so that a
+    /// subject can never add a header to the message.
+    pub fn parse(value: &str) -> Result<Self, Violation> {
+        Violation::check_text(value, 1, Self::MAX_LEN)?;
+        if value.chars().any(char::is_control) {
+            return Err(Violation::new(
+                "string_control",
+                "must be one line without control characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The subject as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A message body: 1..=10000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    /// The longest body accepted, in characters.
+    pub const MAX_LEN: usize = 10_000;
+
+    /// Parses a body.
+    pub fn parse(value: &str) -> Result<Self, Violation> {
+        Violation::check_text(value, 1, Self::MAX_LEN)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The body as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a notification is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationStatus {
+    /// Stored, waiting for a worker (first attempt or a retry).
+    Queued,
+    /// Claimed by a worker that is delivering it.
+    Sending,
+    /// Delivered.
+    Sent,
+    /// Given up on after the last attempt.
+    Failed,
+}
+
+impl NotificationStatus {
+    /// Every status.
+    pub const ALL: [Self; 4] = [Self::Queued, Self::Sending, Self::Sent, Self::Failed];
+
+    /// The status's name on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The status named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+/// A notification to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// The recipient.
+    pub email: Email,
+    /// The subject line.
+    pub subject: Subject,
+    /// The text.
+    pub body: MessageBody,
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The notification's id.
+    pub id: NotificationId,
+    /// Who asked for it.
+    pub owner_id: UserId,
+    /// The recipient.
+    pub email: Email,
+    /// The subject line.
+    pub subject: Subject,
+    /// The text.
+    pub body: MessageBody,
+    /// Where it is in its life.
+    pub status: NotificationStatus,
+    /// Delivery attempts so far (claims, including the one in progress).
+    pub attempts: u32,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// When to try again after a failed delivery, and when to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before giving up (the first delivery included).
+    pub max_attempts: u32,
+    /// The delay after the first failure; each later one doubles it.
+    pub base_delay: Duration,
+    /// The longest delay between attempts.
+    pub max_delay: Duration,
+}
+
+/// What happens after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Queue it again, due at this time.
+    RetryAt(DateTime<Utc>),
+    /// No attempts left: it failed.
+    GiveUp,
+}
+
+impl RetryPolicy {
+    /// The decision after attempt number `attempts` (1-based) failed at `now` with `error`: a
+    /// permanent refusal ends it at once, a transient one is retried (see
+    /// [`RetryPolicy::after_failure`]).
+    pub fn after_error(
+        &self,
+        error: &DeliveryError,
+        attempts: u32,
+        now: DateTime<Utc>,
+        jitter: f64,
+    ) -> AfterFailure {
+        if error.permanent {
+            AfterFailure::GiveUp
+        } else {
+            self.after_failure(attempts, now, jitter)
+        }
+    }
+
+    /// The decision after attempt number `attempts` (1-based) failed at `now`. `jitter` in
+    /// `0.0..1.0` spreads retries over the upper half of the delay, so that notifications that
+    /// failed together (a mail server outage) do not all come back at the same instant.
+    pub fn after_failure(&self, attempts: u32, now: DateTime<Utc>, jitter: f64) -> AfterFailure {
+        if attempts >= self.max_attempts {
+            return AfterFailure::GiveUp;
+        }
+        let doublings = attempts.saturating_sub(1).min(30);
+        let delay = self
+            .base_delay
+            .saturating_mul(1 << doublings)
+            .min(self.max_delay);
+        let jittered = delay.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+        let delay = chrono::Duration::from_std(jittered).unwrap_or(chrono::Duration::MAX);
+        AfterFailure::RetryAt(now.checked_add_signed(delay).unwrap_or(now))
+    }
+}
+
+/// Why a delivery failed, as the mail transport told it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    /// What the transport said.
+    pub message: String,
+    /// Whether trying again cannot help (the server refused for good, e.g. an SMTP 5xx).
+    pub permanent: bool,
+}
+
+impl DeliveryError {
+    /// A failure that may pass (a timeout, a 4xx, a full disk).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A refusal that will not change.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// Where notifications are stored, and claimed from by workers.
+#[async_trait]
+pub trait NotificationRepository: Send + Sync {
+    /// Stores a queued notification, due now.
+    async fn create(
+        &self,
+        owner: UserId,
+        new: NewNotification,
+        now: DateTime<Utc>,
+    ) -> Result<Notification>;
+
+    /// The notification with `id`, if any.
+    async fn get(&self, id: NotificationId) -> Result<Option<Notification>>;
+
+    /// Claims up to `limit` notifications that are due (queued and due by `now`, or sending
+    /// under a lease that ran out), atomically against every other worker and instance: each
+    /// becomes `sending` under a lease until `lease_until`, with one more attempt counted.
+    async fn claim(
+        &self,
+        limit: usize,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Notification>>;
+
+    /// Records the delivery of a claimed notification.
+    async fn mark_sent(&self, id: NotificationId, at: DateTime<Utc>) -> Result<()>;
+
+    /// Records a failed delivery of a claimed notification, and what follows.
+    async fn mark_failed(&self, id: NotificationId, error: &str, next: AfterFailure) -> Result<()>;
+
+    /// How many notifications are in each status.
+    async fn count_by_status(&self) -> Result<Vec<(NotificationStatus, u64)>>;
+}
+
+/// Delivers one notification as an e-mail.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends `notification` to its recipient.
+    async fn send(&self, notification: &Notification) -> Result<(), DeliveryError>;
+}
+
+/// Tells the delivery worker that new work is waiting (so it need not wait for its next poll).
+pub trait OutboxSignal: Send + Sync {
+    /// Wakes the worker.
+    fn wake(&self);
+}
+
+/// The notifications use cases.
+#[derive(Clone)]
+pub struct NotificationService {
+    repo: Arc<dyn NotificationRepository>,
+    signal: Arc<dyn OutboxSignal>,
+}
+
+impl NotificationService {
+    /// A service over `repo`, waking the worker through `signal`.
+    pub fn new(repo: Arc<dyn NotificationRepository>, signal: Arc<dyn OutboxSignal>) -> Self {
+        Self { repo, signal }
+    }
+
+    /// Stores a notification for delivery (it is durable when this returns).
+    pub async fn submit(&self, actor: &Principal, new: NewNotification) -> Result<Notification> {
+        let stored = self.repo.create(actor.user_id, new, now()).await?;
+        self.signal.wake();
+        Ok(stored)
+    }
+
+    /// The notification with `id`, for its creator or an admin.
+    pub async fn get(&self, actor: &Principal, id: NotificationId) -> Result<Notification> {
+        let notification = self
+            .repo
+            .get(id)
+            .await?
+            .ok_or(Error::NotificationNotFound(id))?;
+        actor.require_self_or_admin(notification.owner_id)?;
+        Ok(notification)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn delay(after: AfterFailure) -> i64 {
+        match after {
+            AfterFailure::RetryAt(at) => (at - t0()).num_milliseconds(),
+            AfterFailure::GiveUp => panic!("expected a retry"),
+        }
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_between_half_and_full_delay() {
+        let p = policy();
+        assert_eq!(delay(p.after_failure(1, t0(), 1.0)), 2_000);
+        assert_eq!(delay(p.after_failure(1, t0(), 0.0)), 1_000);
+        assert_eq!(delay(p.after_failure(2, t0(), 1.0)), 4_000);
+        assert_eq!(delay(p.after_failure(3, t0(), 1.0)), 8_000);
+        assert_eq!(delay(p.after_failure(4, t0(), 0.5)), 12_000);
+    }
+
+    #[test]
+    fn delay_is_capped() {
+        let p = RetryPolicy {
+            max_attempts: 100,
+            ..policy()
+        };
+        assert_eq!(delay(p.after_failure(50, t0(), 1.0)), 60_000);
+    }
+
+    #[test]
+    fn a_permanent_refusal_gives_up_at_once() {
+        let refused = DeliveryError::permanent("550 no such user");
+        assert_eq!(
+            policy().after_error(&refused, 1, t0(), 0.5),
+            AfterFailure::GiveUp
+        );
+        let busy = DeliveryError::transient("451 try later");
+        assert!(matches!(
+            policy().after_error(&busy, 1, t0(), 0.5),
+            AfterFailure::RetryAt(_)
+        ));
+    }
+
+    #[test]
+    fn after_the_last_attempt_it_gives_up() {
+        assert_eq!(policy().after_failure(5, t0(), 0.3), AfterFailure::GiveUp);
+        assert_eq!(policy().after_failure(9, t0(), 0.3), AfterFailure::GiveUp);
+    }
+
+    #[test]
+    fn subject_is_one_line_of_one_to_200_characters() {
+        assert!(Subject::parse("Hello, Ann").is_ok());
+        assert!(Subject::parse(&"s".repeat(200)).is_ok());
+        assert_eq!(Subject::parse("").unwrap_err().code, "string_too_short");
+        assert_eq!(
+            Subject::parse(&"s".repeat(201)).unwrap_err().code,
+            "string_too_long"
+        );
+        for injection in ["Hi\r\nBcc: x@evil.com", "Hi\nthere", "tab\there"] {
+            assert_eq!(
+                Subject::parse(injection).unwrap_err().code,
+                "string_control"
+            );
+        }
+    }
+
+    #[test]
+    fn body_has_one_to_ten_thousand_characters_and_may_span_lines() {
+        assert!(MessageBody::parse("line one\nline two").is_ok());
+        assert!(MessageBody::parse(&"b".repeat(10_000)).is_ok());
+        assert_eq!(MessageBody::parse("").unwrap_err().code, "string_too_short");
+        assert_eq!(
+            MessageBody::parse(&"b".repeat(10_001)).unwrap_err().code,
+            "string_too_long"
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in NotificationStatus::ALL {
+            assert_eq!(NotificationStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(NotificationStatus::parse("lost"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! Notifications end to end: 202 now, delivery by the background worker through a real SMTP
+//! listener (or into `.eml` files), retries and failure, and no loss across a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use e2e::{
+    Service,
+    smtp::{Mode, SmtpServer},
+    user_in,
+};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn sender(service: &Service) -> String {
+    let resp = service
+        .client
+        .post(service.url("/users"))
+        .json(&user_in("Ann", "ann@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    service.login("ann@example.com", PASSWORD).await
+}
+
+async fn submit(service: &Service, token: &str, subject: &str) -> String {
+    let resp = service
+        .client
+        .post(service.url("/notifications"))
+        .bearer_auth(token)
+        .json(&json!({"email": "friend@example.com", "subject": subject, "body": "Line one\nLine two"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Polls the status monitor until the notification is `status`, or fails after 20 s.
+async fn wait_for(service: &Service, token: &str, location: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let current = service.get_json(location, token).await;
+        if current["status"] == status {
+            return current;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {current} instead of {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_notification_is_delivered_through_smtp_with_recipient_subject_and_body() {
+    let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
+    let url = smtp.url();
+    let service = Service::start_with(|s| s.mail_url = Some(url)).await;
+    let token = sender(&service).await;
+    let location = submit(&service, &token, "Hello from the service").await;
+    let sent = wait_for(&service, &token, &location, "sent").await;
+    assert_eq!(sent["attempts"], 1);
+    assert!(sent["sent_at"].is_string());
+    assert_eq!(sent["last_error"], Value::Null);
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    let mail = &received[0];
+    assert_eq!(mail.to, ["friend@example.com"]);
+    assert_eq!(mail.from, "noreply@example.com");
+    assert_eq!(mail.header("Subject"), Some("Hello from the service"));
+    assert_eq!(mail.header("To"), Some("friend@example.com"));
+    assert!(
+        mail.header("Message-ID")
+            .unwrap()
+            .starts_with("<notification-")
+    );
+    assert_eq!(mail.body().trim_end(), "Line one\r\nLine two");
+}
+
+#[tokio::test]
+async fn temporary_refusals_are_retried_with_backoff_until_the_attempts_run_out() {
+    let smtp = SmtpServer::start(Mode::RefuseTemporarily).await.unwrap();
+    let url = smtp.url();
+    let service = Service::start_with(|s| {
+        s.mail_url = Some(url);
+        s.notification_max_attempts = 3;
+    })
+    .await;
+    let token = sender(&service).await;
+    let location = submit(&service, &token, "Doomed").await;
+    let failed = wait_for(&service, &token, &location, "failed").await;
+    assert_eq!(failed["attempts"], 3);
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("451"),
+        "{failed}"
+    );
+    assert_eq!(failed["sent_at"], Value::Null);
+    assert_eq!(smtp.refusals(), 3);
+    assert!(smtp.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_succeeds_once_the_server_accepts_again() {
+    let smtp = SmtpServer::start(Mode::RefuseTemporarily).await.unwrap();
+    let url = smtp.url();
+    let service = Service::start_with(|s| s.mail_url = Some(url)).await;
+    let token = sender(&service).await;
+    let location = submit(&service, &token, "Eventually").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smtp.refusals() == 0 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    smtp.set_mode(Mode::Accept);
+    let sent = wait_for(&service, &token, &location, "sent").await;
+    assert!(sent["attempts"].as_u64().unwrap() >= 2, "{sent}");
+    assert_eq!(smtp.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_fails_at_once() {
+    let smtp = SmtpServer::start(Mode::RefusePermanently).await.unwrap();
+    let url = smtp.url();
+    let service = Service::start_with(|s| s.mail_url = Some(url)).await;
+    let token = sender(&service).await;
+    let location = submit(&service, &token, "Nobody home").await;
+    let failed = wait_for(&service, &token, &location, "failed").await;
+    assert_eq!(failed["attempts"], 1);
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("550"),
+        "{failed}"
+    );
+}
+
+#[tokio::test]
+async fn a_notification_accepted_before_a_stop_is_delivered_once_after_the_restart() {
+    let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = smtp.url();
+    // No delivery worker: the service stops after the 202 and before any delivery.
+    let mut first = Service::start_in(dir.path(), |s| {
+        s.mail_url = Some(url.clone());
+        s.notification_workers = 0;
+    })
+    .await;
+    let token = sender(&first).await;
+    let location = submit(&first, &token, "Survives a restart").await;
+    first.stop().await.unwrap();
+    assert!(smtp.received().is_empty());
+
+    let mut second = Service::start_in(dir.path(), |s| s.mail_url = Some(url)).await;
+    let sent = wait_for(&second, &token, &location, "sent").await;
+    assert_eq!(sent["attempts"], 1);
+    // Give any duplicate delivery time to show up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = smtp.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("Subject"), Some("Survives a restart"));
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_mail_server_messages_are_written_as_eml_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start_in(dir.path(), |_| {}).await;
+    let token = sender(&service).await;
+    let location = submit(&service, &token, "On disk").await;
+    let sent = wait_for(&service, &token, &location, "sent").await;
+    let file = dir.path().join("outbox").join(format!(
+        "notification-{:012}.eml",
+        sent["id"].as_i64().unwrap()
+    ));
+    let eml = std::fs::read_to_string(&file).unwrap();
+    assert!(eml.contains("To: friend@example.com\r\n"), "{eml}");
+    assert!(eml.contains("Subject: On disk\r\n"), "{eml}");
+    assert!(eml.contains("Line one\r\nLine two"), "{eml}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+}

@@ -74,7 +74,7 @@ pub struct Settings {
     pub outbox_dir: Option<PathBuf>,
 
     /// Notifications delivered at once by this process (0: none; another instance delivers).
-    #[arg(long, env = "NOTIFICATION_WORKERS", default_value_t = 4)]
+    #[arg(long, env = "NOTIFICATION_WORKERS", default_value_t = 16)]
     pub notification_workers: usize,
 
     /// Delivery attempts before a notification is `failed`.

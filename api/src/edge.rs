@@ -21,18 +21,38 @@ use tracing::Instrument;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// How large a request body may be.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Bodies of every route but uploads (JSON).
+    pub json: u64,
+    /// Uploads (`/files/…`).
+    pub file: u64,
+}
+
+impl BodyLimits {
+    /// The limit for a request to `path`.
+    fn for_path(&self, path: &str) -> u64 {
+        if path.starts_with("/files/") {
+            self.file
+        } else {
+            self.json
+        }
+    }
+}
+
 /// The edge middleware; see the module documentation.
 pub struct Edge {
     routes: Arc<RouteTable>,
-    body_limit: u64,
+    limits: BodyLimits,
 }
 
 impl Edge {
-    /// An edge for the routes in `routes`, refusing request bodies over `body_limit` bytes.
-    pub fn new(routes: RouteTable, body_limit: u64) -> Self {
+    /// An edge for the routes in `routes`, refusing request bodies over `limits`.
+    pub fn new(routes: RouteTable, limits: BodyLimits) -> Self {
         Self {
             routes: Arc::new(routes),
-            body_limit,
+            limits,
         }
     }
 }
@@ -44,7 +64,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
         EdgeEndpoint {
             inner,
             routes: self.routes.clone(),
-            body_limit: self.body_limit,
+            limits: self.limits,
         }
     }
 }
@@ -53,7 +73,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
 pub struct EdgeEndpoint<E> {
     inner: E,
     routes: Arc<RouteTable>,
-    body_limit: u64,
+    limits: BodyLimits,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
@@ -98,7 +118,7 @@ impl<E> EdgeEndpoint<E> {
     /// chunked body fail once it passes the limit while it is read (reads then fail with
     /// [`BodyTooLarge`]).
     fn limit_body(&self, req: &mut Request, path: &str) -> Option<Response> {
-        let limit = self.body_limit;
+        let limit = self.limits.for_path(path);
         if let Some(length) = req.header(header::CONTENT_LENGTH) {
             // hyper holds a body with a Content-Length to exactly that many bytes.
             return match length.parse::<u64>() {
@@ -125,6 +145,16 @@ impl<E> EdgeEndpoint<E> {
         let pattern = err.data::<PathPattern>().map(|p| p.0.to_string());
         let pattern = pattern.as_deref().unwrap_or(path);
         if err.is::<NotFoundError>() {
+            if let Some(name) = path.strip_prefix("/files/") {
+                // `/files/a/b` names a file called `a/b`, which no name can be: the name is
+                // refused (422) like any other, rather than answered as a missing route.
+                let error = FieldError::new(
+                    &["path", "name"],
+                    "file_name_invalid",
+                    format!("{name:?} is not a file name: names have no '/'"),
+                );
+                return Problem::invalid(path, vec![error]).into_response();
+            }
             return Problem::new(StatusCode::NOT_FOUND, path)
                 .with_detail("No resource matches this path.")
                 .into_response();
@@ -205,7 +235,13 @@ pub struct BodyTooLarge {
     limit: u64,
 }
 
-fn too_large(limit: u64, path: &str) -> Problem {
+/// The limit an upload passed, when `err` says it did.
+pub fn body_limit_of(err: &io::Error) -> Option<u64> {
+    find_too_large(err).map(|found| found.limit)
+}
+
+/// The 413 for a body over `limit` bytes.
+pub fn too_large(limit: u64, path: &str) -> Problem {
     Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path).with_detail(format!(
         "The body is larger than the limit of {limit} bytes."
     ))
@@ -308,9 +344,10 @@ mod tests {
         fn boom() -> &'static str {
             panic!("secret internals: /etc/passwd")
         }
-        let app = Route::new()
-            .at("/boom", get(boom))
-            .with(Edge::new(RouteTable::default(), 10));
+        let app = Route::new().at("/boom", get(boom)).with(Edge::new(
+            RouteTable::default(),
+            BodyLimits { json: 10, file: 10 },
+        ));
         let resp = TestClient::new(app)
             .get("/boom")
             .header("x-request-id", "r-1")

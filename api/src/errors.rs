@@ -28,6 +28,13 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             Problem::new(StatusCode::FORBIDDEN, instance).with_detail(reason)
         }
         Error::Conflict(reason) => Problem::new(StatusCode::CONFLICT, instance).with_detail(reason),
+        Error::FileNotFound(name) => Problem::new(StatusCode::NOT_FOUND, instance)
+            .with_detail(format!("No file is called {name}.")),
+        Error::Upload(cause) => match crate::edge::body_limit_of(&cause) {
+            Some(limit) => crate::edge::too_large(limit, instance),
+            None => Problem::new(StatusCode::BAD_REQUEST, instance)
+                .with_detail("The upload ended before all its bytes arrived; nothing was stored."),
+        },
         Error::NotificationNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
             .with_detail(format!("No notification has id {id}.")),
         Error::UserHasFunds => Problem::new(StatusCode::CONFLICT, instance)

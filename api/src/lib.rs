@@ -10,6 +10,8 @@ pub mod auth;
 pub mod body;
 pub mod edge;
 pub mod errors;
+pub mod exports;
+pub mod files;
 pub mod notifications;
 pub mod ops;
 pub mod paging;
@@ -26,7 +28,7 @@ mod app_tests;
 mod test_support;
 
 use domain::{
-    accounts::AccountService, auth::AuthService, health::Readiness,
+    accounts::AccountService, auth::AuthService, files::FileService, health::Readiness,
     notifications::NotificationService, users::UserService,
 };
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
@@ -44,6 +46,8 @@ pub struct Services {
     pub accounts: AccountService,
     /// Notifications accepted for delivery.
     pub notifications: NotificationService,
+    /// Stored files.
+    pub files: FileService,
     /// Whether the database answers.
     pub readiness: Arc<dyn Readiness>,
 }
@@ -53,6 +57,8 @@ pub struct Services {
 pub struct Settings {
     /// Largest JSON request body accepted, in bytes.
     pub body_limit: u64,
+    /// Largest upload accepted, in bytes.
+    pub file_limit: u64,
 }
 
 /// The API's tags, one per resource.
@@ -68,6 +74,10 @@ pub enum Tag {
     Transfers,
     /// E-mail notifications, delivered in the background.
     Notifications,
+    /// Files: uploads for admins, downloads with ranges for everyone.
+    Files,
+    /// Streaming exports.
+    Exports,
     /// Liveness and readiness.
     Operations,
 }
@@ -79,12 +89,14 @@ pub type Api = (
     accounts::AccountsApi,
     transfers::TransfersApi,
     notifications::NotificationsApi,
+    files::FilesApi,
+    exports::ExportsApi,
     ops::OpsApi,
 );
 
 const DESCRIPTION: &str = "\
-A JSON API for users, their accounts and the money between them, and e-mail notifications \
-delivered in the background. Get a token from `POST /auth/tokens` and send it as \
+A JSON API for users, their accounts and the money between them, e-mail notifications \
+delivered in the background, files with ranged downloads, and streaming exports. Get a token from `POST /auth/tokens` and send it as \
 `Authorization: Bearer <token>`; only signing up, getting a token, health and the docs are open. \
 A user may read and change only their own user and accounts; an admin may do anything. \
 Money is an integer count of minor units (cents). Money-moving POSTs take an \
@@ -103,6 +115,8 @@ pub fn openapi() -> OpenApiService<Api, ()> {
             accounts::AccountsApi,
             transfers::TransfersApi,
             notifications::NotificationsApi,
+            files::FilesApi,
+            exports::ExportsApi,
             ops::OpsApi,
         ),
         "Service API",
@@ -144,8 +158,15 @@ pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Re
         .data(services.auth)
         .data(services.accounts)
         .data(services.notifications)
+        .data(services.files)
         .data(services.readiness)
-        .with(edge::Edge::new(routes, settings.body_limit))
+        .with(edge::Edge::new(
+            routes,
+            edge::BodyLimits {
+                json: settings.body_limit,
+                file: settings.file_limit,
+            },
+        ))
 }
 
 /// The spec in one format, rendered once at start-up.

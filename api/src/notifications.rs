@@ -130,7 +130,7 @@ responses! {
         #[oai(status = 202)]
         Accepted(Json<NotificationOut>, #[oai(header = "Location")] String),
     }
-    guarded("Never: any authenticated user may send notifications.");
+    authenticated;
     problems {
         400 BadRequest: "The body is not well-formed JSON.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",

@@ -11,6 +11,16 @@ pub fn next_page(
     limit: Limit,
     next_after: Option<i64>,
 ) -> (Option<String>, Option<String>) {
+    next_page_after(req, limit, next_after.map(|id| id.to_string()).as_deref())
+}
+
+/// The `next_cursor` member and `Link` header of a page whose last item has the key
+/// `next_after` (none when it is the last page).
+pub fn next_page_after(
+    req: &Request,
+    limit: Limit,
+    next_after: Option<&str>,
+) -> (Option<String>, Option<String>) {
     let Some(after) = next_after else {
         return (None, None);
     };

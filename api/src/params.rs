@@ -8,6 +8,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use domain::{
     Limit, Violation,
     accounts::{AccountId, TransactionId},
+    files::FileName,
     idempotency::IdempotencyKey,
     notifications::NotificationId,
     users::UserId,
@@ -111,26 +112,31 @@ crate::scalar_type!(IdCursor<T>, "Cursor", {
     }
 });
 
-/// The token for a page that continues after `id`.
-pub fn encode_cursor(id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(id.to_string())
+/// The opaque token for a page that continues after the item whose key is `key`.
+pub fn encode_cursor(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+/// The key an opaque cursor token stands for, if this service issued it.
+fn decode_cursor(token: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+fn foreign_cursor<T: Type>() -> ParseError<T> {
+    refusal(
+        "cursor_invalid",
+        "is not a cursor this service issued; use `next_cursor` from a previous page",
+    )
 }
 
 impl<T: DomainId> ParseFromParameter for IdCursor<T> {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        URL_SAFE_NO_PAD
-            .decode(value)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
+        decode_cursor(value)
             .and_then(|text| text.parse::<i64>().ok())
             .and_then(|id| T::parse(id).ok())
             .map(Self)
-            .ok_or_else(|| {
-                refusal(
-                    "cursor_invalid",
-                    "is not a cursor this service issued; use `next_cursor` from a previous page",
-                )
-            })
+            .ok_or_else(foreign_cursor)
     }
 }
 
@@ -146,6 +152,70 @@ crate::scalar_type!(IdempotencyKeyParam, "IdempotencyKey", {
         ..MetaSchema::new("string")
     }
 });
+
+/// The `cursor` query parameter of lists ordered by file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameCursor(pub FileName);
+
+crate::scalar_type!(NameCursor, "NameCursor", {
+    MetaSchema {
+        max_length: Some(400),
+        ..MetaSchema::new("string")
+    }
+});
+
+impl ParseFromParameter for NameCursor {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        decode_cursor(value)
+            .and_then(|text| FileName::parse(&text).ok())
+            .map(Self)
+            .ok_or_else(foreign_cursor)
+    }
+}
+
+/// A file name in a path, percent-decoded once and then held to the [`FileName`] rule, so that
+/// encoded (`%2e%2e%2f`) and double-encoded (`%252e`) traversal attempts are refused like plain
+/// ones.
+#[derive(Debug, Clone)]
+pub struct FileNameParam(pub FileName);
+
+crate::scalar_type!(FileNameParam, "FileName", {
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(FileName::MAX_LEN),
+        pattern: Some("^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$".to_owned()),
+        ..MetaSchema::new("string")
+    }
+});
+
+impl ParseFromParameter for FileNameParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        let invalid = |v: Violation| refusal(v.code, v.message);
+        let decoded = percent_decode(value).ok_or_else(|| {
+            invalid(Violation::new(
+                "file_name_invalid",
+                "is not validly percent-encoded",
+            ))
+        })?;
+        FileName::parse(&decoded).map(Self).map_err(invalid)
+    }
+}
+
+/// `value` with each `%XX` replaced by its byte, if that makes valid UTF-8.
+fn percent_decode(value: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.bytes();
+    while let Some(byte) = rest.next() {
+        if byte == b'%' {
+            let hex = [rest.next()?, rest.next()?];
+            let hex = std::str::from_utf8(&hex).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+        } else {
+            bytes.push(byte);
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
 
 /// An `Idempotency-Key` header that was sent but could not be read.
 #[derive(Debug)]
@@ -191,7 +261,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_is_opaque() {
-        let token = encode_cursor(42);
+        let token = encode_cursor("42");
         assert_ne!(token, "42");
         let cursor = IdCursor::<UserId>::parse_from_parameter(&token).unwrap();
         assert_eq!(cursor.0.get(), 42);
@@ -207,6 +277,51 @@ mod tests {
                 err.message()
             );
         }
+    }
+
+    #[test]
+    fn file_names_are_decoded_once_then_checked() {
+        assert_eq!(
+            FileNameParam::parse_from_parameter("a.txt")
+                .unwrap()
+                .0
+                .as_str(),
+            "a.txt"
+        );
+        assert_eq!(
+            FileNameParam::parse_from_parameter("a%2Etxt")
+                .unwrap()
+                .0
+                .as_str(),
+            "a.txt"
+        );
+        for attempt in [
+            "..",
+            "%2e%2e",
+            "%2e%2e%2fetc%2fpasswd",
+            "%252e%252e%252f",
+            "a%2Fb",
+            "%00",
+            "%zz",
+            "%e9",
+        ] {
+            let err = FileNameParam::parse_from_parameter(attempt).unwrap_err();
+            assert!(
+                err.message().contains("file_name_invalid: "),
+                "{attempt}: {}",
+                err.message()
+            );
+        }
+    }
+
+    #[test]
+    fn name_cursors_round_trip() {
+        let token = encode_cursor("report.pdf");
+        assert_eq!(
+            NameCursor::parse_from_parameter(&token).unwrap().0.as_str(),
+            "report.pdf"
+        );
+        assert!(NameCursor::parse_from_parameter(&encode_cursor("../x")).is_err());
     }
 
     #[test]

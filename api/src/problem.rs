@@ -206,7 +206,8 @@ pub fn reply_replayable<T, R: FromProblem>(
 /// [`ProblemBody`] variant per listed error status, then 500, which every operation can answer.
 ///
 /// `guarded("...")` before `problems` adds the 401 (with `WWW-Authenticate`) and the 403 (whose
-/// description is the text given) of an operation that needs a bearer token.
+/// description is the text given) of an operation that needs a bearer token and a privilege;
+/// `authenticated;` adds the 401 alone, for one any token holder may call.
 ///
 /// ```ignore
 /// responses! {
@@ -237,6 +238,22 @@ macro_rules! responses {
                 #[oai(header(name = "WWW-Authenticate", ty = "String"))]
                 401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
                 403 Forbidden: $forbidden,
+                $($problems)*
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($success:tt)* }
+        authenticated;
+        problems { $($problems:tt)* }
+    ) => {
+        $crate::responses! {
+            $(#[$meta])*
+            $vis enum $name { $($success)* }
+            problems {
+                #[oai(header(name = "WWW-Authenticate", ty = "String"))]
+                401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
                 $($problems)*
             }
         }

@@ -6,12 +6,13 @@ use domain::{
     Email,
     accounts::AccountService,
     auth::AuthService,
+    files::FileService,
     notifications::{NotificationService, OutboxSignal},
     users::{Password, PasswordHasher, UserService},
 };
 use persistence::{
-    Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlAccountRepository,
-    SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
+    Argon2Hasher, Database, DatabaseSettings, FsBlobStore, HmacTokens, SqlAccountRepository,
+    SqlFileRepository, SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
 };
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
 use serde_json::{Value, json};
@@ -20,6 +21,8 @@ use std::{sync::Arc, time::Duration};
 
 /// The body limit the tests run with, small enough to pass it cheaply.
 pub const BODY_LIMIT: u64 = 64 * 1024;
+/// The upload limit the tests run with.
+pub const FILE_LIMIT: u64 = 256 * 1024;
 /// The admin every test application starts with.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// The admin's password.
@@ -96,19 +99,23 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         Arc::new(SqlNotificationRepository::new(db.clone())),
         wakeups.clone(),
     );
+    let files = FileService::new(
+        Arc::new(SqlFileRepository::new(db.clone())),
+        Arc::new(FsBlobStore::new(dir.path().join("files")).unwrap()),
+    );
     let services = Services {
         users,
         auth,
         accounts,
         notifications,
+        files,
         readiness: Arc::new(db.clone()),
     };
-    let endpoint = app(
-        services.clone(),
-        &Settings {
-            body_limit: BODY_LIMIT,
-        },
-    );
+    let settings = Settings {
+        body_limit: BODY_LIMIT,
+        file_limit: FILE_LIMIT,
+    };
+    let endpoint = app(services.clone(), &settings);
     TestApp {
         client: TestClient::new(endpoint.boxed()),
         db,

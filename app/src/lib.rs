@@ -13,13 +13,14 @@ use domain::{
     Email,
     accounts::AccountService,
     auth::AuthService,
+    files::FileService,
     idempotency::IdempotencyStore,
     notifications::{NotificationRepository, NotificationService, RetryPolicy},
     users::{Password, UserService},
 };
 use persistence::{
-    Argon2Hasher, Database, DatabaseSettings, HmacTokens, SqlAccountRepository,
-    SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
+    Argon2Hasher, Database, DatabaseSettings, FsBlobStore, HmacTokens, SqlAccountRepository,
+    SqlFileRepository, SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
 };
 use poem::{
     Server,
@@ -103,11 +104,23 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
         Arc::new(SqlNotificationRepository::new(db.clone()));
     let wakeup = Arc::new(worker::Wakeup::default());
     let notifications = NotificationService::new(outbox.clone(), wakeup.clone());
+    let files = FileService::new(
+        Arc::new(SqlFileRepository::new(db.clone())),
+        Arc::new(FsBlobStore::new(settings.files_dir())?),
+    );
+    let swept = files
+        .sweep()
+        .await
+        .context("sweeping the files directory")?;
+    if swept > 0 {
+        tracing::info!(swept, "removed leftovers of interrupted uploads");
+    }
     let services = api::Services {
         users,
         auth,
         accounts,
         notifications,
+        files,
         readiness: Arc::new(db.clone()),
     };
     Ok(Wired {
@@ -184,6 +197,7 @@ pub async fn start(
         services,
         &api::Settings {
             body_limit: settings.max_body_bytes,
+            file_limit: settings.max_file_bytes,
         },
     );
     let acceptor = TcpListener::bind(settings.bind.clone())

@@ -27,6 +27,14 @@ pub struct Settings {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: u64,
 
+    /// Largest file upload accepted, in bytes.
+    #[arg(long, env = "MAX_FILE_BYTES", default_value_t = 100 << 20)]
+    pub max_file_bytes: u64,
+
+    /// Directory of stored files. Default: `<data-dir>/files`.
+    #[arg(long, env = "FILES_DIR")]
+    pub files_dir: Option<PathBuf>,
+
     /// Most password hashes computed at once (default: the number of CPUs).
     #[arg(long, env = "HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
@@ -109,6 +117,13 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("service.db").display()))
+    }
+
+    /// The directory of stored files.
+    pub fn files_dir(&self) -> PathBuf {
+        self.files_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files"))
     }
 
     /// The directory of the file mail transport.

@@ -5,6 +5,7 @@
 
 use crate::{
     accounts::{AccountId, TransactionId},
+    files::FileName,
     notifications::NotificationId,
     users::UserId,
 };
@@ -24,6 +25,13 @@ pub enum Error {
     /// No notification has this id.
     #[error("notification {0} does not exist")]
     NotificationNotFound(NotificationId),
+    /// No file has this name.
+    #[error("file {0} does not exist")]
+    FileNotFound(FileName),
+    /// The bytes of an upload could not be read to their end (the client went away, or sent
+    /// more than the limit); nothing was stored.
+    #[error("the upload could not be read: {0}")]
+    Upload(#[source] std::io::Error),
     /// The user owns an account whose balance is not zero.
     #[error("the user owns an account with a non-zero balance")]
     UserHasFunds,

@@ -41,6 +41,7 @@ pub mod accounts;
 pub mod auth;
 pub mod email;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod idempotency;
 pub mod money;

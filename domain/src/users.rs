@@ -326,10 +326,31 @@ pub trait UserRepository: Send + Sync {
     /// Fails with whatever `edit` fails with, or [`Error::EmailTaken`].
     async fn upsert(&self, id: UserId, edit: UserEdit) -> Result<(User, PutOutcome)>;
 
+    /// Every user by ascending id, streamed: memory stays flat however many there are, and
+    /// dropping the stream stops the reading.
+    fn export(&self) -> UserStream;
+
     /// Deletes the user with `id` if `rule` allows it, judged on facts read in the deleting
     /// transaction; [`Error::UserNotFound`] when there is none.
     async fn delete(&self, id: UserId, rule: DeletionRule) -> Result<()>;
 }
+
+/// A user as the export lists them: stored values read back as they are (they were checked
+/// when written), without the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedUser {
+    /// The user's id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Users streamed from storage in id order, read as the consumer takes them.
+pub type UserStream = futures_core::stream::BoxStream<'static, Result<ExportedUser>>;
 
 /// A user to be stored under an id storage assigns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,6 +485,12 @@ impl UserService {
     pub async fn delete(&self, actor: &Principal, id: UserId) -> Result<()> {
         actor.require_self_or_admin(id)?;
         self.repo.delete(id, check_deletion).await
+    }
+
+    /// Every user by ascending id, streamed, for admins.
+    pub fn export(&self, actor: &Principal) -> Result<UserStream> {
+        actor.require_admin("Only an admin may export users.")?;
+        Ok(self.repo.export())
     }
 
     /// Makes sure an admin with this e-mail address exists: creates one with `password`, or

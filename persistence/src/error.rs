@@ -19,6 +19,9 @@ pub enum Error {
     /// Password hashing failed.
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Reading or writing a stored file failed.
+    #[error("file storage failed: {0}")]
+    Io(#[source] std::io::Error),
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),

@@ -10,8 +10,8 @@ use domain::{
     Email,
     auth::Credentials,
     users::{
-        Bio, DeletionFacts, DeletionRule, NewUserRecord, PasswordHash, PutOutcome, User, UserEdit,
-        UserId, UserName, UserRepository,
+        Bio, DeletionFacts, DeletionRule, ExportedUser, NewUserRecord, PasswordHash, PutOutcome,
+        User, UserEdit, UserId, UserName, UserRepository, UserStream,
     },
 };
 use sea_orm::{
@@ -47,6 +47,10 @@ pub(crate) mod entity {
 }
 
 use entity::{ActiveModel, Column, Entity as Users, Model};
+
+/// Users read per query while exporting: enough to amortise a query, few enough that memory
+/// stays small and no connection is held between batches.
+const EXPORT_BATCH: u64 = 2000;
 
 /// Most users whose credentials are cached at once.
 const CREDENTIALS_CACHE_CAPACITY: usize = 100_000;
@@ -244,6 +248,34 @@ impl UserRepository for SqlUserRepository {
 
     async fn upsert(&self, id: UserId, edit: UserEdit) -> domain::Result<(User, PutOutcome)> {
         Ok(self.write(id, edit).await?)
+    }
+
+    fn export(&self) -> UserStream {
+        let conn = self.db.conn().clone();
+        Box::pin(async_stream::try_stream! {
+            let mut after = 0i64;
+            loop {
+                let batch: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>)> = Users::find()
+                    .select_only()
+                    .columns([Column::Id, Column::Name, Column::Email, Column::CreatedAt])
+                    .filter(Column::Id.gt(after))
+                    .order_by_asc(Column::Id)
+                    .limit(EXPORT_BATCH)
+                    .into_tuple()
+                    .all(&conn)
+                    .await
+                    .map_err(Error::from)?;
+                let Some(last) = batch.last() else { break };
+                after = last.0;
+                let full = batch.len() as u64 == EXPORT_BATCH;
+                for (id, name, email, created_at) in batch {
+                    yield ExportedUser { id, name, email, created_at };
+                }
+                if !full {
+                    break;
+                }
+            }
+        })
     }
 
     async fn delete(&self, id: UserId, rule: DeletionRule) -> domain::Result<()> {

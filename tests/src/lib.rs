@@ -33,6 +33,8 @@ pub fn settings(dir: PathBuf) -> app::Settings {
         database_url: None,
         database_pool_size: 4,
         max_body_bytes: 64 * 1024,
+        max_file_bytes: 8 << 20,
+        files_dir: None,
         hash_concurrency: Some(2),
         admin_email: Some(ADMIN_EMAIL.to_owned()),
         admin_password: Some(ADMIN_PASSWORD.to_owned()),

@@ -7,6 +7,7 @@ mod m0001_users;
 mod m0002_admins;
 mod m0003_accounts;
 mod m0004_notifications;
+mod m0005_files;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_admins::Migration),
             Box::new(m0003_accounts::Migration),
             Box::new(m0004_notifications::Migration),
+            Box::new(m0005_files::Migration),
         ]
     }
 }

@@ -1,0 +1,251 @@
+//! Files: named byte blobs that admins upload and every user may download.
+//!
+//! Rules kept here: a name is `[A-Za-z0-9][A-Za-z0-9._-]{0,254}` ([`FileName`]), so it can
+//! never be a path, a hidden file or `..`; only admins write (upload, replace, delete); any
+//! authenticated user reads. Storage keeps the bytes of each version in a blob of its own and
+//! switches a name from one blob to the next in one transaction, so that a failed or interrupted
+//! upload leaves the previous version whole and no partial file visible.
+
+use crate::{Error, Page, PageRequest, Result, Violation, auth::Principal, now, users::PutOutcome};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_core::stream::BoxStream;
+use std::{fmt, ops::Range, sync::Arc};
+
+/// A file name: 1..=255 characters, ASCII letters, digits, `.`, `_` and `-`, starting with a
+/// letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileName(String);
+
+impl FileName {
+    /// The longest name accepted.
+    pub const MAX_LEN: usize = 255;
+
+    /// Parses a name.
+    pub fn parse(value: &str) -> Result<Self, Violation> {
+        let mut bytes = value.bytes();
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+        let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if first_ok && rest_ok && value.len() <= Self::MAX_LEN {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Violation::new(
+                "file_name_invalid",
+                "must be 1 to 255 of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit",
+            ))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FileName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a file's bytes are kept: an opaque key of the blob store, never derived from a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobId(pub String);
+
+/// A stored file's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The file's name.
+    pub name: FileName,
+    /// Its length in bytes.
+    pub size: u64,
+    /// The SHA-256 of its bytes, lower-case hex.
+    pub sha256: String,
+    /// When a file of this name was first stored.
+    pub created_at: DateTime<Utc>,
+    /// When its current bytes were stored.
+    pub updated_at: DateTime<Utc>,
+    /// Where its current bytes are.
+    pub blob: BlobId,
+}
+
+/// Bytes written to the blob store and synced, not yet the content of any name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedBlob {
+    /// The blob.
+    pub blob: BlobId,
+    /// Its length in bytes.
+    pub size: u64,
+    /// The SHA-256 of its bytes, lower-case hex.
+    pub sha256: String,
+}
+
+/// A stream of bytes, as uploaded or as read back.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Where file metadata is stored.
+#[async_trait]
+pub trait FileRepository: Send + Sync {
+    /// The file called `name`, if any.
+    async fn get(&self, name: &FileName) -> Result<Option<FileInfo>>;
+
+    /// Up to `limit` files with names after `after`, by name.
+    async fn list(&self, after: Option<FileName>, limit: usize) -> Result<Vec<FileInfo>>;
+
+    /// Makes `staged` the content of `name` (creating the file or replacing its bytes) in one
+    /// transaction; returns the file, whether it was created, and the blob it replaced.
+    async fn put(
+        &self,
+        name: &FileName,
+        staged: StagedBlob,
+        now: DateTime<Utc>,
+    ) -> Result<(FileInfo, PutOutcome, Option<BlobId>)>;
+
+    /// Forgets `name`; returns its blob. [`Error::FileNotFound`] when there is none.
+    async fn delete(&self, name: &FileName) -> Result<BlobId>;
+
+    /// Every blob some file points at (for sweeping orphans at start-up).
+    async fn blobs(&self) -> Result<Vec<BlobId>>;
+}
+
+/// Where file bytes are stored.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Writes `bytes` to a new blob, durably, computing its size and SHA-256. When the stream
+    /// fails ([`Error::Upload`]) or storage does, nothing is left behind.
+    async fn stage(&self, bytes: ByteStream) -> Result<StagedBlob>;
+
+    /// The bytes `range` of `blob`, streamed from storage.
+    async fn read(&self, blob: &BlobId, range: Range<u64>) -> Result<ByteStream>;
+
+    /// Removes a blob no file points at any more.
+    async fn remove(&self, blob: &BlobId) -> Result<()>;
+
+    /// Removes leftovers of interrupted uploads and blobs not in `keep`; returns how many.
+    async fn sweep(&self, keep: &[BlobId]) -> Result<usize>;
+}
+
+/// The files use cases.
+#[derive(Clone)]
+pub struct FileService {
+    files: Arc<dyn FileRepository>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl FileService {
+    /// A service keeping metadata in `files` and bytes in `blobs`.
+    pub fn new(files: Arc<dyn FileRepository>, blobs: Arc<dyn BlobStore>) -> Self {
+        Self { files, blobs }
+    }
+
+    /// Stores `bytes` as the file `name`, for admins: created, or replaced whole.
+    pub async fn put(
+        &self,
+        actor: &Principal,
+        name: &FileName,
+        bytes: ByteStream,
+    ) -> Result<(FileInfo, PutOutcome)> {
+        actor.require_admin("Only an admin may upload files.")?;
+        let staged = self.blobs.stage(bytes).await?;
+        let blob = staged.blob.clone();
+        match self.files.put(name, staged, now()).await {
+            Ok((info, outcome, replaced)) => {
+                if let Some(old) = replaced {
+                    self.discard(&old).await;
+                }
+                Ok((info, outcome))
+            }
+            Err(err) => {
+                self.discard(&blob).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The file `name`, for any authenticated user.
+    pub async fn get(&self, _actor: &Principal, name: &FileName) -> Result<FileInfo> {
+        self.files
+            .get(name)
+            .await?
+            .ok_or_else(|| Error::FileNotFound(name.clone()))
+    }
+
+    /// The bytes `range` of `file`.
+    pub async fn read(&self, file: &FileInfo, range: Range<u64>) -> Result<ByteStream> {
+        self.blobs.read(&file.blob, range).await
+    }
+
+    /// One page of files by name.
+    pub async fn list(
+        &self,
+        _actor: &Principal,
+        page: PageRequest<FileName>,
+    ) -> Result<Page<FileInfo, FileName>> {
+        let fetched = self.files.list(page.after, page.limit.get() + 1).await?;
+        Ok(Page::from_overfetch(fetched, page.limit, |f| {
+            f.name.clone()
+        }))
+    }
+
+    /// Deletes the file `name`, for admins.
+    pub async fn delete(&self, actor: &Principal, name: &FileName) -> Result<()> {
+        actor.require_admin("Only an admin may delete files.")?;
+        let blob = self.files.delete(name).await?;
+        self.discard(&blob).await;
+        Ok(())
+    }
+
+    /// Removes what interrupted uploads and replacements left behind.
+    pub async fn sweep(&self) -> Result<usize> {
+        let keep = self.files.blobs().await?;
+        self.blobs.sweep(&keep).await
+    }
+
+    /// Removes a blob nothing points at; a failure only leaves garbage for the next sweep.
+    async fn discard(&self, blob: &BlobId) {
+        if let Err(err) = self.blobs.remove(blob).await {
+            tracing::warn!(error = %err, blob = %blob.0, "cannot remove a blob; the next sweep will");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_names_parse() {
+        for ok in ["a", "report.pdf", "A_b-c.d.e", "0", &"x".repeat(255)] {
+            assert_eq!(FileName::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn paths_hidden_files_and_odd_characters_are_refused() {
+        for bad in [
+            "",
+            "..",
+            ".env",
+            ".",
+            "-rf",
+            "_x",
+            "a/b",
+            "../etc/passwd",
+            "a\\b",
+            "%2e%2e",
+            "a%2Fb",
+            "a\0b",
+            "name with space",
+            "é.txt",
+            "a:b",
+            &"x".repeat(256),
+        ] {
+            assert_eq!(
+                FileName::parse(bad).unwrap_err().code,
+                "file_name_invalid",
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Files and the export over a real socket: streamed uploads, uploads cut short or too large
+//! leaving nothing partial, ranges and HEAD as hyper sends them, and a 100,000-user export.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use e2e::Service;
+use futures_util::{StreamExt, stream};
+use sha2::{Digest, Sha256};
+use std::{path::Path, time::Duration};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Uploads `bytes` in 64 KiB chunks with chunked transfer encoding (no Content-Length).
+async fn upload_chunked(
+    service: &Service,
+    token: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    service
+        .client
+        .put(service.url(&format!("/files/{name}")))
+        .bearer_auth(token)
+        .body(reqwest::Body::wrap_stream(stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("files"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(".blob-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start_in(dir.path(), |_| {}).await;
+    let admin = service.admin().await;
+    let bytes = pattern(3 * 1024 * 1024 + 17);
+    let resp = upload_chunked(&service, &admin, "data.bin", bytes.clone()).await;
+    assert_eq!(resp.status(), 201);
+    let info: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(info["sha256"], hex(&bytes));
+    assert_eq!(info["size"], bytes.len());
+
+    let url = service.url("/files/data.bin");
+    let whole = service
+        .client
+        .get(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(
+        whole.headers()["content-length"],
+        bytes.len().to_string().as_str()
+    );
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let part = service
+        .client
+        .get(&url)
+        .bearer_auth(&admin)
+        .header("range", "bytes=1000000-1000099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 1000000-1000099/{}", bytes.len()).as_str()
+    );
+    assert_eq!(
+        part.bytes().await.unwrap().as_ref(),
+        &bytes[1_000_000..1_000_100]
+    );
+
+    let head = service
+        .client
+        .head(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        bytes.len().to_string().as_str()
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start_in(dir.path(), |s| s.max_file_bytes = 1 << 20).await;
+    let admin = service.admin().await;
+    let old = pattern(10);
+    assert_eq!(
+        upload_chunked(&service, &admin, "keep.bin", old.clone())
+            .await
+            .status(),
+        201
+    );
+    let resp = upload_chunked(&service, &admin, "keep.bin", pattern(2 << 20)).await;
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let kept = service
+        .client
+        .get(service.url("/files/keep.bin"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.bytes().await.unwrap().as_ref(), old.as_slice());
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start_in(dir.path(), |_| {}).await;
+    let admin = service.admin().await;
+    let old = pattern(100);
+    assert_eq!(
+        upload_chunked(&service, &admin, "doc.bin", old.clone())
+            .await
+            .status(),
+        201
+    );
+
+    let mut socket = tokio::net::TcpStream::connect(service.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT /files/doc.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..4 {
+        socket.write_all(b"10000\r\n").await.unwrap();
+        socket.write_all(&vec![b'z'; 0x10000]).await.unwrap();
+        socket.write_all(b"\r\n").await.unwrap();
+    }
+    drop(socket);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !leftovers(dir.path()).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            leftovers(dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kept = service
+        .client
+        .get(service.url("/files/doc.bin"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.bytes().await.unwrap().as_ref(), old.as_slice());
+}
+
+/// Inserts users 2..=`count`+1 straight into the database, in one statement.
+async fn insert_users(dir: &Path, count: u64) {
+    use sea_orm::ConnectionTrait;
+    let url = format!("sqlite://{}/service.db", dir.display());
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    db.execute_unprepared(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
+         INSERT INTO users (name, email, email_key, password_hash, bio, is_admin, created_at, updated_at) \
+         SELECT 'User, ' || i, 'u' || i || '@example.com', 'u' || i || '@example.com', 'x', NULL, 0, \
+         '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00' FROM n"
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_export_of_100_000_users_streams_every_row_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start_in(dir.path(), |_| {}).await;
+    let admin = service.admin().await;
+    insert_users(dir.path(), 100_000).await;
+    let resp = service
+        .client
+        .get(service.url("/exports/users.csv"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers().get("content-length").is_none(),
+        "streamed, not buffered"
+    );
+    let mut body = resp.bytes_stream();
+    let mut csv = Vec::new();
+    while let Some(chunk) = body.next().await {
+        csv.extend_from_slice(&chunk.unwrap());
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    let rows: Vec<&str> = csv.trim_end_matches("\r\n").split("\r\n").collect();
+    assert_eq!(rows.len(), 1 + 1 + 100_000, "header, the admin, the users");
+    assert_eq!(rows[0], "id,name,email,created_at");
+    assert_eq!(
+        rows[2],
+        "2,\"User, 1\",u1@example.com,2026-01-01T00:00:00.000000Z"
+    );
+    assert_eq!(
+        rows[100_001],
+        "100001,\"User, 100000\",u100000@example.com,2026-01-01T00:00:00.000000Z"
+    );
+    let ids: Vec<i64> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test]
+async fn a_client_leaving_an_export_midway_does_not_hold_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start_in(dir.path(), |s| s.database_pool_size = 1).await;
+    let admin = service.admin().await;
+    insert_users(dir.path(), 50_000).await;
+    let mut socket = tokio::net::TcpStream::connect(service.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /exports/users.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut first = vec![0u8; 4096];
+    let read = socket.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    drop(socket);
+    // With one connection in the pool, anything still reading the export would starve this.
+    let ready = tokio::time::timeout(
+        Duration::from_secs(5),
+        service.client.get(service.url("/readyz")).send(),
+    )
+    .await
+    .expect("the database is free again")
+    .unwrap();
+    assert_eq!(ready.status(), 200);
+}

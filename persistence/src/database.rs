@@ -4,13 +4,16 @@ use crate::{Error, error::Result, migrations::Migrator};
 use async_trait::async_trait;
 use domain::health::Readiness;
 use sea_orm::{
-    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use sea_orm_migration::MigratorTrait;
 use std::{str::FromStr, sync::Arc, time::Duration};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The advisory lock key instances migrate under ("mig" in ASCII, to be recognisable).
+const MIGRATION_LOCK: i64 = 0x006d_6967;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -27,6 +30,7 @@ pub struct DatabaseSettings {
 #[derive(Clone)]
 pub struct Database {
     conn: DatabaseConnection,
+    url: Arc<str>,
     /// SQLite has one writer at a time. Queuing writers here, in process, instead of in SQLite's
     /// busy handler (which sleeps and retries) keeps write latency flat under load. PostgreSQL
     /// locks rows itself and has no gate.
@@ -76,13 +80,31 @@ impl Database {
         let conn = sea_orm::Database::connect(options).await?;
         Ok(Self {
             conn,
+            url: settings.url.as_str().into(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
         })
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration. On PostgreSQL, instances starting together take turns
+    /// (a session advisory lock on a connection of its own): the first migrates, the others
+    /// find nothing left to do.
     pub async fn migrate(&self) -> Result<()> {
-        Ok(Migrator::up(&self.conn, None).await?)
+        if self.backend() != DbBackend::Postgres {
+            return Ok(Migrator::up(&self.conn, None).await?);
+        }
+        let mut options = ConnectOptions::new(self.url.to_string());
+        options.max_connections(1).sqlx_logging(false);
+        let lock = sea_orm::Database::connect(options).await?;
+        lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await?;
+        let migrated = Migrator::up(&self.conn, None).await;
+        let unlocked = lock
+            .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+            .await;
+        let _ = lock.close().await;
+        migrated?;
+        unlocked?;
+        Ok(())
     }
 
     /// Whether the database answers.

@@ -37,8 +37,26 @@ impl From<Error> for domain::Error {
     fn from(err: Error) -> Self {
         match err {
             Error::Domain(inner) => inner,
+            Error::Db(db) if is_retryable(&db) => {
+                tracing::info!(error = %db, "transaction lost a race; the client may retry");
+                domain::Error::Conflict("The request collided with a concurrent one; retry it.")
+            }
             other => domain::Error::internal(other),
         }
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction to break a deadlock or keep it serializable:
+/// nothing happened, and the same request may well succeed when retried.
+fn is_retryable(err: &DbErr) -> bool {
+    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx))) = err
+    else {
+        return false;
+    };
+    match sqlx.as_database_error().and_then(|db| db.code()) {
+        Some(code) => code == "40P01" || code == "40001",
+        None => false,
     }
 }
 

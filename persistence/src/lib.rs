@@ -14,6 +14,8 @@ pub mod idempotency;
 mod migrations;
 pub mod notifications;
 pub mod passwords;
+#[cfg(any(test, feature = "test-support"))]
+pub mod scratch;
 pub mod tokens;
 pub mod users;
 

@@ -1,21 +1,25 @@
-//! A fresh, migrated SQLite database in a temporary directory, for this crate's tests.
+//! A fresh, migrated database for this crate's tests, on the backend `TEST_DATABASE_URL`
+//! chooses (see [`crate::scratch`]).
 
-use crate::{Database, DatabaseSettings};
+use crate::{Database, DatabaseSettings, scratch::ScratchDatabase};
 
-/// A database and the directory that holds it (deleted when dropped).
+/// A database and what keeps it alive (dropped, and on PostgreSQL deleted, with it).
 pub(crate) struct TestDb {
     pub(crate) db: Database,
-    _dir: tempfile::TempDir,
+    _scratch: ScratchDatabase,
 }
 
 /// A fresh, migrated database.
 pub(crate) async fn test_db() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
+    let scratch = ScratchDatabase::new().await;
     let settings = DatabaseSettings {
-        url: format!("sqlite://{}/test.db", dir.path().display()),
+        url: scratch.url.clone(),
         max_connections: 4,
     };
     let db = Database::connect(&settings).await.unwrap();
     db.migrate().await.unwrap();
-    TestDb { db, _dir: dir }
+    TestDb {
+        db,
+        _scratch: scratch,
+    }
 }

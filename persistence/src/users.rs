@@ -14,6 +14,7 @@ use domain::{
         User, UserEdit, UserId, UserName, UserRepository, UserStream,
     },
 };
+use sea_orm::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
@@ -182,27 +183,27 @@ impl SqlUserRepository {
     async fn remove(&self, id: UserId, rule: DeletionRule) -> Result<()> {
         let txn = self.db.begin_write().await?;
         let postgres = self.db.backend() == DbBackend::Postgres;
-        let mut query = Users::find_by_id(id.get());
+        // The user and every admin, locked in one statement in id order: two deletions of the
+        // last two admins then queue behind each other (instead of each locking itself and
+        // waiting for the other: a deadlock) and the second sees the first's outcome.
+        let mut involved = Users::find()
+            .filter(Column::Id.eq(id.get()).or(Column::IsAdmin.eq(true)))
+            .order_by_asc(Column::Id);
         if postgres {
-            query = query.lock_exclusive();
+            involved = involved.lock_exclusive();
         }
-        let user = query
-            .one(&txn.txn)
-            .await?
+        let involved = involved.all(&txn.txn).await?;
+        let user = involved
+            .iter()
+            .find(|row| row.id == id.get())
+            .cloned()
             .map(to_domain)
             .transpose()?
             .ok_or(domain::Error::UserNotFound(id))?;
-        // Locking every admin row makes two concurrent deletions of the last two admins wait
-        // for each other instead of both seeing one other admin (SQLite's gate does the same).
-        let mut admins = Users::find()
-            .select_only()
-            .column(Column::Id)
-            .filter(Column::IsAdmin.eq(true))
-            .filter(Column::Id.ne(id.get()));
-        if postgres {
-            admins = admins.lock_exclusive();
-        }
-        let other_admins: Vec<i64> = admins.into_tuple().all(&txn.txn).await?;
+        let other_admins = involved
+            .iter()
+            .filter(|row| row.is_admin && row.id != id.get())
+            .count() as u64;
         // Locked too, so that no deposit lands on an account between this count and the delete.
         let mut accounts = crate::accounts::account::Entity::find()
             .select_only()
@@ -214,7 +215,7 @@ impl SqlUserRepository {
         let balances: Vec<i64> = accounts.into_tuple().all(&txn.txn).await?;
         rule(&DeletionFacts {
             user,
-            other_admins: other_admins.len() as u64,
+            other_admins,
             funded_accounts: balances.iter().filter(|b| **b != 0).count() as u64,
         })?;
         Users::delete_by_id(id.get()).exec(&txn.txn).await?;

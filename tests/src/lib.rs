@@ -1,18 +1,44 @@
-//! The end-to-end harness: the service as `app::start` runs it, on a free loopback port, over
-//! a fresh SQLite database in a temporary directory.
+//! The end-to-end harness: the service as `app::start` runs it, on a free loopback port, over a
+//! fresh database (PostgreSQL when `TEST_DATABASE_URL` is set, else SQLite) and a temporary data
+//! directory.
 //!
 //! This is test code: a failure to start is a failed test, so it may `expect`.
 #![allow(clippy::expect_used)]
 
 pub mod smtp;
 
-use std::{path::PathBuf, time::Duration};
+use persistence::scratch::ScratchDatabase;
+use std::{path::Path, time::Duration};
 use tokio::sync::oneshot;
 
 /// The admin every test service starts with.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// The admin's password.
 pub const ADMIN_PASSWORD: &str = "admin password 1";
+
+/// Where a test service keeps its data: a temporary directory and a fresh database. Services
+/// started on one [`Scratch`] one after the other see each other's data, as a restarted
+/// service would.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    /// The database.
+    pub db: ScratchDatabase,
+}
+
+impl Scratch {
+    /// A fresh directory and database.
+    pub async fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            db: ScratchDatabase::new().await,
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
 
 /// A running service and an HTTP client for it.
 pub struct Service {
@@ -22,15 +48,15 @@ pub struct Service {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: Option<tempfile::TempDir>,
+    _scratch: Option<Scratch>,
 }
 
-/// Settings for a test service whose data lives in `dir`.
-pub fn settings(dir: PathBuf) -> app::Settings {
+/// Settings for a test service whose data lives in `scratch`.
+pub fn settings(scratch: &Scratch) -> app::Settings {
     app::Settings {
         bind: "127.0.0.1:0".to_owned(),
-        data_dir: dir,
-        database_url: None,
+        data_dir: scratch.dir().to_path_buf(),
+        database_url: Some(scratch.db.url.clone()),
         database_pool_size: 4,
         max_body_bytes: 64 * 1024,
         max_file_bytes: 8 << 20,
@@ -62,15 +88,15 @@ impl Service {
 
     /// Starts a service with the test settings changed by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut app::Settings)) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut service = Self::start_in(dir.path(), adjust).await;
-        service._dir = Some(dir);
+        let scratch = Scratch::new().await;
+        let mut service = Self::start_on(&scratch, adjust).await;
+        service._scratch = Some(scratch);
         service
     }
 
-    /// Starts a service whose data lives in `dir` (which outlives it, to start another there).
-    pub async fn start_in(dir: &std::path::Path, adjust: impl FnOnce(&mut app::Settings)) -> Self {
-        let mut settings = settings(dir.to_path_buf());
+    /// Starts a service on `scratch` (which outlives it, to start another on the same data).
+    pub async fn start_on(scratch: &Scratch, adjust: impl FnOnce(&mut app::Settings)) -> Self {
+        let mut settings = settings(scratch);
         adjust(&mut settings);
         let (tx, rx) = oneshot::channel::<()>();
         let running = app::start(&settings, async {
@@ -86,7 +112,7 @@ impl Service {
                 .expect("a client"),
             shutdown: Some(tx),
             stopped: Some(running.stopped),
-            _dir: None,
+            _scratch: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Authentication end to end: the admin bootstrap across restarts, and tokens over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use e2e::{ADMIN_EMAIL, ADMIN_PASSWORD, Service, user_in};
+use e2e::{ADMIN_EMAIL, ADMIN_PASSWORD, Scratch, Service, user_in};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -19,12 +19,12 @@ async fn list_status(service: &Service, token: &str) -> u16 {
 
 #[tokio::test]
 async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user_is_promoted() {
-    let dir = tempfile::tempdir().unwrap();
+    let scratch = Scratch::new().await;
     let no_admin = |s: &mut app::Settings| {
         s.admin_email = None;
         s.admin_password = None;
     };
-    let mut first = Service::start_in(dir.path(), no_admin).await;
+    let mut first = Service::start_on(&scratch, no_admin).await;
     let resp = first
         .client
         .post(first.url("/auth/tokens"))
@@ -49,7 +49,7 @@ async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user
         s.admin_email = Some("ANN@example.com".to_owned());
         s.admin_password = Some("ignored for an existing user".to_owned());
     };
-    let mut second = Service::start_in(dir.path(), promote).await;
+    let mut second = Service::start_on(&scratch, promote).await;
     assert_eq!(
         list_status(&second, &token).await,
         200,
@@ -61,11 +61,11 @@ async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user
 
 #[tokio::test]
 async fn a_token_from_one_start_works_after_a_restart_with_the_same_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut first = Service::start_in(dir.path(), |_| {}).await;
+    let scratch = Scratch::new().await;
+    let mut first = Service::start_on(&scratch, |_| {}).await;
     let token = first.admin().await;
     first.stop().await.unwrap();
-    let mut second = Service::start_in(dir.path(), |_| {}).await;
+    let mut second = Service::start_on(&scratch, |_| {}).await;
     assert_eq!(list_status(&second, &token).await, 200);
     second.stop().await.unwrap();
 }

@@ -2,7 +2,7 @@
 //! leaving nothing partial, ranges and HEAD as hyper sends them, and a 100,000-user export.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use e2e::Service;
+use e2e::{Scratch, Service};
 use futures_util::{StreamExt, stream};
 use sha2::{Digest, Sha256};
 use std::{path::Path, time::Duration};
@@ -48,8 +48,8 @@ fn leftovers(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_in(dir.path(), |_| {}).await;
+    let scratch = Scratch::new().await;
+    let service = Service::start_on(&scratch, |_| {}).await;
     let admin = service.admin().await;
     let bytes = pattern(3 * 1024 * 1024 + 17);
     let resp = upload_chunked(&service, &admin, "data.bin", bytes.clone()).await;
@@ -104,13 +104,13 @@ async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head()
         bytes.len().to_string().as_str()
     );
     assert!(head.bytes().await.unwrap().is_empty());
-    assert!(leftovers(dir.path()).is_empty());
+    assert!(leftovers(scratch.dir()).is_empty());
 }
 
 #[tokio::test]
 async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_in(dir.path(), |s| s.max_file_bytes = 1 << 20).await;
+    let scratch = Scratch::new().await;
+    let service = Service::start_on(&scratch, |s| s.max_file_bytes = 1 << 20).await;
     let admin = service.admin().await;
     let old = pattern(10);
     assert_eq!(
@@ -131,16 +131,16 @@ async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
         .unwrap();
     assert_eq!(kept.bytes().await.unwrap().as_ref(), old.as_slice());
     assert!(
-        leftovers(dir.path()).is_empty(),
+        leftovers(scratch.dir()).is_empty(),
         "{:?}",
-        leftovers(dir.path())
+        leftovers(scratch.dir())
     );
 }
 
 #[tokio::test]
 async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_in(dir.path(), |_| {}).await;
+    let scratch = Scratch::new().await;
+    let service = Service::start_on(&scratch, |_| {}).await;
     let admin = service.admin().await;
     let old = pattern(100);
     assert_eq!(
@@ -165,11 +165,11 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
     drop(socket);
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !leftovers(dir.path()).is_empty() {
+    while !leftovers(scratch.dir()).is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            leftovers(dir.path())
+            leftovers(scratch.dir())
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -184,15 +184,22 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
 }
 
 /// Inserts users 2..=`count`+1 straight into the database, in one statement.
-async fn insert_users(dir: &Path, count: u64) {
+async fn insert_users(scratch: &Scratch, count: u64) {
     use sea_orm::ConnectionTrait;
-    let url = format!("sqlite://{}/service.db", dir.display());
-    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let numbers = if scratch.db.is_postgres() {
+        format!("(SELECT generate_series(1, {count}) AS i) AS n")
+    } else {
+        format!(
+            "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) SELECT i FROM n) AS n"
+        )
+    };
+    let db = sea_orm::Database::connect(scratch.db.url.as_str())
+        .await
+        .unwrap();
     db.execute_unprepared(&format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) \
-         INSERT INTO users (name, email, email_key, password_hash, bio, is_admin, created_at, updated_at) \
-         SELECT 'User, ' || i, 'u' || i || '@example.com', 'u' || i || '@example.com', 'x', NULL, 0, \
-         '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00' FROM n"
+        "INSERT INTO users (name, email, email_key, password_hash, bio, is_admin, created_at, updated_at) \
+         SELECT 'User, ' || i, 'u' || i || '@example.com', 'u' || i || '@example.com', 'x', NULL, false, \
+         '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00' FROM {numbers}"
     ))
     .await
     .unwrap();
@@ -201,10 +208,10 @@ async fn insert_users(dir: &Path, count: u64) {
 
 #[tokio::test]
 async fn an_export_of_100_000_users_streams_every_row_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_in(dir.path(), |_| {}).await;
+    let scratch = Scratch::new().await;
+    let service = Service::start_on(&scratch, |_| {}).await;
     let admin = service.admin().await;
-    insert_users(dir.path(), 100_000).await;
+    insert_users(&scratch, 100_000).await;
     let resp = service
         .client
         .get(service.url("/exports/users.csv"))
@@ -243,10 +250,10 @@ async fn an_export_of_100_000_users_streams_every_row_in_order() {
 
 #[tokio::test]
 async fn a_client_leaving_an_export_midway_does_not_hold_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_in(dir.path(), |s| s.database_pool_size = 1).await;
+    let scratch = Scratch::new().await;
+    let service = Service::start_on(&scratch, |s| s.database_pool_size = 1).await;
     let admin = service.admin().await;
-    insert_users(dir.path(), 50_000).await;
+    insert_users(&scratch, 50_000).await;
     let mut socket = tokio::net::TcpStream::connect(service.base.trim_start_matches("http://"))
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use e2e::{
-    Service,
+    Scratch, Service,
     smtp::{Mode, SmtpServer},
     user_in,
 };
@@ -137,10 +137,10 @@ async fn a_permanent_refusal_fails_at_once() {
 #[tokio::test]
 async fn a_notification_accepted_before_a_stop_is_delivered_once_after_the_restart() {
     let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let scratch = Scratch::new().await;
     let url = smtp.url();
     // No delivery worker: the service stops after the 202 and before any delivery.
-    let mut first = Service::start_in(dir.path(), |s| {
+    let mut first = Service::start_on(&scratch, |s| {
         s.mail_url = Some(url.clone());
         s.notification_workers = 0;
     })
@@ -150,7 +150,7 @@ async fn a_notification_accepted_before_a_stop_is_delivered_once_after_the_resta
     first.stop().await.unwrap();
     assert!(smtp.received().is_empty());
 
-    let mut second = Service::start_in(dir.path(), |s| s.mail_url = Some(url)).await;
+    let mut second = Service::start_on(&scratch, |s| s.mail_url = Some(url)).await;
     let sent = wait_for(&second, &token, &location, "sent").await;
     assert_eq!(sent["attempts"], 1);
     // Give any duplicate delivery time to show up.
@@ -163,12 +163,12 @@ async fn a_notification_accepted_before_a_stop_is_delivered_once_after_the_resta
 
 #[tokio::test]
 async fn without_a_mail_server_messages_are_written_as_eml_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_in(dir.path(), |_| {}).await;
+    let scratch = Scratch::new().await;
+    let service = Service::start_on(&scratch, |_| {}).await;
     let token = sender(&service).await;
     let location = submit(&service, &token, "On disk").await;
     let sent = wait_for(&service, &token, &location, "sent").await;
-    let file = dir.path().join("outbox").join(format!(
+    let file = scratch.dir().join("outbox").join(format!(
         "notification-{:012}.eml",
         sent["id"].as_i64().unwrap()
     ));
@@ -176,7 +176,7 @@ async fn without_a_mail_server_messages_are_written_as_eml_files() {
     assert!(eml.contains("To: friend@example.com\r\n"), "{eml}");
     assert!(eml.contains("Subject: On disk\r\n"), "{eml}");
     assert!(eml.contains("Line one\r\nLine two"), "{eml}");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.dir().join("outbox"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
         .collect();

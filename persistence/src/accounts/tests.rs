@@ -494,7 +494,7 @@ async fn a_user_with_money_stays_and_one_with_empty_accounts_goes_with_them() {
 
 mod properties {
     use super::*;
-    use proptest::prelude::*;
+    use proptest::{prelude::*, test_runner::TestRunner};
 
     #[derive(Debug, Clone)]
     enum Step {
@@ -503,72 +503,90 @@ mod properties {
         Transfer(usize, usize, i64),
     }
 
-    fn step() -> impl Strategy<Value = Step> {
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
         let amount = 1i64..=500;
-        prop_oneof![
+        let step = prop_oneof![
             (0usize..3, amount.clone()).prop_map(|(a, n)| Step::Deposit(a, n)),
             (0usize..3, amount.clone()).prop_map(|(a, n)| Step::Withdraw(a, n)),
             (0usize..3, 0usize..3, amount).prop_map(|(a, b, n)| Step::Transfer(a, b, n)),
-        ]
+        ];
+        proptest::collection::vec(step, 1..40)
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
-
-        /// Whatever happens, every balance is non-negative, equals its ledger's sum and equals
-        /// what a plain model of the rules says; money is neither made nor lost by transfers.
-        #[test]
-        fn random_movements_keep_every_invariant(steps in proptest::collection::vec(step(), 1..40)) {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                let bank = bank().await;
-                let owner = bank.user("ann@example.com").await;
-                let mut ids = Vec::new();
-                for _ in 0..3 {
-                    ids.push(bank.account(owner, eur(), 0).await);
+    /// Runs `steps` on three new accounts and checks every invariant: each balance is
+    /// non-negative, equals its ledger's sum and equals what a plain model of the rules says.
+    async fn check(bank: &Bank, owner: UserId, steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(bank.account(owner, eur(), 0).await);
+        }
+        let mut model = [0i64; 3];
+        for step in steps {
+            let (movement, expected) = match step {
+                Step::Deposit(a, n) => (Movement::Deposit(ids[a], amount(n)), Some((a, n, None))),
+                Step::Withdraw(a, n) => {
+                    let ok = model[a] >= n;
+                    (
+                        Movement::Withdrawal(ids[a], amount(n)),
+                        ok.then_some((a, -n, None)),
+                    )
                 }
-                let mut model = [0i64; 3];
-                for step in steps {
-                    let (movement, expected) = match step {
-                        Step::Deposit(a, n) => (Movement::Deposit(ids[a], amount(n)), Some((a, n, None))),
-                        Step::Withdraw(a, n) => {
-                            let ok = model[a] >= n;
-                            (Movement::Withdrawal(ids[a], amount(n)), ok.then_some((a, -n, None)))
-                        }
-                        Step::Transfer(a, b, n) => {
-                            let ok = a != b && model[a] >= n;
-                            (
-                                Movement::Transfer { from: ids[a], to: ids[b], amount: amount(n) },
-                                ok.then_some((a, -n, Some((b, n)))),
-                            )
-                        }
+                Step::Transfer(a, b, n) => {
+                    let ok = a != b && model[a] >= n;
+                    let movement = Movement::Transfer {
+                        from: ids[a],
+                        to: ids[b],
+                        amount: amount(n),
                     };
-                    let result = if let Movement::Transfer { from, to, .. } = movement
-                        && from == to
-                    {
-                        Err(domain::Error::SameAccount)
-                    } else {
-                        bank.book(movement).await
-                    };
-                    match expected {
-                        Some((a, delta, other)) => {
-                            prop_assert!(result.is_ok(), "{movement:?}: {result:?}");
-                            model[a] += delta;
-                            if let Some((b, credit)) = other {
-                                model[b] += credit;
-                            }
-                        }
-                        None => prop_assert!(result.is_err(), "{movement:?} should fail"),
+                    (movement, ok.then_some((a, -n, Some((b, n)))))
+                }
+            };
+            let result = match movement {
+                Movement::Transfer { from, to, .. } if from == to => {
+                    Err(domain::Error::SameAccount)
+                }
+                _ => bank.book(movement).await,
+            };
+            match expected {
+                Some((a, delta, other)) => {
+                    prop_assert!(result.is_ok(), "{movement:?}: {result:?}");
+                    model[a] += delta;
+                    if let Some((b, credit)) = other {
+                        model[b] += credit;
                     }
                 }
-                for (index, id) in ids.iter().enumerate() {
-                    let balance = bank.balance(*id).await;
-                    prop_assert!(balance >= 0);
-                    prop_assert_eq!(balance, model[index]);
-                    prop_assert_eq!(bank.ledger_sum(*id).await, balance);
-                }
-                Ok(())
-            })?;
+                None => prop_assert!(result.is_err(), "{movement:?} should fail"),
+            }
         }
+        for (index, id) in ids.iter().enumerate() {
+            let balance = bank.balance(*id).await;
+            prop_assert!(balance >= 0);
+            prop_assert_eq!(balance, model[index]);
+            prop_assert_eq!(bank.ledger_sum(*id).await, balance);
+        }
+        Ok(())
+    }
+
+    /// Random sequences of deposits, withdrawals and transfers keep every invariant. One
+    /// database serves every case (each on accounts of its own), so the property costs cases,
+    /// not database set-ups.
+    #[test]
+    fn random_movements_keep_every_invariant() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bank = runtime.block_on(bank());
+        let owner = runtime.block_on(bank.user("ann@example.com"));
+        let mut runner = TestRunner::new(ProptestConfig {
+            cases: 64,
+            ..ProptestConfig::default()
+        });
+        let outcome = runner.run(&steps(), |steps| {
+            runtime.block_on(check(&bank, owner, steps))
+        });
+        runtime.block_on(async move { drop(bank) });
+        outcome.unwrap();
     }
 }

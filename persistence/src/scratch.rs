@@ -1,0 +1,96 @@
+//! Fresh databases for tests: a PostgreSQL database of its own on the server named by
+//! `TEST_DATABASE_URL` (created now, dropped when the value is dropped), or, without that
+//! setting, a SQLite file in a temporary directory. So every test that uses one runs on either
+//! backend, never sees another test's data, and leaves nothing behind.
+
+use sea_orm::{ConnectionTrait, Database as Connector};
+
+/// The setting that points tests at a PostgreSQL server.
+pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
+
+/// A fresh, empty database.
+pub struct ScratchDatabase {
+    /// Its URL.
+    pub url: String,
+    postgres: Option<Postgres>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+struct Postgres {
+    server: String,
+    name: String,
+}
+
+impl ScratchDatabase {
+    /// A fresh database: on PostgreSQL when `TEST_DATABASE_URL` is set, else SQLite.
+    pub async fn new() -> Self {
+        match std::env::var(TEST_DATABASE_URL) {
+            Ok(server) if !server.is_empty() => Self::postgres(server).await,
+            _ => Self::sqlite(),
+        }
+    }
+
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("a temporary directory: {err}"));
+        Self {
+            url: format!("sqlite://{}/scratch.db", dir.path().display()),
+            postgres: None,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres(server: String) -> Self {
+        let name = format!("scratch_{}", uuid::Uuid::new_v4().simple());
+        let admin = Connector::connect(server.as_str())
+            .await
+            .unwrap_or_else(|err| panic!("{TEST_DATABASE_URL}={server} does not answer: {err}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|err| panic!("cannot create a scratch database: {err}"));
+        let _ = admin.close().await;
+        let url = match server.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("{TEST_DATABASE_URL} must end in /<database>"),
+        };
+        Self {
+            url,
+            postgres: Some(Postgres { server, name }),
+            _dir: None,
+        }
+    }
+
+    /// Whether this is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let Some(Postgres { server, name }) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside any async context it could use: a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|err| err.to_string())?;
+            runtime.block_on(async {
+                let admin = Connector::connect(server.as_str())
+                    .await
+                    .map_err(|err| err.to_string())?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .map_err(|err| err.to_string())?;
+                admin.close().await.map_err(|err| err.to_string())
+            })
+        })
+        .join();
+        if let Ok(Err(err)) = dropped {
+            tracing::warn!(error = %err, "cannot drop a scratch database");
+        }
+    }
+}

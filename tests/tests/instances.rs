@@ -1,0 +1,344 @@
+//! Two service processes on one PostgreSQL database, as behind a load balancer: money never
+//! overdrawn and the ledger exact with withdrawals spread over both, idempotency keys that hold
+//! across them, each notification delivered once with both workers running, and tokens issued
+//! by one accepted by the other. Runs in the PostgreSQL half of the suite (`TEST_DATABASE_URL`);
+//! several instances are what PostgreSQL is for.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use e2e::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Scratch,
+    smtp::{Mode, SmtpServer},
+};
+use serde_json::{Value, json};
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The service binary, built next to this test (`cargo test` builds it for `app`'s own tests).
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = target.join("app");
+    assert!(
+        binary.exists(),
+        "build the service first: cargo build -p app ({})",
+        binary.display()
+    );
+    binary
+}
+
+/// A service process, stopped (SIGTERM, then waited for) when dropped.
+struct Instance {
+    base: String,
+    child: Child,
+}
+
+impl Instance {
+    fn spawn(scratch: &Scratch, smtp: &SmtpServer) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary())
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", &scratch.db.url)
+            .env("DATA_DIR", scratch.dir())
+            .env(
+                "TOKEN_KEY",
+                "one key for every instance behind the balancer",
+            )
+            .env("ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("MAIL_URL", smtp.url())
+            .env("NOTIFICATION_POLL_MS", "100")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "{} did not start", self.base);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: Value,
+    key: Option<&str>,
+) -> reqwest::Response {
+    let mut request = client.post(url).bearer_auth(token).json(&body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_database_behave_as_one_service() {
+    let scratch = Scratch::new().await;
+    if !scratch.db.is_postgres() {
+        return;
+    }
+    let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
+    // Started together: they race through migrations and the admin bootstrap.
+    let instances = [
+        Instance::spawn(&scratch, &smtp),
+        Instance::spawn(&scratch, &smtp),
+    ];
+    let client = reqwest::Client::new();
+    for instance in &instances {
+        instance.wait_ready(&client).await;
+    }
+    let [a, b] = [&instances[0].base, &instances[1].base];
+
+    // (d) A token issued by one is accepted by the other.
+    let login = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+    let token: Value = client
+        .post(format!("{a}/auth/tokens"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let users: Value = client
+        .get(format!("{b}/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        users["items"].as_array().unwrap().len(),
+        1,
+        "one admin, however many instances booted"
+    );
+    let admin_id = users["items"][0]["id"].clone();
+
+    // (a) 200 withdrawals of 10 from 16 tasks, alternating instances, against 1000.
+    let account: Value = post(
+        &client,
+        format!("{a}/accounts"),
+        &token,
+        json!({"owner_id": admin_id}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = account["id"].as_i64().unwrap();
+    assert_eq!(
+        post(
+            &client,
+            format!("{b}/accounts/{id}/deposits"),
+            &token,
+            json!({"amount": 1000}),
+            None
+        )
+        .await
+        .status(),
+        201
+    );
+    let tasks: Vec<_> = (0..16)
+        .map(|task| {
+            let (client, token, bases) = (client.clone(), token.clone(), [a.clone(), b.clone()]);
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for n in (task..200).step_by(16) {
+                    let url = format!("{}/accounts/{id}/withdrawals", bases[n % 2]);
+                    statuses.push(
+                        post(&client, url, &token, json!({"amount": 10}), None)
+                            .await
+                            .status()
+                            .as_u16(),
+                    );
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut statuses: HashMap<u16, usize> = HashMap::new();
+    for task in tasks {
+        for status in task.await.unwrap() {
+            *statuses.entry(status).or_default() += 1;
+        }
+    }
+    assert_eq!(statuses, HashMap::from([(201, 100), (402, 100)]));
+    let account: Value = client
+        .get(format!("{b}/accounts/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["balance"], 0);
+    let mut sum = 0i64;
+    let mut rows = 0;
+    let mut url = format!("{a}/accounts/{id}/transactions?limit=100");
+    loop {
+        let page: Value = client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for t in page["items"].as_array().unwrap() {
+            let amount = t["amount"].as_i64().unwrap();
+            sum += if t["kind"] == "deposit" {
+                amount
+            } else {
+                -amount
+            };
+            rows += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                url = format!("{a}/accounts/{id}/transactions?limit=100&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!((rows, sum), (101, 0), "the ledger sums to the balance");
+
+    // (b) An idempotency key holds across instances, also when both receive it at once.
+    let deposit = |base: &str| format!("{base}/accounts/{id}/deposits");
+    let first = post(
+        &client,
+        deposit(a),
+        &token,
+        json!({"amount": 5}),
+        Some("across"),
+    )
+    .await;
+    assert_eq!(first.status(), 201);
+    let again = post(
+        &client,
+        deposit(b),
+        &token,
+        json!({"amount": 5}),
+        Some("across"),
+    )
+    .await;
+    assert_eq!(
+        (
+            again.status().as_u16(),
+            again.headers().get("idempotent-replayed").is_some()
+        ),
+        (201, true)
+    );
+    let burst: Vec<_> = (0..10)
+        .map(|n| {
+            let (client, token, url) = (
+                client.clone(),
+                token.clone(),
+                deposit(if n % 2 == 0 { a } else { b }),
+            );
+            tokio::spawn(async move {
+                let resp = post(&client, url, &token, json!({"amount": 7}), Some("burst")).await;
+                (
+                    resp.status().as_u16(),
+                    resp.headers().get("idempotent-replayed").is_some(),
+                )
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    for request in burst {
+        match request.await.unwrap() {
+            (201, false) => fresh += 1,
+            (201, true) | (409, _) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    let account: Value = client
+        .get(format!("{a}/accounts/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(account["balance"], 12, "5 once and 7 once");
+
+    // (c) With both workers claiming, each notification goes out exactly once.
+    let mut locations = Vec::new();
+    for n in 0..40 {
+        let base = if n % 2 == 0 { a } else { b };
+        let body =
+            json!({"email": "friend@example.com", "subject": format!("note {n}"), "body": "hi"});
+        let resp = post(&client, format!("{base}/notifications"), &token, body, None).await;
+        assert_eq!(resp.status(), 202);
+        locations.push(resp.headers()["location"].to_str().unwrap().to_owned());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for location in &locations {
+        loop {
+            let n: Value = client
+                .get(format!("{a}{location}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if n["status"] == "sent" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{n}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut subjects: HashMap<String, usize> = HashMap::new();
+    for message in smtp.received() {
+        *subjects
+            .entry(message.header("Subject").unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(subjects.len(), 40);
+    assert!(subjects.values().all(|count| *count == 1), "{subjects:?}");
+}

@@ -1,4 +1,4 @@
--- wrk: POST /accounts/$ACCOUNT/withdrawals {"amount": 1} with the bearer token $TOKEN.
+-- POST /accounts/$ACCOUNT/withdrawals {"amount": 1}.
 wrk.method = "POST"
 wrk.path = "/accounts/" .. os.getenv("ACCOUNT") .. "/withdrawals"
 wrk.body = '{"amount": 1}'

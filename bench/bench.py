@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""The load benchmark. Run it through bench/run.sh, which builds the release binaries first.
+
+Targets, each started fresh on loopback and measured alternately in the same run:
+  ours     this service on SQLite (the embedded default)
+  ours-pg  this service on a fresh PostgreSQL database (--postgres URL)
+  peer     the FastAPI peer, ../shared/peers/fastapi, with 2 uvicorn workers (--peer)
+  bare     poem answering GET /users/{id} from memory (bench/bare), the ceiling for get_user
+
+Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds times):
+  get_user     GET /users/{random id}
+  read_mix     a user, an account, a page of its transactions, in turn
+  withdraw     POST /accounts/{id}/withdrawals, amount 1
+  transfer     POST /transfers of 1, alternating directions
+  create_user  POST /users (Argon2 every time), and meanwhile get_user at 8 connections, whose
+               p99 says whether sign-ups starve reads
+  export       GET /exports/users.csv over 100,000 and 1,000,000 users inserted directly:
+               rows/s and the server's peak RSS (VmHWM, /proc)
+  download     a --download-mib MiB file uploaded, then downloaded whole with curl: MiB/s
+
+Prints one line per measurement and a summary of medians with ratios, and writes the results
+as JSON (--json). --smoke runs everything briefly on small data, so that CI keeps the script
+working.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BINARY = os.path.join(ROOT, "target", "release", "app")
+BARE = os.path.join(ROOT, "target", "release", "bare")
+PEER = os.path.join(ROOT, "..", "shared", "peers", "fastapi", "run.sh")
+ADMIN = {"email": "bench-admin@example.com", "password": "bench-admin-password"}
+BIG = 10**12
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(method, url, body=None, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
+
+
+def wait_ready(base, path="/healthz"):
+    for _ in range(900):
+        try:
+            urllib.request.urlopen(base + path, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"{base} did not come up")
+
+
+class Target:
+    """A running server."""
+
+    def __init__(self, name, process, base, db=None, cleanup=None):
+        self.name, self.process, self.base, self.db, self.cleanup = name, process, base, db, cleanup
+        self.env = {}
+
+    def stop(self):
+        try:
+            os.killpg(self.process.pid, 15)
+            self.process.wait(timeout=60)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, 9)
+        if self.cleanup:
+            self.cleanup()
+
+    def peak_rss_mib(self):
+        peaks, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    queue.extend(int(c) for c in f.read().split())
+                with open(f"/proc/{pid}/status") as f:
+                    peaks += [int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")]
+            except OSError:
+                pass
+        return max(peaks, default=0.0)
+
+
+def start_ours(name, work, database_url=None, extra_env=None):
+    port = free_port()
+    data = os.path.join(work, name)
+    env = dict(os.environ, RUST_LOG="warn", ADMIN_EMAIL=ADMIN["email"], ADMIN_PASSWORD=ADMIN["password"],
+               **(extra_env or {}))
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    process = subprocess.Popen([BINARY, "--bind", f"127.0.0.1:{port}", "--data-dir", data], env=env,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base)
+    return Target(name, process, base, db=None if database_url else os.path.join(data, "service.db"))
+
+
+def start_ours_pg(work, server_url):
+    name = f"bench_{os.getpid()}_{int(time.time())}"
+    psql = ["psql", server_url, "-qAtc"]
+    subprocess.run(psql + [f'CREATE DATABASE "{name}"'], check=True)
+    url = server_url.rsplit("/", 1)[0] + "/" + name
+    target = start_ours("ours-pg", work, database_url=url)
+    target.db = url
+    target.cleanup = lambda: subprocess.run(psql + [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
+    return target
+
+
+def start_peer(work):
+    port = free_port()
+    data = os.path.join(work, "peer")
+    env = dict(os.environ, PEER_DATA=data, ADMIN_EMAIL=ADMIN["email"], ADMIN_PASSWORD=ADMIN["password"])
+    process = subprocess.Popen([PEER, str(port), "2"], env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base)
+    return Target("peer", process, base, db=os.path.join(data, "peer.db"))
+
+
+def start_bare():
+    port = free_port()
+    process = subprocess.Popen([BARE, f"127.0.0.1:{port}"], start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base, "/users/1")
+    target = Target("bare", process, base)
+    target.env = {"TOKEN": "-", "FIRST_ID": "1", "LAST_ID": "10000"}
+    return target
+
+
+def seed(target, users):
+    """Through the API: `users` users, and two admin accounts holding a large balance."""
+    token = call("POST", target.base + "/auth/tokens", ADMIN)["access_token"]
+
+    def signup(n):
+        body = {"name": f"Bench User {n}", "email": f"user{n}@bench.example.com", "password": "bench password 1"}
+        return call("POST", target.base + "/users", body)["id"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(signup, range(users)))
+    admin = next(u for u in call("GET", target.base + "/users?limit=100", token=token)["items"]
+                 if u["email"].lower() == ADMIN["email"])
+    accounts = []
+    for _ in range(2):
+        account = call("POST", target.base + "/accounts", {"owner_id": admin["id"]}, token=token)
+        call("POST", f"{target.base}/accounts/{account['id']}/deposits", {"amount": BIG}, token=token)
+        accounts.append(account["id"])
+    target.env = {"TOKEN": token, "FIRST_ID": str(min(ids)), "LAST_ID": str(max(ids)),
+                  "ACCOUNT": str(accounts[0]), "ACCOUNT2": str(accounts[1])}
+
+
+def to_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def wrk(target, script, duration, connections=64):
+    env = dict(os.environ, **target.env)
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+                          "-s", os.path.join(HERE, "lua", script), target.base],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99,
+            "non2xx": int(bad.group(1)) if bad else 0,
+            "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0}
+
+
+def signup_storm(target, duration):
+    """create_user at full load, and get_user at 8 connections alongside it."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        storm = pool.submit(wrk, target, "create_user.lua", duration)
+        time.sleep(0.5)
+        reads = pool.submit(wrk, target, "get_user.lua", max(1, duration - 1), 8)
+        result = storm.result()
+        result["get_user_p99_ms_during"] = reads.result()["p99_ms"]
+    return result
+
+
+def insert_users(target, count):
+    """`count` users straight into the database, in one statement."""
+    columns = {"name": "'User, ' || i", "email": "'u' || i || '@export.example.com'",
+               "email_key": "'u' || i || '@export.example.com'", "password_hash": "'x'", "bio": "NULL",
+               "is_admin": "false", "created_at": "'2026-01-01T00:00:00+00:00'",
+               "updated_at": "'2026-01-01T00:00:00+00:00'"}
+    if target.db.startswith("postgres"):
+        names = list(columns)
+        sql = (f"INSERT INTO users ({', '.join(names)}) SELECT {', '.join(columns[c] for c in names)} "
+               f"FROM generate_series(1, {count}) AS i")
+        subprocess.run(["psql", target.db, "-qAtc", sql], check=True)
+        return
+    connection = sqlite3.connect(target.db, timeout=60)
+    present = [row[1] for row in connection.execute("PRAGMA table_info(users)")]
+    names = [c for c in columns if c in present]
+    values = [columns[c].replace("false", "0") for c in names]
+    connection.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) "
+                       f"INSERT INTO users ({', '.join(names)}) SELECT {', '.join(values)} FROM n")
+    connection.commit()
+    connection.close()
+
+
+def export(target):
+    request = urllib.request.Request(target.base + "/exports/users.csv",
+                                     headers={"Authorization": "Bearer " + target.env["TOKEN"]})
+    started, lines = time.monotonic(), 0
+    with urllib.request.urlopen(request, timeout=600) as response:
+        while chunk := response.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return lines - 1, time.monotonic() - started
+
+
+def download(target, mib):
+    """Uploads a file of `mib` MiB (streamed), then times downloading it whole with curl."""
+    token = call("POST", target.base + "/auth/tokens", ADMIN)["access_token"]
+    block = os.urandom(1 << 20)
+    request = urllib.request.Request(target.base + "/files/big.bin", data=(block for _ in range(mib)),
+                                     method="PUT", headers={"Authorization": "Bearer " + token,
+                                                            "Transfer-Encoding": "chunked"})
+    urllib.request.urlopen(request, timeout=600).read()
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
+                          "-H", "Authorization: Bearer " + token, target.base + "/files/big.bin"],
+                         capture_output=True, text=True, check=True).stdout
+    size, seconds = out.split()
+    return int(size) / (1 << 20) / float(seconds)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peer", action="store_true", help="also measure the FastAPI peer")
+    parser.add_argument("--bare", action="store_true", help="also measure the bare poem server (get_user)")
+    parser.add_argument("--postgres", metavar="URL", help="also measure this service on PostgreSQL")
+    parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,export,download")
+    parser.add_argument("--download-mib", type=int, default=1024)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--users", type=int, default=10000, help="users seeded through the API")
+    parser.add_argument("--export-sizes", default="100000,1000000")
+    parser.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    parser.add_argument("--smoke", action="store_true", help="seconds, a few hundred requests")
+    args = parser.parse_args()
+    if args.smoke:
+        args.duration, args.rounds, args.users, args.export_sizes = 1, 1, 20, "1000"
+        args.download_mib = 4
+    scenarios = args.scenarios.split(",")
+    work = tempfile.mkdtemp(prefix="bench-")
+    targets, results = [], []
+    try:
+        targets.append(start_ours("ours", work))
+        if args.postgres:
+            targets.append(start_ours_pg(work, args.postgres))
+        if args.peer:
+            targets.append(start_peer(work))
+        for target in targets:
+            started = time.monotonic()
+            seed(target, args.users)
+            print(f"seeded {target.name}: {args.users} users through the API in {time.monotonic() - started:.0f} s",
+                  flush=True)
+        if args.bare:
+            targets.append(start_bare())
+        print(f"{'scenario':12} {'target':8} {'round':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>7}")
+        for round_ in range(1, args.rounds + 1):
+            for scenario in [s for s in scenarios if s not in ("export", "download")]:
+                for target in targets:
+                    if target.name == "bare" and scenario != "get_user":
+                        continue
+                    if scenario == "create_user":
+                        result = signup_storm(target, args.duration)
+                    else:
+                        result = wrk(target, f"{scenario}.lua", args.duration)
+                    results.append({"scenario": scenario, "target": target.name, "round": round_, **result})
+                    extra = (f"  get_user p99 during: {result['get_user_p99_ms_during']:.2f} ms"
+                             if "get_user_p99_ms_during" in result else "")
+                    print(f"{scenario:12} {target.name:8} {round_:>5} {result['rps']:>10.0f} "
+                          f"{result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} {result['non2xx']:>7}{extra}",
+                          flush=True)
+        if "export" in scenarios:
+            for target in [t for t in targets if t.name != "bare"]:
+                target.stop()
+            exporters = [lambda: start_ours("ours-export", work)]
+            if args.peer:
+                exporters.append(lambda: start_peer(os.path.join(work, "peer-export")))
+            for size in [int(s) for s in args.export_sizes.split(",")]:
+                for start in exporters:
+                    target = start()
+                    try:
+                        target.env["TOKEN"] = call("POST", target.base + "/auth/tokens", ADMIN)["access_token"]
+                        insert_users(target, size)
+                        rows, seconds = export(target)
+                        name = "peer" if "peer" in target.db else "ours"
+                        result = {"scenario": "export", "target": name, "users": size, "rows": rows,
+                                  "rows_per_s": rows / seconds, "peak_rss_mib": target.peak_rss_mib()}
+                        results.append(result)
+                        print(f"export {name:4} {size:>8} users: {rows} rows, {rows / seconds:,.0f} rows/s, "
+                              f"peak RSS {result['peak_rss_mib']:.1f} MiB", flush=True)
+                    finally:
+                        target.stop()
+        if "download" in scenarios:
+            target = start_ours("ours-download", work, extra_env={"MAX_FILE_BYTES": str(16 << 30)})
+            try:
+                result = {"scenario": "download", "target": "ours", "mib": args.download_mib,
+                          "mib_per_s": download(target, args.download_mib)}
+                result["peak_rss_mib"] = target.peak_rss_mib()
+                results.append(result)
+                print(f"download ours {args.download_mib} MiB: {result['mib_per_s']:,.0f} MiB/s, "
+                      f"peak RSS {result['peak_rss_mib']:.1f} MiB", flush=True)
+            finally:
+                target.stop()
+        summarize(results)
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "duration_s": args.duration, "rounds": args.rounds,
+                       "results": results}, f, indent=2)
+        print(f"results written to {args.json}")
+    finally:
+        for target in targets:
+            try:
+                target.stop()
+            except Exception:  # already stopped for the export
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def summarize(results):
+    medians = {}
+    for r in results:
+        if "rps" in r:
+            medians.setdefault((r["scenario"], r["target"]), []).append(r)
+    print("\nmedians:")
+    for (scenario, target), rows in sorted(medians.items()):
+        rps = statistics.median(r["rps"] for r in rows)
+        p99 = statistics.median(r["p99_ms"] for r in rows)
+        line = f"  {scenario:12} {target:8} {rps:>10.0f} req/s  p99 {p99:.2f} ms"
+        if (scenario, "peer") in medians and target != "peer":
+            peer = statistics.median(r["rps"] for r in medians[(scenario, "peer")])
+            line += f"  {rps / peer:5.1f}x the peer" if peer > 0 else "  (the peer finished no request)"
+        if (scenario, "bare") in medians and target not in ("bare", "peer"):
+            bare = statistics.median(r["rps"] for r in medians[(scenario, "bare")])
+            line += f"  {100 * rps / bare:3.0f}% of bare poem"
+        if "get_user_p99_ms_during" in rows[0]:
+            line += f"  (get_user p99 meanwhile {statistics.median(r['get_user_p99_ms_during'] for r in rows):.2f} ms)"
+        print(line)
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+    return {"cpus": os.cpu_count(), "cpu": cpu, "kernel": os.uname().release}
+
+
+if __name__ == "__main__":
+    main()

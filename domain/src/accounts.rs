@@ -10,7 +10,7 @@
 
 use crate::{
     Error, Page, PageRequest, Result,
-    auth::Principal,
+    auth::{Principal, Reach},
     idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, IdempotentRequest, Outcome},
     money::{Amount, Currency},
     now,
@@ -203,6 +203,61 @@ impl Account {
     }
 }
 
+/// One ledger row a movement writes: the account, what happened to it, its balance after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The account.
+    pub account: Account,
+    /// What kind of movement it records.
+    pub kind: TransactionKind,
+    /// The balance after it.
+    pub balance_after: i64,
+}
+
+/// Decides a movement on the accounts as they are (`None`: no such account), for a caller whose
+/// reach is `reach`. The rules apply in this order: the source account exists and is within
+/// reach (404, 403), the target of a transfer exists (404) and shares the currency (422), then
+/// the money is there (402) and no balance overflows (422). `target` is ignored but for
+/// transfers.
+pub fn plan(
+    movement: Movement,
+    reach: Reach,
+    source: Option<&Account>,
+    target: Option<&Account>,
+) -> Result<Vec<Entry>> {
+    let source = source.ok_or(Error::AccountNotFound(movement.source()))?;
+    if !reach.allows(source.owner_id) {
+        return Err(Error::Forbidden(
+            "The account is someone else's, and only its owner or an admin may move its money.",
+        ));
+    }
+    let entry = |account: &Account, kind, balance_after| Entry {
+        account: account.clone(),
+        kind,
+        balance_after,
+    };
+    match movement {
+        Movement::Deposit(_, amount) => Ok(vec![entry(
+            source,
+            TransactionKind::Deposit,
+            source.credited(amount)?,
+        )]),
+        Movement::Withdrawal(_, amount) => Ok(vec![entry(
+            source,
+            TransactionKind::Withdrawal,
+            source.debited(amount)?,
+        )]),
+        Movement::Transfer { to, amount, .. } => {
+            let target = target.ok_or(Error::AccountNotFound(to))?;
+            let (source_after, target_after) = transfer_balances(source, target, amount)?;
+            Ok(vec![
+                entry(source, TransactionKind::TransferOut, source_after),
+                entry(target, TransactionKind::TransferIn, target_after),
+            ])
+        }
+    }
+}
+
 /// Checks what a transfer can check without the balances: two different accounts.
 pub fn check_transfer_accounts(from: AccountId, to: AccountId) -> Result<()> {
     if from == to {
@@ -253,13 +308,15 @@ pub trait AccountRepository: Send + Sync {
     /// The transfer with `id`, if any.
     async fn transfer(&self, id: TransferId) -> Result<Option<Transfer>>;
 
-    /// Books `movement` atomically: locks the accounts involved (in id order), applies this
-    /// module's rules to them as they are, writes the new balances and the ledger rows, and
-    /// records the outcome under `claim` (when given) in the same transaction. A movement
-    /// refused for insufficient funds changes no balance, but its outcome is recorded too.
+    /// Books `movement` for a caller with `reach`, atomically: under a lock on the accounts
+    /// involved, decides as [`plan`] does from the accounts as they are, writes the new
+    /// balances and the ledger rows, and records the outcome under `claim` (when given) in the
+    /// same transaction. A movement refused for insufficient funds changes no balance, but its
+    /// outcome is recorded too; one refused for any other reason records nothing.
     async fn book(
         &self,
         movement: Movement,
+        reach: Reach,
         claim: Option<&Claim>,
         now: DateTime<Utc>,
     ) -> Result<Booked>;
@@ -398,9 +455,8 @@ impl AccountService {
         movement: Movement,
         key: Option<IdempotencyKey>,
     ) -> Replayable<Booked> {
-        if let Err(err) = self.get(actor, movement.source()).await {
-            return Replayable::fresh(Err(err));
-        }
+        // The account's existence and owner are checked with the booking itself, in one round
+        // trip; a refused request gives its claimed key back below.
         let claim = match key {
             None => None,
             Some(key) => {
@@ -427,7 +483,10 @@ impl AccountService {
                 }
             }
         };
-        let result = self.accounts.book(movement, claim.as_ref(), now()).await;
+        let result = self
+            .accounts
+            .book(movement, actor.reach(), claim.as_ref(), now())
+            .await;
         if let (Err(err), Some(claim)) = (&result, claim)
             && !matches!(err, Error::InsufficientFunds { .. })
         {

@@ -44,6 +44,36 @@ impl Principal {
     }
 }
 
+/// Whose things a caller may touch: everyone's (an admin) or only their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// An admin: anything.
+    Everything,
+    /// Things owned by this user.
+    OwnedBy(UserId),
+}
+
+impl Reach {
+    /// Whether something owned by `owner` is within reach.
+    pub fn allows(self, owner: UserId) -> bool {
+        match self {
+            Self::Everything => true,
+            Self::OwnedBy(user) => user == owner,
+        }
+    }
+}
+
+impl Principal {
+    /// Whose things this caller may touch.
+    pub fn reach(&self) -> Reach {
+        if self.is_admin {
+            Reach::Everything
+        } else {
+            Reach::OwnedBy(self.user_id)
+        }
+    }
+}
+
 /// What token verification needs to know of a user now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -170,6 +200,14 @@ mod tests {
             .require_self_or_admin(UserId::parse(2).unwrap())
             .unwrap_err();
         assert!(matches!(err, Error::Forbidden(_)));
+    }
+
+    #[test]
+    fn reach_is_everything_for_admins_and_ones_own_otherwise() {
+        let (ann, bob) = (UserId::parse(1).unwrap(), UserId::parse(2).unwrap());
+        assert!(principal(1, true).reach().allows(bob));
+        assert!(principal(1, false).reach().allows(ann));
+        assert!(!principal(1, false).reach().allows(bob));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Accounts, the ledger and transfers in SQL: [`SqlAccountRepository`], the domain's
 //! [`AccountRepository`].
 //!
-//! A money movement is one transaction: lock the accounts involved (in id order, so two
-//! transfers in opposite directions cannot deadlock), let the domain decide from the balances
-//! as they are, write the new balances and the ledger rows, record the idempotency outcome,
-//! commit. On SQLite the write gate and `BEGIN IMMEDIATE` are the lock; on PostgreSQL,
-//! `SELECT … FOR UPDATE`.
+//! A money movement is one transaction. Its usual course is one atomic conditional update per
+//! account, `UPDATE accounts SET balance = balance - :amount WHERE id = :id AND balance >=
+//! :amount [AND owner_id = :caller] RETURNING …` (the row lock comes with it), in id order so
+//! that two transfers in opposite directions cannot deadlock; then the ledger rows and the
+//! idempotency outcome, and commit. When an update matches no row, something the domain
+//! forbids is the matter: the transaction is rolled back and the accounts are read again under
+//! lock (`SELECT … FOR UPDATE` on PostgreSQL; the write gate and `BEGIN IMMEDIATE` on SQLite)
+//! for [`plan`] to decide, which names the refusal (or, if a concurrent change made the
+//! movement possible meanwhile, books it).
 
 use crate::{
     Database,
@@ -17,17 +21,25 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
     accounts::{
-        Account, AccountId, AccountRepository, Booked, Movement, Transaction, TransactionId,
-        TransactionKind, Transfer, TransferId, transfer_balances,
+        Account, AccountId, AccountRepository, Booked, Entry, Movement, Transaction, TransactionId,
+        TransactionKind, Transfer, TransferId, plan,
     },
+    auth::Reach,
     idempotency::{Claim, Outcome},
     money::{Amount, Currency},
     users::UserId,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, ExprTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
 };
+
+/// Which way a conditional balance update moves money.
+#[derive(Clone, Copy)]
+enum Side {
+    Debit,
+    Credit,
+}
 
 /// The `accounts` table.
 pub(crate) mod account {
@@ -180,52 +192,141 @@ impl SqlAccountRepository {
     async fn book_movement(
         &self,
         movement: Movement,
+        reach: Reach,
         claim: Option<&Claim>,
         now: DateTime<Utc>,
     ) -> Result<Booked> {
         let txn = self.db.begin_write().await?;
-        let planned = match movement {
-            Movement::Deposit(id, amount) => {
-                let account = self.lock(&txn, &[id]).await?.remove(0);
-                account
-                    .credited(amount)
-                    .map(|after| vec![(account, TransactionKind::Deposit, after)])
+        if let Some(entries) = self.apply_conditionally(&txn, movement, reach).await? {
+            return self.record(txn, movement, entries, claim, now).await;
+        }
+        txn.rollback().await?;
+        let txn = self.db.begin_write().await?;
+        let (source, target) = self.lock(&txn, movement).await?;
+        match plan(movement, reach, source.as_ref(), target.as_ref()) {
+            Ok(entries) => {
+                for entry in &entries {
+                    account::Entity::update_many()
+                        .col_expr(account::Column::Balance, entry.balance_after.into())
+                        .filter(account::Column::Id.eq(entry.account.id.get()))
+                        .exec(&txn.txn)
+                        .await?;
+                }
+                self.record(txn, movement, entries, claim, now).await
             }
-            Movement::Withdrawal(id, amount) => {
-                let account = self.lock(&txn, &[id]).await?.remove(0);
-                account
-                    .debited(amount)
-                    .map(|after| vec![(account, TransactionKind::Withdrawal, after)])
-            }
-            Movement::Transfer { from, to, amount } => {
-                let mut accounts = self.lock(&txn, &[from, to]).await?;
-                let (source, target) = (accounts.remove(0), accounts.remove(0));
-                transfer_balances(&source, &target, amount).map(|(source_after, target_after)| {
-                    vec![
-                        (source, TransactionKind::TransferOut, source_after),
-                        (target, TransactionKind::TransferIn, target_after),
-                    ]
-                })
-            }
-        };
-        let rows = match planned {
-            Ok(rows) => rows,
             Err(domain::Error::InsufficientFunds { balance, required }) => {
                 // Nothing moves, but the answer is part of the key's history: a repeat must get
                 // the same 402, not a success after a deposit landed meanwhile.
                 if let Some(claim) = claim {
-                    complete(
-                        &txn.txn,
-                        claim,
-                        &Outcome::InsufficientFunds { balance, required },
-                    )
-                    .await?;
+                    let outcome = Outcome::InsufficientFunds { balance, required };
+                    complete(&txn.txn, claim, &outcome).await?;
                     txn.commit().await?;
                 }
-                return Err(domain::Error::InsufficientFunds { balance, required }.into());
+                Err(domain::Error::InsufficientFunds { balance, required }.into())
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The movement as conditional updates, in account id order; `None` as soon as one matches
+    /// no row or the currencies differ (the caller then rolls back).
+    async fn apply_conditionally(
+        &self,
+        txn: &WriteTxn,
+        movement: Movement,
+        reach: Reach,
+    ) -> Result<Option<Vec<Entry>>> {
+        let entry = |account: Account, kind| Entry {
+            balance_after: account.balance,
+            account,
+            kind,
         };
+        let entries = match movement {
+            Movement::Deposit(id, amount) => self
+                .shift(txn, Side::Credit, id, amount, reach)
+                .await?
+                .map(|account| vec![entry(account, TransactionKind::Deposit)]),
+            Movement::Withdrawal(id, amount) => self
+                .shift(txn, Side::Debit, id, amount, reach)
+                .await?
+                .map(|account| vec![entry(account, TransactionKind::Withdrawal)]),
+            Movement::Transfer { from, to, amount } => {
+                let (source, target) = if from < to {
+                    let source = self.shift(txn, Side::Debit, from, amount, reach).await?;
+                    let target = match source {
+                        Some(_) => {
+                            self.shift(txn, Side::Credit, to, amount, Reach::Everything)
+                                .await?
+                        }
+                        None => None,
+                    };
+                    (source, target)
+                } else {
+                    let target = self
+                        .shift(txn, Side::Credit, to, amount, Reach::Everything)
+                        .await?;
+                    let source = match target {
+                        Some(_) => self.shift(txn, Side::Debit, from, amount, reach).await?,
+                        None => None,
+                    };
+                    (source, target)
+                };
+                match (source, target) {
+                    (Some(source), Some(target)) if source.currency == target.currency => {
+                        Some(vec![
+                            entry(source, TransactionKind::TransferOut),
+                            entry(target, TransactionKind::TransferIn),
+                        ])
+                    }
+                    _ => None,
+                }
+            }
+        };
+        Ok(entries)
+    }
+
+    /// Moves `amount` out of ([`Side::Debit`]) or into the account when `reach` allows and
+    /// the balance covers the debit or has room for the credit; the account after, or `None`
+    /// when no row matched.
+    async fn shift(
+        &self,
+        txn: &WriteTxn,
+        side: Side,
+        id: AccountId,
+        amount: Amount,
+        reach: Reach,
+    ) -> Result<Option<Account>> {
+        let (balance, possible) = match side {
+            Side::Debit => (
+                Expr::col(account::Column::Balance).sub(amount.get()),
+                account::Column::Balance.gte(amount.get()),
+            ),
+            Side::Credit => (
+                Expr::col(account::Column::Balance).add(amount.get()),
+                account::Column::Balance.lte(i64::MAX - amount.get()),
+            ),
+        };
+        let mut update = account::Entity::update_many()
+            .col_expr(account::Column::Balance, balance)
+            .filter(account::Column::Id.eq(id.get()))
+            .filter(possible);
+        if let Reach::OwnedBy(owner) = reach {
+            update = update.filter(account::Column::OwnerId.eq(owner.get()));
+        }
+        let changed = update.exec_with_returning(&txn.txn).await?;
+        changed.into_iter().next().map(to_account).transpose()
+    }
+
+    /// Writes the ledger rows of `entries` (and the transfer), records the outcome under
+    /// `claim`, and commits.
+    async fn record(
+        &self,
+        txn: WriteTxn,
+        movement: Movement,
+        entries: Vec<Entry>,
+        claim: Option<&Claim>,
+        now: DateTime<Utc>,
+    ) -> Result<Booked> {
         let amount = movement_amount(movement);
         let transfer = match movement {
             Movement::Transfer { from, to, .. } => Some(
@@ -241,29 +342,24 @@ impl SqlAccountRepository {
             ),
             _ => None,
         };
-        let mut booked_rows = Vec::with_capacity(rows.len());
-        for (account, kind, balance_after) in rows {
-            account::Entity::update_many()
-                .col_expr(account::Column::Balance, balance_after.into())
-                .filter(account::Column::Id.eq(account.id.get()))
-                .exec(&txn.txn)
-                .await?;
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
             let row = ledger::ActiveModel {
-                account_id: Set(account.id.get()),
-                kind: Set(kind.as_str().to_owned()),
+                account_id: Set(entry.account.id.get()),
+                kind: Set(entry.kind.as_str().to_owned()),
                 amount: Set(amount.get()),
-                balance_after: Set(balance_after),
+                balance_after: Set(entry.balance_after),
                 transfer_id: Set(transfer.as_ref().map(|t| t.id)),
                 created_at: Set(now),
                 ..Default::default()
             }
             .insert(&txn.txn)
             .await?;
-            booked_rows.push(row);
+            rows.push(row);
         }
         let booked = match transfer {
             Some(transfer) => Booked::Transfer(to_transfer(transfer)?),
-            None => Booked::Transaction(to_transaction(booked_rows.remove(0))?),
+            None => Booked::Transaction(to_transaction(rows.remove(0))?),
         };
         if let Some(claim) = claim {
             complete(&txn.txn, claim, &booked.outcome()).await?;
@@ -272,25 +368,35 @@ impl SqlAccountRepository {
         Ok(booked)
     }
 
-    /// Locks and reads the accounts `ids`, returned in the order asked; lock order is by id.
-    async fn lock(&self, txn: &WriteTxn, ids: &[AccountId]) -> Result<Vec<Account>> {
+    /// Locks and reads the accounts of `movement` in id order: its source, and for a transfer
+    /// its target (each `None` when missing).
+    async fn lock(
+        &self,
+        txn: &WriteTxn,
+        movement: Movement,
+    ) -> Result<(Option<Account>, Option<Account>)> {
+        let (source, target) = match movement {
+            Movement::Deposit(id, _) | Movement::Withdrawal(id, _) => (id, None),
+            Movement::Transfer { from, to, .. } => (from, Some(to)),
+        };
+        let ids = [Some(source), target]
+            .into_iter()
+            .flatten()
+            .map(AccountId::get);
         let mut query = account::Entity::find()
-            .filter(account::Column::Id.is_in(ids.iter().map(|id| id.get())))
+            .filter(account::Column::Id.is_in(ids))
             .order_by_asc(account::Column::Id);
         if self.db.backend() == DbBackend::Postgres {
             query = query.lock_exclusive();
         }
-        let found = query.all(&txn.txn).await?;
-        ids.iter()
-            .map(|id| {
-                let model = found
-                    .iter()
-                    .find(|model| model.id == id.get())
-                    .cloned()
-                    .ok_or(domain::Error::AccountNotFound(*id))?;
-                to_account(model)
-            })
-            .collect()
+        let found: Vec<Account> = query
+            .all(&txn.txn)
+            .await?
+            .into_iter()
+            .map(to_account)
+            .collect::<Result<_>>()?;
+        let take = |id: AccountId| found.iter().find(|account| account.id == id).cloned();
+        Ok((take(source), target.and_then(take)))
     }
 }
 
@@ -340,10 +446,11 @@ impl AccountRepository for SqlAccountRepository {
     async fn book(
         &self,
         movement: Movement,
+        reach: Reach,
         claim: Option<&Claim>,
         now: DateTime<Utc>,
     ) -> domain::Result<Booked> {
-        Ok(self.book_movement(movement, claim, now).await?)
+        Ok(self.book_movement(movement, reach, claim, now).await?)
     }
 }
 

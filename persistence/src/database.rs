@@ -48,6 +48,11 @@ impl WriteTxn {
     pub(crate) async fn commit(self) -> Result<()> {
         Ok(self.txn.commit().await?)
     }
+
+    /// Rolls the transaction back and opens the gate.
+    pub(crate) async fn rollback(self) -> Result<()> {
+        Ok(self.txn.rollback().await?)
+    }
 }
 
 impl Database {

@@ -115,3 +115,81 @@ fn kinds_round_trip_and_know_their_sign() {
     assert!(!TransactionKind::Withdrawal.is_credit() && !TransactionKind::TransferOut.is_credit());
     assert_eq!(TransactionKind::parse("refund"), None);
 }
+
+fn reach_of(owner: i64) -> Reach {
+    Reach::OwnedBy(UserId::parse(owner).unwrap())
+}
+
+#[test]
+fn plan_refuses_in_the_order_of_the_rules() {
+    let mine = account(1, 5, "EUR");
+    let dollars = account(2, 0, "USD");
+    let id = |n| AccountId::parse(n).unwrap();
+    let transfer = |to, n| Movement::Transfer {
+        from: id(1),
+        to: id(to),
+        amount: amount(n),
+    };
+    // Missing source first, then someone else's, then a missing target, then currency, then money.
+    assert!(matches!(
+        plan(transfer(2, 9), reach_of(1), None, Some(&dollars)),
+        Err(Error::AccountNotFound(_))
+    ));
+    assert!(matches!(
+        plan(transfer(2, 9), reach_of(7), Some(&mine), Some(&dollars)),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(
+        matches!(plan(transfer(3, 9), reach_of(1), Some(&mine), None), Err(Error::AccountNotFound(a)) if a == id(3))
+    );
+    assert!(matches!(
+        plan(transfer(2, 9), reach_of(1), Some(&mine), Some(&dollars)),
+        Err(Error::CurrencyMismatch)
+    ));
+    let euros = account(2, 0, "EUR");
+    assert!(matches!(
+        plan(transfer(2, 9), reach_of(1), Some(&mine), Some(&euros)),
+        Err(Error::InsufficientFunds {
+            balance: 5,
+            required: 9
+        })
+    ));
+}
+
+#[test]
+fn plan_books_the_entries_a_movement_writes() {
+    let (a, b) = (account(1, 50, "EUR"), account(2, 0, "EUR"));
+    let entries = plan(
+        Movement::Transfer {
+            from: a.id,
+            to: b.id,
+            amount: amount(20),
+        },
+        Reach::Everything,
+        Some(&a),
+        Some(&b),
+    )
+    .unwrap();
+    let summary: Vec<_> = entries
+        .iter()
+        .map(|e| (e.account.id, e.kind, e.balance_after))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (a.id, TransactionKind::TransferOut, 30),
+            (b.id, TransactionKind::TransferIn, 20)
+        ]
+    );
+    let deposit = plan(
+        Movement::Deposit(a.id, amount(1)),
+        reach_of(1),
+        Some(&a),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        (deposit[0].kind, deposit[0].balance_after),
+        (TransactionKind::Deposit, 51)
+    );
+}

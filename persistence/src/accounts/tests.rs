@@ -1,6 +1,7 @@
 use super::*;
 use crate::{SqlIdempotencyStore, SqlUserRepository, test_support::test_db};
 use chrono::SubsecRound;
+use domain::auth::Reach;
 use domain::{
     Email,
     idempotency::{Begin, IdempotencyKey, IdempotencyStore, IdempotentRequest},
@@ -61,7 +62,11 @@ impl Bank {
     }
 
     async fn book(&self, movement: Movement) -> domain::Result<Booked> {
-        self.accounts.book(movement, None, now()).await
+        self.book_as(Reach::Everything, movement).await
+    }
+
+    async fn book_as(&self, reach: Reach, movement: Movement) -> domain::Result<Booked> {
+        self.accounts.book(movement, reach, None, now()).await
     }
 
     async fn balance(&self, id: AccountId) -> i64 {
@@ -340,7 +345,7 @@ async fn idempotency_claim_completes_with_the_booking_and_replays_after() {
     assert_eq!(bank.keys.begin(&first).await.unwrap(), Begin::InFlight);
     let booked = bank
         .accounts
-        .book(movement, Some(&claim), now())
+        .book(movement, Reach::Everything, Some(&claim), now())
         .await
         .unwrap();
     assert_eq!(
@@ -372,7 +377,7 @@ async fn insufficient_funds_under_a_key_is_recorded_and_a_released_key_is_free_a
     };
     let err = bank
         .accounts
-        .book(movement, Some(&claim), now())
+        .book(movement, Reach::Everything, Some(&claim), now())
         .await
         .unwrap_err();
     assert!(matches!(err, domain::Error::InsufficientFunds { .. }));
@@ -417,12 +422,12 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_its_holder_cannot_complet
         panic!("taken over");
     };
     bank.accounts
-        .book(movement, Some(&taken), now())
+        .book(movement, Reach::Everything, Some(&taken), now())
         .await
         .unwrap();
     let err = bank
         .accounts
-        .book(movement, Some(&stale), now())
+        .book(movement, Reach::Everything, Some(&stale), now())
         .await
         .unwrap_err();
     assert!(
@@ -588,5 +593,86 @@ mod properties {
         });
         runtime.block_on(async move { drop(bank) });
         outcome.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn only_accounts_within_reach_move_and_a_refusal_writes_nothing() {
+    let bank = bank().await;
+    let ann = bank.user("ann@example.com").await;
+    let bob = bank.user("bob@example.com").await;
+    let anns = bank.account(ann, eur(), 100).await;
+    let bobs = bank.account(bob, eur(), 0).await;
+    for movement in [
+        Movement::Withdrawal(anns, amount(1)),
+        Movement::Deposit(anns, amount(1)),
+        transfer(anns, bobs, 1),
+    ] {
+        let err = bank
+            .book_as(Reach::OwnedBy(bob), movement)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, domain::Error::Forbidden(_)),
+            "{movement:?}: {err:?}"
+        );
+    }
+    // Bob may send from his own account to Ann's, when he has the money.
+    let err = bank
+        .book_as(Reach::OwnedBy(bob), transfer(bobs, anns, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        domain::Error::InsufficientFunds {
+            balance: 0,
+            required: 1
+        }
+    ));
+    assert_eq!(
+        (bank.balance(anns).await, bank.balance(bobs).await),
+        (100, 0)
+    );
+    assert_eq!(bank.ledger_sum(anns).await, 100);
+    bank.book_as(Reach::OwnedBy(ann), transfer(anns, bobs, 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (bank.balance(anns).await, bank.balance(bobs).await),
+        (70, 30)
+    );
+}
+
+#[tokio::test]
+async fn a_transfer_refused_on_its_second_account_leaves_the_first_untouched() {
+    let bank = bank().await;
+    let owner = bank.user("ann@example.com").await;
+    // Lower id first: the source is debited before the target's currency is seen.
+    let euros = bank.account(owner, eur(), 50).await;
+    let dollars = bank
+        .account(owner, Currency::parse("USD").unwrap(), 0)
+        .await;
+    let err = bank.book(transfer(euros, dollars, 10)).await.unwrap_err();
+    assert!(matches!(err, domain::Error::CurrencyMismatch));
+    // Higher id first: the target is credited before the source is found short.
+    let rich = bank.account(owner, eur(), 0).await;
+    let err = bank.book(transfer(rich, euros, 10)).await.unwrap_err();
+    assert!(matches!(err, domain::Error::InsufficientFunds { .. }));
+    assert_eq!(
+        (
+            bank.balance(euros).await,
+            bank.balance(dollars).await,
+            bank.balance(rich).await
+        ),
+        (50, 0, 0)
+    );
+    assert_eq!(bank.ledger_sum(euros).await, 50);
+}
+
+fn transfer(from: AccountId, to: AccountId, cents: i64) -> Movement {
+    Movement::Transfer {
+        from,
+        to,
+        amount: amount(cents),
     }
 }

@@ -26,8 +26,9 @@ for key, value in target.env.items():
     print(f"export {key}={value}")
 PY
 source "$work/env"
-perf record -q -F 999 -e cpu-clock -g -p "$pid" -o "$work/perf.data" -- sleep "$seconds" &
+perf record -q -F 999 -e cpu-clock ${PERF_RECORD:--g} -p "$pid" -o "$work/perf.data" -- sleep "$seconds" &
 wrk -t1 -c64 -d"${seconds}s" -s "bench/lua/$scenario.lua" "http://127.0.0.1:$port" | grep -E "Requests/sec|Latency "
 wait %2 2>/dev/null || true
+if [ -n "${PERF_KEEP:-}" ]; then cp "$work/perf.data" "$PERF_KEEP"; fi
 perf report -i "$work/perf.data" --no-children ${PERF_ARGS:-} --sort ${PERF_SORT:-symbol} --percent-limit 1.2 --stdio 2>/dev/null \
   | grep -E "^ +[0-9]" | head -40

@@ -5,6 +5,12 @@ use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 
+// Most requests allocate and free a few dozen small objects across threads; mimalloc's
+// per-thread free lists make that a fraction of glibc malloc's cost (see BENCHMARKS.md), and
+// return freed memory to the system where glibc keeps its arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A JSON API for users, served over HTTP.
 #[derive(Parser, Debug)]
 #[command(version, about)]

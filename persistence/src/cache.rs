@@ -1,4 +1,4 @@
-//! A small in-process cache for values read on every request (a caller's credentials).
+//! A small in-process cache for values read on every request (users, and so credentials).
 //!
 //! Entries live for a time-to-live, which bounds how stale another process's writes can look.
 //! This process's own writes invalidate entries at once; a generation counter keeps a read that

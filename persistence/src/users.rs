@@ -53,24 +53,30 @@ use entity::{ActiveModel, Column, Entity as Users, Model};
 /// stays small and no connection is held between batches.
 const EXPORT_BATCH: u64 = 2000;
 
-/// Most users whose credentials are cached at once.
-const CREDENTIALS_CACHE_CAPACITY: usize = 100_000;
+/// Most users cached at once.
+const CACHE_CAPACITY: usize = 50_000;
 
 /// Users stored in the service's database.
 #[derive(Clone)]
 pub struct SqlUserRepository {
     db: Database,
-    /// Credentials by user id (`None`: no such user), read on every authenticated request.
-    credentials: Arc<TtlCache<i64, Option<Credentials>>>,
+    /// Users by id (`None`: no such user) as last read or written by this process. Credentials
+    /// are read from it on every authenticated request; whole users only where it is exact.
+    cache: Arc<TtlCache<i64, Option<User>>>,
+    /// Whether this process sees every write, so that cached users are exact: true on SQLite,
+    /// where one process owns the file; false on PostgreSQL, which other instances may share.
+    exact_cache: bool,
 }
 
 impl SqlUserRepository {
-    /// A repository over `db`, caching credentials for `credentials_ttl`: this process's writes
-    /// are seen at once, another process's (on a shared PostgreSQL) within that time.
-    pub fn new(db: Database, credentials_ttl: Duration) -> Self {
+    /// A repository over `db`, caching users for `ttl`: this process's writes are seen at once,
+    /// another process's (on a shared PostgreSQL) within that time by the credentials check,
+    /// and at once by reads of users, which there always go to the database.
+    pub fn new(db: Database, ttl: Duration) -> Self {
         Self {
+            exact_cache: db.backend() == DbBackend::Sqlite,
             db,
-            credentials: Arc::new(TtlCache::new(credentials_ttl, CREDENTIALS_CACHE_CAPACITY)),
+            cache: Arc::new(TtlCache::new(ttl, CACHE_CAPACITY)),
         }
     }
 
@@ -93,7 +99,7 @@ impl SqlUserRepository {
             .map_err(|err| constraint(err, None))?;
         drop(gate);
         // A cached "no such user" for this id must not outlive the insert.
-        self.credentials.invalidate(&model.id);
+        self.cache.invalidate(&model.id);
         to_domain(model)
     }
 
@@ -106,29 +112,32 @@ impl SqlUserRepository {
     }
 
     async fn current_credentials(&self, id: UserId) -> Result<Option<Credentials>> {
-        if let Some(cached) = self.credentials.get(&id.get()) {
-            return Ok(cached);
-        }
-        let ticket = self.credentials.ticket();
-        let row: Option<(bool, String)> = Users::find_by_id(id.get())
-            .select_only()
-            .column(Column::IsAdmin)
-            .column(Column::PasswordHash)
-            .into_tuple()
-            .one(self.db.conn())
-            .await?;
-        let credentials = row.map(|(is_admin, phc)| Credentials {
-            is_admin,
-            password_hash: PasswordHash::from_phc(phc),
-        });
-        self.credentials
-            .insert(ticket, id.get(), credentials.clone());
-        Ok(credentials)
+        let user = match self.cache.get(&id.get()) {
+            Some(cached) => cached,
+            None => self.read(id).await?,
+        };
+        Ok(user.map(|user| Credentials {
+            is_admin: user.is_admin,
+            password_hash: user.password_hash,
+        }))
     }
 
     async fn find(&self, id: UserId) -> Result<Option<User>> {
+        if self.exact_cache
+            && let Some(cached) = self.cache.get(&id.get())
+        {
+            return Ok(cached);
+        }
+        self.read(id).await
+    }
+
+    /// Reads the user from the database, and caches what it read.
+    async fn read(&self, id: UserId) -> Result<Option<User>> {
+        let ticket = self.cache.ticket();
         let model = Users::find_by_id(id.get()).one(self.db.conn()).await?;
-        model.map(to_domain).transpose()
+        let user = model.map(to_domain).transpose()?;
+        self.cache.insert(ticket, id.get(), user.clone());
+        Ok(user)
     }
 
     async fn page(&self, after: Option<UserId>, limit: usize) -> Result<Vec<User>> {
@@ -176,7 +185,7 @@ impl SqlUserRepository {
             PutOutcome::Created
         };
         txn.commit().await?;
-        self.credentials.invalidate(&id.get());
+        self.cache.invalidate(&id.get());
         Ok((user, outcome))
     }
 
@@ -220,7 +229,7 @@ impl SqlUserRepository {
         })?;
         Users::delete_by_id(id.get()).exec(&txn.txn).await?;
         txn.commit().await?;
-        self.credentials.invalidate(&id.get());
+        self.cache.invalidate(&id.get());
         Ok(())
     }
 }

@@ -257,6 +257,28 @@ async fn credentials_follow_this_processes_writes_at_once_despite_the_cache() {
 }
 
 #[tokio::test]
+async fn reads_follow_this_processes_writes_at_once_despite_the_cache() {
+    let db = test_db().await;
+    assert_eq!(db.repo.get(id(1)).await.unwrap(), None, "cached as absent");
+    let ann = db
+        .repo
+        .insert(record("Ann", "ann@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(db.repo.get(ann.id).await.unwrap().as_ref(), Some(&ann));
+    let edit: UserEdit = Box::new(|existing| {
+        let mut user = existing.cloned().unwrap();
+        user.name = UserName::parse("Annie").unwrap();
+        Ok(user)
+    });
+    db.repo.upsert(ann.id, edit).await.unwrap();
+    let renamed = db.repo.get(ann.id).await.unwrap().unwrap();
+    assert_eq!(renamed.name.as_str(), "Annie");
+    db.repo.delete(ann.id, |_| Ok(())).await.unwrap();
+    assert_eq!(db.repo.get(ann.id).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn the_last_admin_is_not_deleted() {
     let db = test_db().await;
     let mut admin = record("Admin", "admin@example.com");

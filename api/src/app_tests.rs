@@ -141,3 +141,66 @@ fn api_does_not_depend_on_persistence_outside_its_tests() {
             .any(|line| line.starts_with("persistence"))
     );
 }
+
+#[tokio::test]
+async fn cors_is_off_unless_origins_are_configured() {
+    use crate::{Settings, app, edge::EdgeLimits};
+    use poem::{EndpointExt, test::TestClient};
+    use std::time::Duration;
+
+    async fn preflight<E: poem::Endpoint>(
+        client: &TestClient<E>,
+        origin: &str,
+    ) -> poem::test::TestResponse {
+        client
+            .request(Method::OPTIONS, "/users/1")
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .send()
+            .await
+    }
+    let off = test_app().await;
+    let resp = preflight(&off.client, "https://app.example.com").await;
+    assert!(
+        resp.0
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let settings = Settings {
+        limits: EdgeLimits {
+            json_body: 1 << 10,
+            file_body: 1 << 10,
+            body_timeout: Duration::from_secs(5),
+            max_in_flight: 10,
+        },
+        cors_allowed_origins: vec!["https://app.example.com".to_owned()],
+    };
+    let on = TestClient::new(app(off.services.clone(), &settings).boxed());
+    let resp = preflight(&on, "https://app.example.com").await;
+    resp.assert_status_is_ok();
+    resp.assert_header("access-control-allow-origin", "https://app.example.com");
+    let methods = resp.0.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("PATCH"), "{methods}");
+    let resp = preflight(&on, "https://evil.example.com").await;
+    assert!(
+        resp.0
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    resp.assert_content_type("application/problem+json");
+    let resp = on
+        .get("/healthz")
+        .header("origin", "https://app.example.com")
+        .send()
+        .await;
+    resp.assert_header("access-control-allow-origin", "https://app.example.com");
+    let exposed = resp.0.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("x-request-id"), "{exposed}");
+}

@@ -36,6 +36,13 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
         .map_err(|err| poem::Error::from_response(problem_for(err, instance).into_response()))
 }
 
+/// The address the request came from (the peer of the connection; behind a proxy, the proxy).
+fn client(req: &Request) -> Option<std::net::IpAddr> {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(std::net::SocketAddr::ip)
+}
+
 /// The auth operations.
 pub struct AuthApi;
 
@@ -109,6 +116,8 @@ responses! {
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "`email` or `password` is missing or too long; `errors` names each.",
+        #[oai(header(name = "Retry-After", ty = "u64"))]
+        429 TooManyRequests: "Too many failed attempts for this address or from this client; `Retry-After` says how many seconds to wait.",
     }
 }
 
@@ -118,7 +127,9 @@ impl AuthApi {
     ///
     /// Exchanges an e-mail address and password for a bearer token that expires after
     /// `expires_in` seconds. A wrong address and a wrong password get the same 401, after the
-    /// same work. A token stops working when its user is deleted or changes password.
+    /// same work. A token stops working when its user is deleted or changes password. Failed
+    /// attempts are limited per address and per client; past the limit the answer is 429 with
+    /// `Retry-After`, before the password is checked.
     #[oai(path = "/auth/tokens", method = "post", operation_id = "tokens_create")]
     async fn create(
         &self,
@@ -129,7 +140,8 @@ impl AuthApi {
         let attempt = body.0;
         reply(
             req,
-            auth.login(&attempt.email, &attempt.password).await,
+            auth.login(&attempt.email, &attempt.password, client(req))
+                .await,
             |token| TokensCreate::Created(Json(token.into()), "no-store".to_owned()),
         )
     }

@@ -82,6 +82,14 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
         if media.is_none() {
             return Err(refuse(unsupported::<T>(instance)));
         }
+        if nested_deeper_than(&bytes, MAX_DEPTH) {
+            let deep = FieldError::new(
+                &["body"],
+                "nesting_too_deep",
+                format!("arrays and objects may nest at most {MAX_DEPTH} deep"),
+            );
+            return Err(refuse(Problem::invalid(instance, vec![deep])));
+        }
         let value: Value = serde_json::from_slice(&bytes).map_err(|err| {
             refuse(
                 Problem::new(StatusCode::BAD_REQUEST, instance)
@@ -101,6 +109,39 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
             _ => Err(refuse(Problem::invalid(instance, members.errors))),
         }
     }
+}
+
+/// Deepest nesting of arrays and objects a body may have. Every body model is a flat object,
+/// so this is generous; it keeps a hostile body from costing a deep recursion to parse.
+pub const MAX_DEPTH: usize = 32;
+
+/// Whether the arrays and objects of the JSON text `bytes` nest deeper than `max` (brackets
+/// inside strings do not count). Cheap: one pass, no allocation.
+pub fn nested_deeper_than(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The media type without parameters: `application/json; charset=utf-8` → `application/json`.
@@ -223,3 +264,6 @@ impl<'a> Members<'a> {
             .push(FieldError::new(&["body", name], kind, msg));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,12 @@
 //! The middleware every request passes first and every response passes last.
 //!
 //! It gives each request an id (echoed from `X-Request-Id` or generated) and a tracing span,
-//! refuses bodies over the limit, catches panics, and turns every error that is not already a
-//! problem — poem's 404 and 405, parameter and body errors, anything else — into
-//! `application/problem+json`, so that no plain-text error ever leaves the service.
+//! refuses requests past the in-flight cap (503), bodies over the limit (413) or slower than the
+//! body timeout (408), catches panics, and turns every error that is not already a problem —
+//! poem's 404 and 405, parameter and body errors, anything else — into
+//! `application/problem+json`, so that no plain-text error ever leaves the service. Every
+//! response gets `X-Content-Type-Options: nosniff`; answers to authenticated requests are
+//! `Cache-Control: no-store` unless the operation chose otherwise.
 
 use crate::{
     problem::{FieldError, PROBLEM_JSON, Problem},
@@ -16,27 +19,39 @@ use poem::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
 };
 use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParsePathError};
-use std::{io, panic::AssertUnwindSafe, sync::Arc, time::Instant};
+use std::{
+    io,
+    panic::AssertUnwindSafe,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 use tracing::Instrument;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// How large a request body may be.
+/// What the edge lets through.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimits {
-    /// Bodies of every route but uploads (JSON).
-    pub json: u64,
-    /// Uploads (`/files/…`).
-    pub file: u64,
+pub struct EdgeLimits {
+    /// Largest body of every route but uploads (JSON), in bytes.
+    pub json_body: u64,
+    /// Largest upload (`/files/…`), in bytes.
+    pub file_body: u64,
+    /// Time a request's body may take to arrive, from when its head arrived.
+    pub body_timeout: Duration,
+    /// Most requests handled at once.
+    pub max_in_flight: usize,
 }
 
-impl BodyLimits {
-    /// The limit for a request to `path`.
-    fn for_path(&self, path: &str) -> u64 {
+impl EdgeLimits {
+    /// The body limit for a request to `path`.
+    fn body_for(&self, path: &str) -> u64 {
         if path.starts_with("/files/") {
-            self.file
+            self.file_body
         } else {
-            self.json
+            self.json_body
         }
     }
 }
@@ -44,12 +59,12 @@ impl BodyLimits {
 /// The edge middleware; see the module documentation.
 pub struct Edge {
     routes: Arc<RouteTable>,
-    limits: BodyLimits,
+    limits: EdgeLimits,
 }
 
 impl Edge {
-    /// An edge for the routes in `routes`, refusing request bodies over `limits`.
-    pub fn new(routes: RouteTable, limits: BodyLimits) -> Self {
+    /// An edge for the routes in `routes`, within `limits`.
+    pub fn new(routes: RouteTable, limits: EdgeLimits) -> Self {
         Self {
             routes: Arc::new(routes),
             limits,
@@ -65,6 +80,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
             inner,
             routes: self.routes.clone(),
             limits: self.limits,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -73,8 +89,30 @@ impl<E: Endpoint> Middleware<E> for Edge {
 pub struct EdgeEndpoint<E> {
     inner: E,
     routes: Arc<RouteTable>,
-    limits: BodyLimits,
+    limits: EdgeLimits,
+    in_flight: Arc<AtomicUsize>,
 }
+
+/// A request counted as in flight until it is dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Counts one more request, unless `max` are in flight already.
+    fn enter(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        let entered = Self(count.clone());
+        (before < max).then_some(entered)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Seconds a client refused for load should wait before trying again.
+const BUSY_RETRY_AFTER: &str = "1";
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
@@ -86,7 +124,13 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let span = tracing::info_span!("request", id = %request_id, %method, %path);
         async move {
             let started = Instant::now();
-            let mut resp = match self.limit_body(&mut req, &path) {
+            let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+            let entered = InFlight::enter(&self.in_flight, self.limits.max_in_flight);
+            let refusal = match entered {
+                None => Some(busy(&path)),
+                Some(_) => self.guard_body(&mut req, &path),
+            };
+            let mut resp = match refusal {
                 Some(refusal) => refusal,
                 None => match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
                     Ok(Ok(resp)) => ensure_problem(resp.into_response(), &path),
@@ -98,11 +142,22 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                     }
                 },
             };
+            drop(entered);
+            let status = resp.status();
+            let headers = resp.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert(REQUEST_ID, value);
+                headers.insert(REQUEST_ID, value);
+            }
+            headers.insert(NOSNIFF.0, NOSNIFF.1);
+            if status == StatusCode::REQUEST_TIMEOUT {
+                // The rest of a body that came too slowly is not worth waiting for.
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            if authenticated && !headers.contains_key(header::CACHE_CONTROL) {
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             tracing::info!(
-                status = resp.status().as_u16(),
+                status = status.as_u16(),
                 micros = started.elapsed().as_micros() as u64,
                 "served"
             );
@@ -114,30 +169,53 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 }
 
 impl<E> EdgeEndpoint<E> {
-    /// Refuses a declared length over the limit at once (the refusal is returned), and makes a
-    /// chunked body fail once it passes the limit while it is read (reads then fail with
-    /// [`BodyTooLarge`]).
-    fn limit_body(&self, req: &mut Request, path: &str) -> Option<Response> {
-        let limit = self.limits.for_path(path);
-        if let Some(length) = req.header(header::CONTENT_LENGTH) {
+    /// Refuses a declared length over the limit at once (the refusal is returned). A body that
+    /// is sent gets a deadline, and a chunked one a running count: reads then fail with
+    /// [`BodyTimeout`] once the deadline passes, or [`BodyTooLarge`] once the count passes the
+    /// limit.
+    fn guard_body(&self, req: &mut Request, path: &str) -> Option<Response> {
+        let limit = self.limits.body_for(path);
+        let chunked = req.header(header::TRANSFER_ENCODING).is_some();
+        let declared = match req.header(header::CONTENT_LENGTH) {
             // hyper holds a body with a Content-Length to exactly that many bytes.
-            return match length.parse::<u64>() {
-                Ok(length) if length > limit => Some(too_large(limit, path).into_response()),
-                _ => None,
-            };
-        }
-        if req.header(header::TRANSFER_ENCODING).is_some() {
-            let mut seen: u64 = 0;
-            let chunks = req.take_body().into_bytes_stream().map(move |chunk| {
-                let chunk = chunk?;
-                seen = seen.saturating_add(chunk.len() as u64);
-                if seen > limit {
-                    return Err(io::Error::other(BodyTooLarge { limit }));
+            Some(length) => match length.parse::<u64>() {
+                Ok(length) if length > limit => {
+                    return Some(too_large(limit, path).into_response());
                 }
-                Ok(chunk)
-            });
-            req.set_body(Body::from_bytes_stream(chunks));
+                Ok(length) => length,
+                Err(_) => 0,
+            },
+            None => 0,
+        };
+        if declared == 0 && !chunked {
+            return None;
         }
+        let deadline = tokio::time::Instant::now() + self.limits.body_timeout;
+        let timeout = self.limits.body_timeout;
+        let mut seen: u64 = 0;
+        let chunks = req.take_body().into_bytes_stream();
+        let guarded = async_stream::stream! {
+            futures_util::pin_mut!(chunks);
+            loop {
+                let chunk = match tokio::time::timeout_at(deadline, chunks.next()).await {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => break,
+                    Err(_elapsed) => {
+                        yield Err(io::Error::new(io::ErrorKind::TimedOut, BodyTimeout { timeout }));
+                        break;
+                    }
+                };
+                if let Ok(bytes) = &chunk {
+                    seen = seen.saturating_add(bytes.len() as u64);
+                    if seen > limit {
+                        yield Err(io::Error::other(BodyTooLarge { limit }));
+                        break;
+                    }
+                }
+                yield chunk;
+            }
+        };
+        req.set_body(Body::from_bytes_stream(guarded));
         None
     }
 
@@ -235,9 +313,11 @@ pub struct BodyTooLarge {
     limit: u64,
 }
 
-/// The limit an upload passed, when `err` says it did.
-pub fn body_limit_of(err: &io::Error) -> Option<u64> {
-    find_too_large(err).map(|found| found.limit)
+/// A request body did not arrive within the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {timeout:?}")]
+pub struct BodyTimeout {
+    timeout: Duration,
 }
 
 /// The 413 for a body over `limit` bytes.
@@ -247,30 +327,59 @@ pub fn too_large(limit: u64, path: &str) -> Problem {
     ))
 }
 
-/// The problem for a body that could not be read: 413 when it passed the limit, else 400.
+/// The problem for a body that could not be read.
 pub fn unreadable_body(err: &ReadBodyError, path: &str) -> Problem {
-    let over_limit = match err {
-        ReadBodyError::PayloadTooLarge => return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path),
-        ReadBodyError::Io(io) => find_too_large(io),
-        _ => None,
-    };
-    match over_limit {
-        Some(BodyTooLarge { limit }) => too_large(*limit, path),
-        None => Problem::new(StatusCode::BAD_REQUEST, path)
-            .with_detail("The body could not be read to its end."),
+    match err {
+        ReadBodyError::PayloadTooLarge => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path),
+        ReadBodyError::Io(io) => broken_body(io, path),
+        _ => broken_body(&io::Error::other("unreadable"), path),
     }
 }
 
-/// The [`BodyTooLarge`] inside `err`, however many `io::Error` layers wrap it.
-fn find_too_large(err: &io::Error) -> Option<&BodyTooLarge> {
+/// The problem for a body whose reading failed with `err`: 413 past the size limit, 408 past
+/// the body timeout, else 400.
+pub fn broken_body(err: &io::Error, path: &str) -> Problem {
+    if let Some(BodyTooLarge { limit }) = find_cause(err) {
+        return too_large(*limit, path);
+    }
+    if let Some(BodyTimeout { timeout }) = find_cause(err) {
+        return Problem::new(StatusCode::REQUEST_TIMEOUT, path).with_detail(format!(
+            "The body did not arrive within {} seconds.",
+            timeout.as_secs_f64()
+        ));
+    }
+    Problem::new(StatusCode::BAD_REQUEST, path)
+        .with_detail("The body could not be read to its end; nothing was stored.")
+}
+
+/// The `T` inside `err`, however many `io::Error` layers wrap it.
+fn find_cause<T: std::error::Error + 'static>(err: &io::Error) -> Option<&T> {
     let mut inner = err.get_ref()?;
     loop {
-        if let Some(found) = inner.downcast_ref::<BodyTooLarge>() {
+        if let Some(found) = inner.downcast_ref::<T>() {
             return Some(found);
         }
         inner = inner.downcast_ref::<io::Error>()?.get_ref()?;
     }
 }
+
+/// The 503 for a request past the in-flight cap.
+fn busy(path: &str) -> Response {
+    let mut resp = Problem::new(StatusCode::SERVICE_UNAVAILABLE, path)
+        .with_detail("The service is handling as many requests as it may; retry shortly.")
+        .into_response();
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(BUSY_RETRY_AFTER),
+    );
+    resp
+}
+
+/// Tells browsers not to guess a content type other than the one declared.
+const NOSNIFF: (HeaderName, HeaderValue) = (
+    HeaderName::from_static("x-content-type-options"),
+    HeaderValue::from_static("nosniff"),
+);
 
 /// A 422 for a path, query or header parameter that did not parse.
 fn parameter_problem(path: &str, location: &str, name: &str, reason: &str) -> Problem {
@@ -311,74 +420,4 @@ fn request_id(req: &Request) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameter_reasons_split_into_code_and_message() {
-        assert_eq!(
-            explain(r#"failed to parse "UserId": id_invalid: must be a positive 64-bit integer"#),
-            ("id_invalid", "must be a positive 64-bit integer")
-        );
-        assert_eq!(
-            explain(
-                r#"failed to parse "Cursor": cursor_invalid: not ours (occurred while parsing "optional_Cursor")"#
-            ),
-            ("cursor_invalid", "not ours")
-        );
-        assert_eq!(
-            explain(r#"Type "Limit" expects an input value."#),
-            ("missing", "is required")
-        );
-        assert_eq!(
-            explain(r#"failed to parse "X": Something Else: here"#),
-            ("value_error", "Something Else: here")
-        );
-    }
-
-    #[tokio::test]
-    async fn panic_is_a_bare_500_problem_with_the_request_id() {
-        use poem::{EndpointExt, Route, get, handler, test::TestClient};
-
-        #[handler]
-        fn boom() -> &'static str {
-            panic!("secret internals: /etc/passwd")
-        }
-        let app = Route::new().at("/boom", get(boom)).with(Edge::new(
-            RouteTable::default(),
-            BodyLimits { json: 10, file: 10 },
-        ));
-        let resp = TestClient::new(app)
-            .get("/boom")
-            .header("x-request-id", "r-1")
-            .send()
-            .await;
-        resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
-        resp.assert_content_type(PROBLEM_JSON);
-        resp.assert_header("x-request-id", "r-1");
-        let body = resp.0.into_body().into_string().await.unwrap();
-        assert!(!body.contains("secret"), "{body}");
-        assert!(body.contains("\"instance\":\"/boom\""), "{body}");
-    }
-
-    #[tokio::test]
-    async fn plain_error_responses_become_problems_keeping_their_headers() {
-        let plain = Response::builder()
-            .status(StatusCode::TOO_MANY_REQUESTS)
-            .header("retry-after", "5")
-            .body("slow down");
-        let resp = ensure_problem(plain, "/x");
-        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(resp.content_type(), Some(PROBLEM_JSON));
-        assert_eq!(resp.headers()["retry-after"], "5");
-    }
-
-    #[test]
-    fn too_large_marker_is_found_under_nested_io_errors() {
-        let marker = io::Error::other(BodyTooLarge { limit: 5 });
-        assert!(find_too_large(&marker).is_some());
-        let wrapped = io::Error::other(marker);
-        assert_eq!(find_too_large(&wrapped).map(|t| t.limit), Some(5));
-        assert!(find_too_large(&io::Error::other("reset")).is_none());
-    }
-}
+mod tests;

@@ -2,7 +2,10 @@
 
 use crate::problem::{FieldError, Problem, ProblemBody};
 use domain::Error;
-use poem::http::{HeaderValue, StatusCode, header::WWW_AUTHENTICATE};
+use poem::http::{
+    HeaderValue, StatusCode,
+    header::{RETRY_AFTER, WWW_AUTHENTICATE},
+};
 
 /// The problem a client sees for `err`, raised by the request at `instance`.
 ///
@@ -30,11 +33,7 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
         Error::Conflict(reason) => Problem::new(StatusCode::CONFLICT, instance).with_detail(reason),
         Error::FileNotFound(name) => Problem::new(StatusCode::NOT_FOUND, instance)
             .with_detail(format!("No file is called {name}.")),
-        Error::Upload(cause) => match crate::edge::body_limit_of(&cause) {
-            Some(limit) => crate::edge::too_large(limit, instance),
-            None => Problem::new(StatusCode::BAD_REQUEST, instance)
-                .with_detail("The upload ended before all its bytes arrived; nothing was stored."),
-        },
+        Error::Upload(cause) => crate::edge::broken_body(&cause, instance),
         Error::NotificationNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
             .with_detail(format!("No notification has id {id}.")),
         Error::UserHasFunds => Problem::new(StatusCode::CONFLICT, instance)
@@ -94,6 +93,15 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
         Error::UserExists(id) => Problem::new(StatusCode::CONFLICT, instance).with_detail(format!(
             "User {id} was created concurrently; retry the request."
         )),
+        Error::TooManyAttempts(wait) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return ProblemBody::from(
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, instance).with_detail(format!(
+                    "Too many failed logins for this address or from this client; retry in {seconds} seconds."
+                )),
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "request failed");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, instance)

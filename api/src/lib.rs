@@ -31,7 +31,9 @@ use domain::{
     accounts::AccountService, auth::AuthService, files::FileService, health::Readiness,
     notifications::NotificationService, users::UserService,
 };
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, middleware::Cors, web::Data,
+};
 use poem_openapi::{OpenApiService, Tags};
 use std::sync::Arc;
 
@@ -55,10 +57,10 @@ pub struct Services {
 /// HTTP settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Largest JSON request body accepted, in bytes.
-    pub body_limit: u64,
-    /// Largest upload accepted, in bytes.
-    pub file_limit: u64,
+    /// What the edge lets through: body sizes, the body timeout, requests in flight.
+    pub limits: edge::EdgeLimits,
+    /// Origins allowed to call from a browser; empty turns CORS off.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// The API's tags, one per resource.
@@ -160,13 +162,40 @@ pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Re
         .data(services.notifications)
         .data(services.files)
         .data(services.readiness)
-        .with(edge::Edge::new(
-            routes,
-            edge::BodyLimits {
-                json: settings.body_limit,
-                file: settings.file_limit,
-            },
-        ))
+        .with_if(
+            !settings.cors_allowed_origins.is_empty(),
+            cors(&settings.cors_allowed_origins),
+        )
+        .with(edge::Edge::new(routes, settings.limits))
+}
+
+/// Cross-origin access for the configured origins: the API's methods and request headers, and
+/// the response headers a browser client needs to read. Tokens travel in `Authorization`, not in
+/// cookies, so no credentials mode.
+fn cors(origins: &[String]) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods(routes::METHOD_ORDER)
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "if-match",
+            "if-none-match",
+            "if-range",
+            "range",
+            "x-request-id",
+        ])
+        .expose_headers([
+            "content-range",
+            "etag",
+            "idempotent-replayed",
+            "link",
+            "location",
+            "retry-after",
+            "x-request-id",
+        ])
+        .max_age(600)
 }
 
 /// The spec in one format, rendered once at start-up.

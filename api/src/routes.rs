@@ -25,7 +25,8 @@ struct RouteInfo {
     locations: HashMap<(Method, String), String>,
 }
 
-const METHOD_ORDER: [Method; 7] = [
+/// Every method the API serves, in the order `Allow` lists them.
+pub const METHOD_ORDER: [Method; 7] = [
     Method::GET,
     Method::HEAD,
     Method::POST,

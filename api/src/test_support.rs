@@ -8,6 +8,7 @@ use domain::{
     auth::AuthService,
     files::FileService,
     notifications::{NotificationService, OutboxSignal},
+    throttle::ThrottlePolicy,
     users::{Password, PasswordHasher, UserService},
 };
 use persistence::{
@@ -64,6 +65,14 @@ pub struct Member {
     pub token: String,
 }
 
+/// The login limits of test applications: five failures per address a minute (the test client
+/// has no peer address, so there is no per-client limit to reach).
+pub const THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    per_email: 5,
+    per_client: 5,
+    window: Duration::from_secs(60),
+};
+
 /// A fresh application on an empty, migrated database with one admin.
 pub async fn test_app() -> TestApp {
     test_app_with(Duration::from_secs(3600), Arc::new(Argon2Hasher::new(2))).await
@@ -82,7 +91,9 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
     let repo = Arc::new(SqlUserRepository::new(db.clone(), Duration::from_secs(60)));
     let tokens = Arc::new(HmacTokens::new(vec![42; 32], token_ttl).unwrap());
     let users = UserService::new(repo.clone(), hasher.clone());
-    let auth = AuthService::new(repo, hasher, tokens).await.unwrap();
+    let auth = AuthService::new(repo, hasher, tokens, THROTTLE)
+        .await
+        .unwrap();
     users
         .ensure_admin(
             Email::parse(ADMIN_EMAIL).unwrap(),
@@ -112,8 +123,13 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         readiness: Arc::new(db.clone()),
     };
     let settings = Settings {
-        body_limit: BODY_LIMIT,
-        file_limit: FILE_LIMIT,
+        limits: crate::edge::EdgeLimits {
+            json_body: BODY_LIMIT,
+            file_body: FILE_LIMIT,
+            body_timeout: std::time::Duration::from_secs(30),
+            max_in_flight: 1000,
+        },
+        cors_allowed_origins: Vec::new(),
     };
     let endpoint = app(services.clone(), &settings);
     TestApp {

@@ -5,6 +5,7 @@
 //! [`start`], so they exercise exactly the router the binary serves.
 
 pub mod mail;
+pub mod serve;
 pub mod settings;
 pub mod worker;
 
@@ -21,10 +22,6 @@ use domain::{
 use persistence::{
     Argon2Hasher, Database, DatabaseSettings, FsBlobStore, HmacTokens, SqlAccountRepository,
     SqlFileRepository, SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
-};
-use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpListener},
 };
 pub use settings::Settings;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -93,7 +90,7 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
         Duration::from_secs(settings.token_ttl_seconds),
     )?);
     let users = UserService::new(repo.clone(), hasher.clone());
-    let auth = AuthService::new(repo, hasher, tokens).await?;
+    let auth = AuthService::new(repo, hasher, tokens, settings.login_throttle()).await?;
     bootstrap_admin(settings, &users).await?;
     let keys: Arc<dyn IdempotencyStore> = Arc::new(SqlIdempotencyStore::new(db.clone()));
     let accounts = AccountService::new(
@@ -196,27 +193,33 @@ pub async fn start(
     let app = api::app(
         services,
         &api::Settings {
-            body_limit: settings.max_body_bytes,
-            file_limit: settings.max_file_bytes,
+            limits: api::edge::EdgeLimits {
+                json_body: settings.max_body_bytes,
+                file_body: settings.max_file_bytes,
+                body_timeout: Duration::from_secs(settings.body_timeout_seconds.max(1)),
+                max_in_flight: settings.max_in_flight.max(1),
+            },
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
         },
     );
-    let acceptor = TcpListener::bind(settings.bind.clone())
-        .into_acceptor()
+    let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
         .with_context(|| format!("binding {}", settings.bind))?;
-    let addr = acceptor
+    let addr = listener
         .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
-        .context("the listener has no socket address")?;
+        .context("the listener has no address")?;
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(settings.header_timeout_seconds.max(1)),
+        max_connections: settings.max_connections,
+        grace,
+    };
     let shutdown = async move {
         shutdown.await;
         // Background tasks stop with the server.
         let _ = stop.send(true);
     };
     let stopped = tokio::spawn(async move {
-        Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(grace))
+        serve::serve(listener, app, limits, shutdown)
             .await
             .context("serving")?;
         delivery.await.context("stopping the delivery worker")?;

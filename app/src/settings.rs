@@ -1,7 +1,8 @@
 //! The service's settings, from flags or the environment (a flag wins).
 
 use clap::Args;
-use std::path::PathBuf;
+use domain::throttle::ThrottlePolicy;
+use std::{path::PathBuf, time::Duration};
 
 /// Every setting of the service.
 #[derive(Args, Debug, Clone)]
@@ -67,6 +68,19 @@ pub struct Settings {
     #[arg(long, env = "AUTH_CACHE_SECONDS", default_value_t = 5)]
     pub auth_cache_seconds: u64,
 
+    /// Failed logins allowed per e-mail address within the login window (0: no limit); past
+    /// it, one more each window/limit seconds, and `POST /auth/tokens` answers 429 meanwhile.
+    #[arg(long, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 30)]
+    pub login_failures_per_email: u32,
+
+    /// Failed logins allowed per client address within the login window (0: no limit).
+    #[arg(long, env = "LOGIN_FAILURES_PER_CLIENT", default_value_t = 200)]
+    pub login_failures_per_client: u32,
+
+    /// The window of the login limits, in seconds.
+    #[arg(long, env = "LOGIN_WINDOW_SECONDS", default_value_t = 300)]
+    pub login_window_seconds: u64,
+
     /// SMTP server for notifications: `smtp://[user:password@]host:port` (`?tls=required` for
     /// STARTTLS) or `smtps://…`. Default: no server; messages are written as `.eml` files into
     /// the outbox directory.
@@ -106,6 +120,29 @@ pub struct Settings {
     #[arg(long, env = "NOTIFICATION_POLL_MS", default_value_t = 1000)]
     pub notification_poll_ms: u64,
 
+    /// Seconds a client has to send a request's line and headers; a keep-alive connection idle
+    /// this long is closed too.
+    #[arg(long, env = "HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds a client has to send a request's body, counted from its head (raise it for large
+    /// uploads over slow links). Past it the request is answered 408.
+    #[arg(long, env = "BODY_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub body_timeout_seconds: u64,
+
+    /// Most connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Most requests handled at once; more are answered 503 with `Retry-After`.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+
+    /// Origins allowed to call the API from a browser (comma-separated, e.g.
+    /// `https://app.example.com`). Default: none; no CORS headers are sent.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
@@ -131,6 +168,15 @@ impl Settings {
         self.outbox_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// The limits on failed logins.
+    pub fn login_throttle(&self) -> ThrottlePolicy {
+        ThrottlePolicy {
+            per_email: self.login_failures_per_email,
+            per_client: self.login_failures_per_client,
+            window: Duration::from_secs(self.login_window_seconds),
+        }
     }
 
     /// How many password hashes may run at once.

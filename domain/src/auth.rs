@@ -9,9 +9,10 @@
 
 use crate::{
     Error, Result,
+    throttle::{LoginThrottle, ThrottlePolicy},
     users::{Password, PasswordHash, PasswordHasher, UserId, UserRepository},
 };
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc, time::Instant};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +122,8 @@ pub struct AuthService {
     tokens: Arc<dyn TokenCodec>,
     /// Checked instead of a real hash when the e-mail address is unknown.
     dummy_hash: PasswordHash,
+    /// Failed logins per address and per client.
+    throttle: Arc<LoginThrottle>,
 }
 
 impl AuthService {
@@ -129,6 +132,7 @@ impl AuthService {
         users: Arc<dyn UserRepository>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenCodec>,
+        throttle: ThrottlePolicy,
     ) -> Result<Self> {
         let dummy = Password::parse("no user has this password").map_err(Error::internal)?;
         let dummy_hash = hasher.hash(&dummy).await?;
@@ -137,13 +141,25 @@ impl AuthService {
             hasher,
             tokens,
             dummy_hash,
+            throttle: Arc::new(LoginThrottle::new(throttle)),
         })
     }
 
-    /// A token for the user with this e-mail address and password.
+    /// A token for the user with this e-mail address and password, asked for from `client`.
     ///
-    /// Fails with [`Error::InvalidCredentials`] whether the address or the password is wrong.
-    pub async fn login(&self, email: &str, password: &str) -> Result<IssuedToken> {
+    /// Fails with [`Error::InvalidCredentials`] whether the address or the password is wrong,
+    /// and with [`Error::TooManyAttempts`], before any password is checked, once the address or
+    /// the client has failed too often.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<IssuedToken> {
+        let charge = self
+            .throttle
+            .admit(email, client, Instant::now())
+            .map_err(Error::TooManyAttempts)?;
         let user = match crate::Email::parse(email) {
             Ok(email) => self.users.find_by_email(&email).await?,
             Err(_) => None,
@@ -151,7 +167,10 @@ impl AuthService {
         let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
         let matches = self.hasher.verify(password, hash).await?;
         match user {
-            Some(user) if matches => self.tokens.issue(user.id, &user.password_hash),
+            Some(user) if matches => {
+                self.throttle.forgive(charge);
+                self.tokens.issue(user.id, &user.password_hash)
+            }
             _ => Err(Error::InvalidCredentials),
         }
     }

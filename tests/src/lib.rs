@@ -67,6 +67,9 @@ pub fn settings(scratch: &Scratch) -> app::Settings {
         token_key: None,
         token_ttl_seconds: 3600,
         auth_cache_seconds: 5,
+        login_failures_per_email: 20,
+        login_failures_per_client: 200,
+        login_window_seconds: 300,
         mail_url: None,
         mail_from: "Service <noreply@example.com>".to_owned(),
         outbox_dir: None,
@@ -76,6 +79,11 @@ pub fn settings(scratch: &Scratch) -> app::Settings {
         notification_retry_max_seconds: 1,
         notification_lease_seconds: 60,
         notification_poll_ms: 100,
+        header_timeout_seconds: 10,
+        body_timeout_seconds: 30,
+        max_connections: 1000,
+        max_in_flight: 1000,
+        cors_allowed_origins: Vec::new(),
         shutdown_grace_seconds: 10,
     }
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use e2e::{ADMIN_EMAIL, ADMIN_PASSWORD, Scratch, Service, user_in};
+use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -68,4 +69,39 @@ async fn a_token_from_one_start_works_after_a_restart_with_the_same_data() {
     let mut second = Service::start_on(&scratch, |_| {}).await;
     assert_eq!(list_status(&second, &token).await, 200);
     second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn one_client_failing_with_many_addresses_is_429_per_client() {
+    let service = Service::start_with(|s| {
+        s.login_failures_per_client = 3;
+        s.login_window_seconds = 60;
+    })
+    .await;
+    let attempt = |n: u32| {
+        service
+            .client
+            .post(service.url("/auth/tokens"))
+            .json(&json!({"email": format!("guess{n}@example.com"), "password": "password1"}))
+            .send()
+    };
+    for n in 0..3 {
+        assert_eq!(attempt(n).await.unwrap().status(), 401);
+    }
+    let refused = attempt(3).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "20");
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    // From this client even a right password waits until the window has room again.
+    let admin = service
+        .client
+        .post(service.url("/auth/tokens"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 429);
 }

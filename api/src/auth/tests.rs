@@ -480,3 +480,37 @@ async fn admin_bootstrap_is_idempotent_and_promotes_an_existing_user_keeping_the
     );
     app.login("ann@example.com", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn failed_logins_past_the_limit_are_429_with_retry_after_and_check_nothing() {
+    let hasher = Arc::new(CountingHasher {
+        inner: Argon2Hasher::new(2),
+        verifications: AtomicUsize::new(0),
+    });
+    let app = test_app_with(Duration::from_secs(60), hasher.clone()).await;
+    let wrong = json!({"email": ADMIN_EMAIL, "password": "not the password"});
+    for _ in 0..crate::test_support::THROTTLE.per_email {
+        let reply = app
+            .send(Method::POST, "/auth/tokens", None, Some(&wrong))
+            .await;
+        assert_eq!(reply.status, 401);
+    }
+    let checked = hasher.verifications.load(Ordering::SeqCst);
+    // Past the limit even the right password waits: the guesser must not learn it is right.
+    let right = json!({"email": ADMIN_EMAIL.to_uppercase(), "password": ADMIN_PASSWORD});
+    for body in [&wrong, &right] {
+        let reply = app
+            .send(Method::POST, "/auth/tokens", None, Some(body))
+            .await;
+        let problem = reply.assert_problem(429, "/auth/tokens");
+        assert!(problem["detail"].as_str().unwrap().contains("retry in"));
+        // Five failures a minute: the next fits 12 seconds later.
+        assert_eq!(reply.header("retry-after"), Some("12"));
+    }
+    assert_eq!(hasher.verifications.load(Ordering::SeqCst), checked);
+    let other = json!({"email": "someone@example.com", "password": "whatever1"});
+    let reply = app
+        .send(Method::POST, "/auth/tokens", None, Some(&other))
+        .await;
+    assert_eq!(reply.status, 401, "other addresses are not affected");
+}

@@ -1,0 +1,107 @@
+//! The HTTP server: accepts connections and serves the poem application over hyper.
+//!
+//! poem's own `Server` gives no header-read timeout (its idle timeout is reset by every byte, so a
+//! client trickling one byte a second holds a connection forever) and no connection cap. This
+//! loop configures hyper directly: the request head must arrive within the header timeout
+//! (which also closes keep-alive connections idle that long), at most `max_connections` are
+//! served at once (the rest wait in the kernel's backlog, costing this process nothing), and
+//! shutdown lets requests in flight finish within the grace period.
+
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use poem::{
+    Addr, Endpoint, Response,
+    http::{self, uri::Scheme},
+    web::{LocalAddr, RemoteAddr},
+};
+use std::{convert::Infallible, future::Future, io, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::Semaphore};
+
+/// Limits of the connection layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time a client has to send a request's head (request line and headers).
+    pub header_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Time requests in flight get to finish once shutdown begins.
+    pub grace: Duration,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+pub async fn serve<E>(
+    listener: TcpListener,
+    app: E,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    E: Endpoint<Output = Response> + 'static,
+{
+    let app = Arc::new(app);
+    let local = LocalAddr(Addr::SocketAddr(listener.local_addr()?));
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_closed) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a moment rather than spin, and go on.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Responses are written whole; waiting to coalesce them only adds latency.
+        let _ = stream.set_nodelay(true);
+        let remote = RemoteAddr(Addr::SocketAddr(peer));
+        let app = app.clone();
+        let local = local.clone();
+        let service = service_fn(move |req: http::Request<Incoming>| {
+            let app = app.clone();
+            let req = poem::Request::from((req, local.clone(), remote.clone(), Scheme::HTTP));
+            async move {
+                let resp: http::Response<_> = app.get_response(req).await.into();
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?limits.grace, "requests still in flight after the grace period");
+    }
+    Ok(())
+}

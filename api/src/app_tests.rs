@@ -177,7 +177,14 @@ async fn cors_is_off_unless_origins_are_configured() {
         },
         cors_allowed_origins: vec!["https://app.example.com".to_owned()],
     };
-    let on = TestClient::new(app(off.services.clone(), &settings).boxed());
+    let on = TestClient::new(
+        app(
+            off.services.clone(),
+            &settings,
+            crate::metrics::HttpMetrics::new(),
+        )
+        .boxed(),
+    );
     let resp = preflight(&on, "https://app.example.com").await;
     resp.assert_status_is_ok();
     resp.assert_header("access-control-allow-origin", "https://app.example.com");

@@ -9,6 +9,7 @@
 //! `Cache-Control: no-store` unless the operation chose otherwise.
 
 use crate::{
+    metrics::HttpMetrics,
     problem::{FieldError, PROBLEM_JSON, Problem},
     routes::RouteTable,
 };
@@ -60,14 +61,16 @@ impl EdgeLimits {
 pub struct Edge {
     routes: Arc<RouteTable>,
     limits: EdgeLimits,
+    metrics: Arc<HttpMetrics>,
 }
 
 impl Edge {
-    /// An edge for the routes in `routes`, within `limits`.
-    pub fn new(routes: RouteTable, limits: EdgeLimits) -> Self {
+    /// An edge for the routes in `routes`, within `limits`, recording into `metrics`.
+    pub fn new(routes: RouteTable, limits: EdgeLimits, metrics: Arc<HttpMetrics>) -> Self {
         Self {
             routes: Arc::new(routes),
             limits,
+            metrics,
         }
     }
 }
@@ -80,7 +83,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
             inner,
             routes: self.routes.clone(),
             limits: self.limits,
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -90,7 +93,7 @@ pub struct EdgeEndpoint<E> {
     inner: E,
     routes: Arc<RouteTable>,
     limits: EdgeLimits,
-    in_flight: Arc<AtomicUsize>,
+    metrics: Arc<HttpMetrics>,
 }
 
 /// A request counted as in flight until it is dropped.
@@ -125,7 +128,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         async move {
             let started = Instant::now();
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);
-            let entered = InFlight::enter(&self.in_flight, self.limits.max_in_flight);
+            let entered = InFlight::enter(&self.metrics.in_flight, self.limits.max_in_flight);
             let refusal = match entered {
                 None => Some(busy(&path)),
                 Some(_) => self.guard_body(&mut req, &path),
@@ -156,9 +159,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             if authenticated && !headers.contains_key(header::CACHE_CONTROL) {
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
+            let elapsed = started.elapsed();
+            let route = self.routes.template_of(&path);
+            self.metrics.observe(&method, route, status, elapsed);
             tracing::info!(
                 status = status.as_u16(),
-                micros = started.elapsed().as_micros() as u64,
+                micros = elapsed.as_micros() as u64,
                 "served"
             );
             Ok(resp)

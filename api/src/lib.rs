@@ -12,6 +12,7 @@ pub mod edge;
 pub mod errors;
 pub mod exports;
 pub mod files;
+pub mod metrics;
 pub mod notifications;
 pub mod ops;
 pub mod paging;
@@ -137,8 +138,13 @@ pub fn spec_yaml() -> String {
     openapi().spec_yaml()
 }
 
-/// The whole HTTP application: operations, spec, docs UIs, and the edge middleware.
-pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Response> + use<> {
+/// The whole HTTP application: operations, spec, docs UIs, and the edge middleware, which
+/// records every request in `metrics`.
+pub fn app(
+    services: Services,
+    settings: &Settings,
+    metrics: Arc<metrics::HttpMetrics>,
+) -> impl Endpoint<Output = Response> + use<> {
     let service = openapi();
     let spec_json = service.spec();
     let spec_yaml = service.spec_yaml();
@@ -166,7 +172,7 @@ pub fn app(services: Services, settings: &Settings) -> impl Endpoint<Output = Re
             !settings.cors_allowed_origins.is_empty(),
             cors(&settings.cors_allowed_origins),
         )
-        .with(edge::Edge::new(routes, settings.limits))
+        .with(edge::Edge::new(routes, settings.limits, metrics))
 }
 
 /// Cross-origin access for the configured origins: the API's methods and request headers, and

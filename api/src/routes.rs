@@ -1,6 +1,6 @@
 //! What the spec knows about each route, for the errors poem reports without it: which methods
 //! a path allows (the `Allow` header of a 405) and the name and location of each parameter (the
-//! `loc` of a 422).
+//! `loc` of a 422), and the template a concrete path matches (the `route` label of metrics).
 //!
 //! poem tags an error with the pattern of the route that matched (`/users/:param0`; poem-openapi
 //! renames path variables to `paramN`). The table is keyed by that pattern's shape, built once
@@ -8,12 +8,14 @@
 
 use poem::http::Method;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 /// Methods and parameters of every route, by path shape (`/users/{}`).
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: HashMap<String, RouteInfo>,
+    /// Each spec path split into segments (`None` for a variable), with the path itself.
+    templates: Vec<(Vec<Option<String>>, Arc<str>)>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +75,21 @@ impl RouteTable {
                 .methods
                 .push(Method::GET);
         }
+        let all_paths = paths.into_iter().flat_map(|p| p.keys().map(String::as_str));
+        table.templates = all_paths
+            .chain(extra_get_paths.iter().copied())
+            .map(|path| {
+                let segments = path
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .collect();
+                (segments, Arc::from(path))
+            })
+            .collect();
+        // Fixed segments win over variables (`/users/me` before `/users/{id}`, were there one).
+        table
+            .templates
+            .sort_by_key(|(segments, _)| segments.iter().filter(|s| s.is_none()).count());
         table
     }
 
@@ -89,6 +106,25 @@ impl RouteTable {
             .map(Method::as_str)
             .collect();
         Some(names.join(", "))
+    }
+
+    /// The template (`/users/{id}`) of the spec path that `path` (`/users/7`) matches.
+    pub fn template_of(&self, path: &str) -> Option<&Arc<str>> {
+        let parts: Vec<&str> = path.split('/').collect();
+        let matches = |segments: &[Option<String>]| {
+            segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(segment, part)| match segment {
+                        None => !part.is_empty(),
+                        Some(fixed) => fixed == part,
+                    })
+        };
+        self.templates
+            .iter()
+            .find(|(segments, _)| matches(segments))
+            .map(|(_, template)| template)
     }
 
     /// The name of the `index`-th path variable of the route with `pattern`.
@@ -143,6 +179,18 @@ mod tests {
         assert_eq!(table.allow("/users").as_deref(), Some("GET, HEAD, POST"));
         assert_eq!(table.allow("/openapi.json").as_deref(), Some("GET, HEAD"));
         assert_eq!(table.allow("/nope"), None);
+    }
+
+    #[test]
+    fn concrete_paths_map_to_their_spec_template() {
+        let table = table();
+        let template = |path| table.template_of(path).map(|t| t.to_string());
+        assert_eq!(template("/users/7").as_deref(), Some("/users/{id}"));
+        assert_eq!(template("/users").as_deref(), Some("/users"));
+        assert_eq!(template("/openapi.json").as_deref(), Some("/openapi.json"));
+        assert_eq!(template("/users/"), None);
+        assert_eq!(template("/users/7/x"), None);
+        assert_eq!(template("/nope"), None);
     }
 
     #[test]

@@ -131,7 +131,11 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         },
         cors_allowed_origins: Vec::new(),
     };
-    let endpoint = app(services.clone(), &settings);
+    let endpoint = app(
+        services.clone(),
+        &settings,
+        crate::metrics::HttpMetrics::new(),
+    );
     TestApp {
         client: TestClient::new(endpoint.boxed()),
         db,

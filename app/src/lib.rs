@@ -5,6 +5,7 @@
 //! [`start`], so they exercise exactly the router the binary serves.
 
 pub mod mail;
+pub mod metrics;
 pub mod serve;
 pub mod settings;
 pub mod worker;
@@ -52,6 +53,8 @@ async fn purge_idempotency_keys(
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The address of the metrics listener, when `METRICS_BIND` asked for one.
+    pub metrics_addr: Option<SocketAddr>,
     /// Resolves when the server has stopped (after draining) and the pool is closed.
     pub stopped: JoinHandle<anyhow::Result<()>>,
 }
@@ -182,6 +185,13 @@ pub async fn start(
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let (stop, stopping) = watch::channel(false);
     let purge = tokio::spawn(purge_idempotency_keys(keys, stopping.clone()));
+    let stopping_metrics = stopping.clone();
+    let http_metrics = api::metrics::HttpMetrics::new();
+    let metrics_sources = metrics::Sources {
+        http: http_metrics.clone(),
+        db: db.clone(),
+        outbox: outbox.clone(),
+    };
     let delivery = tokio::spawn(worker::run(
         outbox,
         mailer,
@@ -201,6 +211,7 @@ pub async fn start(
             },
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
         },
+        http_metrics,
     );
     let listener = tokio::net::TcpListener::bind(&settings.bind)
         .await
@@ -213,6 +224,23 @@ pub async fn start(
         max_connections: settings.max_connections,
         grace,
     };
+    let (metrics_addr, metrics_server) = match &settings.metrics_bind {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("binding the metrics listener {bind}"))?;
+            let addr = listener
+                .local_addr()
+                .context("the metrics listener has no address")?;
+            let mut stopping = stopping_metrics;
+            let stopped = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            let server = serve::serve(listener, metrics::app(metrics_sources), limits, stopped);
+            (Some(addr), Some(tokio::spawn(server)))
+        }
+        None => (None, None),
+    };
     let shutdown = async move {
         shutdown.await;
         // Background tasks stop with the server.
@@ -222,10 +250,17 @@ pub async fn start(
         serve::serve(listener, app, limits, shutdown)
             .await
             .context("serving")?;
+        if let Some(server) = metrics_server {
+            server.await.context("stopping the metrics listener")??;
+        }
         delivery.await.context("stopping the delivery worker")?;
         purge.await.context("stopping the key purge")?;
         db.close().await.context("closing the database")?;
         Ok(())
     });
-    Ok(Running { addr, stopped })
+    Ok(Running {
+        addr,
+        metrics_addr,
+        stopped,
+    })
 }

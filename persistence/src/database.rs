@@ -4,8 +4,8 @@ use crate::{Error, error::Result, migrations::Migrator};
 use async_trait::async_trait;
 use domain::health::Readiness;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseConnectionType,
+    DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use sea_orm_migration::MigratorTrait;
@@ -35,6 +35,18 @@ pub struct Database {
     /// busy handler (which sleeps and retries) keeps write latency flat under load. PostgreSQL
     /// locks rows itself and has no gate.
     write_gate: Option<Arc<Mutex<()>>>,
+    max_connections: u32,
+}
+
+/// How the pool's connections are used right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open.
+    pub open: u32,
+    /// Open connections not lent out.
+    pub idle: u32,
+    /// Most connections the pool opens.
+    pub max: u32,
 }
 
 /// A write transaction, holding the write gate (on SQLite) until it commits or drops.
@@ -87,7 +99,28 @@ impl Database {
             conn,
             url: settings.url.as_str().into(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+            max_connections: settings.max_connections.max(1),
         })
+    }
+
+    /// The pool's connections: open, idle and the most it opens.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (open, idle) = match &self.conn.inner {
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                let pool = self.conn.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        };
+        PoolStats {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max: self.max_connections,
+        }
     }
 
     /// Applies every pending migration. On PostgreSQL, instances starting together take turns

@@ -44,6 +44,8 @@ impl Scratch {
 pub struct Service {
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// `http://127.0.0.1:PORT/metrics`, on the metrics listener.
+    pub metrics: Option<String>,
     /// A client for this service (its own connection pool).
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -84,6 +86,7 @@ pub fn settings(scratch: &Scratch) -> app::Settings {
         max_connections: 1000,
         max_in_flight: 1000,
         cors_allowed_origins: Vec::new(),
+        metrics_bind: Some("127.0.0.1:0".to_owned()),
         shutdown_grace_seconds: 10,
     }
 }
@@ -114,6 +117,9 @@ impl Service {
         .expect("the service starts");
         Self {
             base: format!("http://{}", running.addr),
+            metrics: running
+                .metrics_addr
+                .map(|addr| format!("http://{addr}/metrics")),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

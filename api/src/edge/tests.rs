@@ -41,9 +41,11 @@ async fn panic_is_a_bare_500_problem_with_the_request_id() {
     fn boom() -> &'static str {
         panic!("secret internals: /etc/passwd")
     }
-    let app = Route::new()
-        .at("/boom", get(boom))
-        .with(Edge::new(RouteTable::default(), LIMITS));
+    let app = Route::new().at("/boom", get(boom)).with(Edge::new(
+        RouteTable::default(),
+        LIMITS,
+        HttpMetrics::new(),
+    ));
     let resp = TestClient::new(app)
         .get("/boom")
         .header("x-request-id", "r-1")
@@ -89,7 +91,7 @@ fn body_markers_are_found_under_nested_io_errors() {
 /// An edge around `route` with `limits`, called directly.
 fn edged(route: Route, limits: EdgeLimits) -> Arc<impl Endpoint<Output = Response>> {
     use poem::EndpointExt;
-    Arc::new(route.with(Edge::new(RouteTable::default(), limits)))
+    Arc::new(route.with(Edge::new(RouteTable::default(), limits, HttpMetrics::new())))
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! This is test code: a failure to start is a failed test, so it may `expect`.
 #![allow(clippy::expect_used)]
 
+pub mod process;
 pub mod smtp;
 
 use persistence::scratch::ScratchDatabase;

@@ -6,88 +6,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use e2e::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Scratch,
+    Scratch,
+    process::{Instance, admin_token, wait_until_sent},
     smtp::{Mode, SmtpServer},
 };
 use serde_json::{Value, json};
 use std::{
     collections::HashMap,
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-/// The service binary, built next to this test (`cargo test` builds it for `app`'s own tests).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = target.join("app");
-    assert!(
-        binary.exists(),
-        "build the service first: cargo build -p app ({})",
-        binary.display()
-    );
-    binary
-}
-
-/// A service process, stopped (SIGTERM, then waited for) when dropped.
-struct Instance {
-    base: String,
-    child: Child,
-}
-
-impl Instance {
-    fn spawn(scratch: &Scratch, smtp: &SmtpServer) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(binary())
-            .args(["--bind", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", &scratch.db.url)
-            .env("DATA_DIR", scratch.dir())
-            .env(
-                "TOKEN_KEY",
-                "one key for every instance behind the balancer",
-            )
-            .env("ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("MAIL_URL", smtp.url())
-            .env("NOTIFICATION_POLL_MS", "100")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Self {
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-
-    async fn wait_ready(&self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while client
-            .get(format!("{}/readyz", self.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "{} did not start", self.base);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
+fn spawn(scratch: &Scratch, smtp: &SmtpServer) -> Instance {
+    Instance::spawn(
+        scratch,
+        &[
+            ("MAIL_URL", smtp.url()),
+            ("NOTIFICATION_POLL_MS", "100".to_owned()),
+        ],
+    )
 }
 
 async fn post(
@@ -112,10 +48,7 @@ async fn two_instances_on_one_postgres_database_behave_as_one_service() {
     }
     let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
     // Started together: they race through migrations and the admin bootstrap.
-    let instances = [
-        Instance::spawn(&scratch, &smtp),
-        Instance::spawn(&scratch, &smtp),
-    ];
+    let instances = [spawn(&scratch, &smtp), spawn(&scratch, &smtp)];
     let client = reqwest::Client::new();
     for instance in &instances {
         instance.wait_ready(&client).await;
@@ -123,17 +56,7 @@ async fn two_instances_on_one_postgres_database_behave_as_one_service() {
     let [a, b] = [&instances[0].base, &instances[1].base];
 
     // (d) A token issued by one is accepted by the other.
-    let login = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
-    let token: Value = client
-        .post(format!("{a}/auth/tokens"))
-        .json(&login)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = admin_token(&client, a).await;
     let users: Value = client
         .get(format!("{b}/users"))
         .bearer_auth(&token)
@@ -315,22 +238,7 @@ async fn two_instances_on_one_postgres_database_behave_as_one_service() {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     for location in &locations {
-        loop {
-            let n: Value = client
-                .get(format!("{a}{location}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if n["status"] == "sent" {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{n}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_sent(&client, &format!("{a}{location}"), &token, deadline).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut subjects: HashMap<String, usize> = HashMap::new();

@@ -4,14 +4,13 @@
 //! however many users there are, and a client that goes away stops the reading: nothing polls
 //! the stream any more.
 
-use crate::{
-    Tag, auth::BearerAuth, errors::problem_for, problem::FromProblem, responses, types::Timestamp,
-};
+use crate::{Tag, auth::BearerAuth, errors::problem_for, problem::FromProblem, responses};
 use bytes::Bytes;
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use domain::users::{ExportedUser, UserService};
 use futures_util::StreamExt;
 use poem::{Body, Request, web::Data};
-use poem_openapi::{OpenApi, payload::Binary, types::ToJSON};
+use poem_openapi::{OpenApi, payload::Binary};
 use std::fmt::Write as _;
 
 /// The exports operations.
@@ -78,18 +77,30 @@ impl ExportsApi {
 
 /// Appends one RFC 4180 row.
 fn write_row(out: &mut String, user: &ExportedUser) {
-    let created_at = Timestamp(user.created_at).to_json();
-    let created_at = created_at
-        .as_ref()
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
     let _ = write!(out, "{},", user.id);
     field(out, &user.name);
     out.push(',');
     field(out, &user.email);
     out.push(',');
-    out.push_str(created_at);
+    write_timestamp(out, &user.created_at);
     out.push_str("\r\n");
+}
+
+/// Appends `at` as the JSON bodies show it (`2026-01-02T03:04:05.000000Z`), written straight
+/// into the buffer: formatting through chrono's RFC 3339 writer and a JSON value cost a third
+/// of the export's time.
+fn write_timestamp(out: &mut String, at: &DateTime<Utc>) {
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond() / 1000,
+    );
 }
 
 /// Appends a field, quoted (with inner quotes doubled) when it holds a comma, a quote or a line
@@ -127,6 +138,23 @@ mod tests {
             row("Ann", "ann@example.com"),
             "7,Ann,ann@example.com,2026-01-02T03:04:05.000000Z\r\n"
         );
+    }
+
+    #[test]
+    fn timestamps_read_as_in_the_json_bodies() {
+        use crate::types::Timestamp;
+        use poem_openapi::types::ToJSON;
+
+        for nanos in [0, 1_000, 123_456_789, 999_999_999] {
+            let at = chrono::Utc.with_ymd_and_hms(2026, 11, 5, 23, 9, 7).unwrap()
+                + chrono::Duration::nanoseconds(nanos);
+            let mut out = String::new();
+            write_timestamp(&mut out, &at);
+            assert_eq!(
+                Some(serde_json::Value::String(out)),
+                Timestamp(at).to_json()
+            );
+        }
     }
 
     #[test]

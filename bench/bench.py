@@ -205,7 +205,9 @@ def to_ms(text):
 
 
 def wrk(target, script, duration, connections=64):
-    env = dict(os.environ, **target.env)
+    # RUN_ID makes each run's sign-up addresses unique (wrk's Lua seeds its random numbers
+    # from the clock, and two runs could draw the same prefix, turning sign-ups into 409s).
+    env = dict(os.environ, **target.env, RUN_ID=str(time.time_ns()))
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
                           "-s", os.path.join(HERE, "lua", script), target.base],
                          env=env, capture_output=True, text=True, check=True).stdout

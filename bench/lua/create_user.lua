@@ -3,8 +3,7 @@ local headers = { ["Content-Type"] = "application/json" }
 local n = 0
 local prefix
 init = function(args)
-  math.randomseed(os.time() + os.clock() * 1000000)
-  prefix = tostring(math.random(1, 1000000000))
+  prefix = os.getenv("RUN_ID") or tostring(os.time())
 end
 request = function()
   n = n + 1

@@ -100,32 +100,30 @@ class Target:
                 pass
         return found
 
+    def status_mib(self, field):
+        """`field` (VmRSS, VmHWM) of every process of the target, in MiB."""
+        values = []
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    values += [int(line.split()[1]) / 1024 for line in f if line.startswith(field + ":")]
+            except OSError:
+                pass
+        return values
+
     def reset_peak_rss(self):
         """Starts VmHWM afresh (Linux: 5 > clear_refs), so that the next peak is the export's own
         and not start-up's Argon2 hashes (19 MiB each); returns the RSS at that moment."""
-        rss = 0.0
         for pid in self.pids():
             try:
                 with open(f"/proc/{pid}/clear_refs", "w") as f:
                     f.write("5")
-                with open(f"/proc/{pid}/status") as f:
-                    rss += sum(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
             except OSError:
                 pass
-        return rss
+        return sum(self.status_mib("VmRSS"))
 
     def peak_rss_mib(self):
-        peaks, queue = [], [self.process.pid]
-        while queue:
-            pid = queue.pop()
-            try:
-                with open(f"/proc/{pid}/task/{pid}/children") as f:
-                    queue.extend(int(c) for c in f.read().split())
-                with open(f"/proc/{pid}/status") as f:
-                    peaks += [int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")]
-            except OSError:
-                pass
-        return max(peaks, default=0.0)
+        return max(self.status_mib("VmHWM"), default=0.0)
 
 
 # mimalloc settings that hand freed memory back to the system at once, for the export's RSS.

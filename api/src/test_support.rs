@@ -65,8 +65,9 @@ pub struct Member {
     pub token: String,
 }
 
-/// The login limits of test applications: five failures per address a minute (the test client
-/// has no peer address, so there is no per-client limit to reach).
+/// The login limits of test applications: five failures a minute per address (the test client
+/// has no peer address, so only this limit can be reached; the per-client one is tested end to
+/// end).
 pub const THROTTLE: ThrottlePolicy = ThrottlePolicy {
     per_email: 5,
     per_client: 5,

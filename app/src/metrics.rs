@@ -5,7 +5,7 @@
 use api::metrics::HttpMetrics;
 use domain::notifications::NotificationRepository;
 use persistence::Database;
-use poem::{EndpointExt, IntoResponse, Response, Route, get, handler, http::StatusCode, web::Data};
+use poem::{EndpointExt, IntoResponse, Response, Route, get, handler, web::Data};
 use std::{fmt::Write, sync::Arc};
 
 /// What the metrics are read from.
@@ -65,6 +65,5 @@ async fn metrics(sources: Data<&Sources>) -> Response {
         }
     }
     out.with_content_type("text/plain; version=0.0.4; charset=utf-8")
-        .with_status(StatusCode::OK)
         .into_response()
 }

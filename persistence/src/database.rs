@@ -175,16 +175,26 @@ impl Database {
 
     /// Begins a write transaction: behind the gate and `BEGIN IMMEDIATE` on SQLite, so that a
     /// transaction which reads before it writes never has to upgrade its lock.
+    ///
+    /// The gate and the BEGIN run in a task of their own, which a dropped request cannot stop
+    /// halfway: sqlx 0.9 forgets a PostgreSQL BEGIN cancelled before its answer, and the pool
+    /// then lends out a connection inside a transaction nobody ends, where the next request's
+    /// writes would wait uncommitted (launchbadge/sqlx#4393). Finished in its task, the
+    /// transaction is rolled back when nobody is left to take it.
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn> {
-        // Gate first, connection second: a task waiting at the gate holds no connection, so the
-        // gate holder can always get one.
-        let gate = self.gate().await;
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        let txn = self.conn.begin_with_options(options).await?;
-        Ok(WriteTxn { txn, _gate: gate })
+        let db = self.clone();
+        tokio::spawn(async move {
+            // Gate first, connection second: a task waiting at the gate holds no connection,
+            // so the gate holder can always get one.
+            let gate = db.gate().await;
+            let options = TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            };
+            let txn = db.conn.begin_with_options(options).await?;
+            Ok(WriteTxn { txn, _gate: gate })
+        })
+        .await?
     }
 }
 
@@ -211,3 +221,6 @@ fn create_sqlite_directory(url: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,7 @@ pub enum Error {
     /// Reading or writing a stored file failed.
     #[error("file storage failed: {0}")]
     Io(#[source] std::io::Error),
-    /// A blocking task panicked or was cancelled.
+    /// A task of its own (blocking work, a BEGIN) panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     /// The settings name no usable database.

@@ -184,6 +184,7 @@ responses! {
     guarded("`owner_id` is someone else and the caller is not an admin.");
     problems {
         400 BadRequest: "The body is not well-formed JSON.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member is invalid, or no user has `owner_id` (`errors` names each).",
@@ -249,6 +250,7 @@ responses! {
         400 BadRequest: "The body is not well-formed JSON.",
         404 NotFound: "No account has this id.",
         409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id, the amount or the `Idempotency-Key` is invalid, the key was used with another request, or the balance would overflow.",
@@ -274,6 +276,7 @@ responses! {
         402 InsufficientFunds: "Insufficient Funds: the balance does not cover the amount; `balance` and `required` say by how much.",
         404 NotFound: "No account has this id.",
         409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id, the amount or the `Idempotency-Key` is invalid, or the key was used with another request.",

@@ -2,7 +2,7 @@
 //! served spec and the docs UIs.
 
 use crate::test_support::{Reply, test_app};
-use poem::http::Method;
+use poem::http::{HeaderValue, Method};
 
 #[tokio::test]
 async fn unknown_route_is_404_problem() {
@@ -29,16 +29,20 @@ async fn wrong_method_is_405_problem_with_allow() {
 }
 
 #[tokio::test]
-async fn request_id_is_echoed_when_valid_and_generated_otherwise() {
+async fn request_id_is_echoed_as_sent_and_generated_when_missing_empty_or_huge() {
     let app = test_app().await;
-    let resp = app
-        .client
-        .get("/healthz")
-        .header("x-request-id", "abc-123")
-        .send()
-        .await;
-    resp.assert_header("x-request-id", "abc-123");
-    for sent in [None, Some("has space"), Some("")] {
+    let sent: [&[u8]; 3] = [b"abc-123", b"has space", "caf\u{e9}".as_bytes()];
+    for sent in sent {
+        let resp = app
+            .client
+            .get("/nope")
+            .header("x-request-id", HeaderValue::from_bytes(sent).unwrap())
+            .send()
+            .await;
+        assert_eq!(resp.0.headers()["x-request-id"].as_bytes(), sent);
+    }
+    let huge = "x".repeat(1025);
+    for sent in [None, Some(""), Some(huge.as_str())] {
         let mut request = app.client.get("/nope");
         if let Some(sent) = sent {
             request = request.header("x-request-id", sent);
@@ -68,6 +72,7 @@ async fn health_is_ok_and_readiness_follows_the_database() {
     app.db.close().await.unwrap();
     let reply = Reply::of(app.client.get("/readyz").send().await).await;
     reply.assert_problem(503, "/readyz");
+    assert_eq!(reply.header("retry-after"), Some("5"));
 }
 
 #[tokio::test]
@@ -118,6 +123,30 @@ async fn every_error_response_in_the_spec_is_a_problem_and_every_operation_has_a
                     assert_eq!(
                         content["application/problem+json"]["schema"]["$ref"],
                         "#/components/schemas/Problem"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// What the edge answers before any operation runs is documented on the operations it can
+/// reach: 503 past the in-flight cap on every one, 408 on every one that reads a body.
+#[test]
+fn every_operation_documents_the_edge_refusals_it_can_meet() {
+    let spec: serde_json::Value = serde_json::from_str(&crate::openapi().spec()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = &operation["responses"];
+            assert!(
+                responses["503"]["headers"]["RETRY-AFTER"].is_object(),
+                "{method} {path} lacks the 503 with Retry-After"
+            );
+            if operation.get("requestBody").is_some() {
+                for status in ["408", "413"] {
+                    assert!(
+                        responses[status].is_object(),
+                        "{method} {path} reads a body but lacks {status}"
                     );
                 }
             }

@@ -113,11 +113,14 @@ responses! {
         400 BadRequest: "The body is not well-formed JSON.",
         #[oai(header(name = "WWW-Authenticate", ty = "String"))]
         401 Unauthorized: "The e-mail address or the password is wrong (the answer does not say which).",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "`email` or `password` is missing or too long; `errors` names each.",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         429 TooManyRequests: "Too many failed attempts for this address or from this client; `Retry-After` says how many seconds to wait.",
+        #[oai(header(name = "Retry-After", ty = "u64"))]
+        503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
     }
 }
 

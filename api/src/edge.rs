@@ -124,7 +124,8 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let request_id = request_id(&req);
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let span = tracing::info_span!("request", id = %request_id, %method, %path);
+        let logged_id = String::from_utf8_lossy(request_id.as_bytes()).into_owned();
+        let span = tracing::info_span!("request", id = %logged_id, %method, %path);
         async move {
             let started = Instant::now();
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);
@@ -148,9 +149,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             drop(entered);
             let status = resp.status();
             let headers = resp.headers_mut();
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                headers.insert(REQUEST_ID, value);
-            }
+            headers.insert(REQUEST_ID, request_id);
             headers.insert(NOSNIFF.0, NOSNIFF.1);
             if status == StatusCode::REQUEST_TIMEOUT {
                 // The rest of a body that came too slowly is not worth waiting for.
@@ -417,12 +416,19 @@ fn explain(reason: &str) -> (&str, &str) {
     }
 }
 
-/// The request's id: the client's `X-Request-Id` when it is 1..=200 visible ASCII characters,
-/// else a new UUID.
-fn request_id(req: &Request) -> String {
-    req.header(REQUEST_ID)
-        .filter(|id| (1..=200).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+/// Longest `X-Request-Id` echoed; a longer one is replaced, so that ids stay fit for logs.
+const MAX_REQUEST_ID_BYTES: usize = 1024;
+
+/// The request's id: the client's `X-Request-Id` as sent (any header value of 1 to
+/// [`MAX_REQUEST_ID_BYTES`] bytes), else a new UUID.
+fn request_id(req: &Request) -> HeaderValue {
+    match req.headers().get(REQUEST_ID) {
+        Some(sent) if (1..=MAX_REQUEST_ID_BYTES).contains(&sent.len()) => sent.clone(),
+        _ => {
+            let id = uuid::Uuid::new_v4().hyphenated().to_string();
+            HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
+        }
+    }
 }
 
 #[cfg(test)]

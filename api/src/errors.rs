@@ -42,6 +42,15 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             .with_detail(format!("No account has id {id}.")),
         Error::TransactionNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
             .with_detail(format!("The account has no transaction {id}.")),
+        Error::ChosenIdTooLarge => invalid_member(
+            instance,
+            &["path", "id"],
+            "id_too_large",
+            &format!(
+                "a new user's id must be at most {}",
+                domain::users::MAX_CHOSEN_ID
+            ),
+        ),
         Error::UnknownOwner(_) => invalid_member(
             instance,
             &["body", "owner_id"],

@@ -139,6 +139,7 @@ responses! {
     guarded("Only an admin may upload files.");
     problems {
         400 BadRequest: "The upload ended before all its bytes arrived; nothing was stored.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The upload is larger than the configured limit; nothing was stored.",
         422 Unprocessable: "The name is not 1 to 255 of A-Z, a-z, 0-9, '.', '_', '-' starting with a letter or digit.",
     }
@@ -197,9 +198,11 @@ responses! {
 responses! {
     /// Responses of `HEAD /files/{name}`.
     pub enum FilesHead {
-        /// The headers `GET` would send for the whole file, without its bytes.
+        /// The headers `GET` would send for the whole file (its `Content-Type` too), without its
+        /// bytes.
         #[oai(status = 200)]
         Whole(
+            Binary<Body>,
             #[oai(header = "Content-Length")] u64,
             #[oai(header = "Content-Disposition")] String,
             #[oai(header = "ETag")] String,
@@ -328,9 +331,11 @@ impl FilesApi {
         } else {
             Wanted::Whole
         };
-        let part = match wanted {
-            Wanted::Whole => 0..file.size,
-            Wanted::Part(part) => part,
+        // A range the client asked for gets 206 even when it covers the whole file: the client
+        // resuming at offset 0 checks for `Content-Range`.
+        let (part, partial) = match wanted {
+            Wanted::Whole => (0..file.size, false),
+            Wanted::Part(part) => (part, true),
             Wanted::Unsatisfiable => {
                 let problem = Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, req.uri().path())
                     .with_detail(format!("The file has {} bytes.", file.size));
@@ -352,7 +357,7 @@ impl FilesApi {
             bytes.map_err(std::io::Error::other),
         ));
         let accept = "bytes".to_owned();
-        if length == file.size {
+        if !partial {
             FilesGet::Whole(
                 body,
                 length,
@@ -396,6 +401,7 @@ impl FilesApi {
                 return FilesHead::NotModified(shown.etag);
             }
             FilesHead::Whole(
+                Binary(Body::empty()),
                 file.size,
                 shown.disposition,
                 shown.etag,

@@ -126,11 +126,9 @@ pub fn openapi() -> OpenApiService<Api, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(DESCRIPTION)
-    .extra_response_header::<String, _>(
-        poem_openapi::ExtraHeader::new("X-Request-Id").description(
-            "The request's id: the client's `X-Request-Id` when valid, else a new one.",
-        ),
-    )
+    .extra_response_header::<String, _>(poem_openapi::ExtraHeader::new("X-Request-Id").description(
+        "The request's id: the client's `X-Request-Id` as sent (up to 1024 bytes), else a new one.",
+    ))
 }
 
 /// The spec as YAML, exactly as `GET /openapi.yaml` serves it (and `openapi.yaml` holds it).

@@ -1,8 +1,16 @@
 //! Liveness and readiness, for load balancers and orchestrators.
 
-use crate::{Tag, problem::Problem, responses};
+use crate::{
+    Tag,
+    problem::{Problem, ProblemBody},
+    responses,
+};
 use domain::health::Readiness;
-use poem::{Request, http::StatusCode, web::Data};
+use poem::{
+    Request,
+    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
+    web::Data,
+};
 use poem_openapi::{Object, OpenApi, payload::Json};
 use std::sync::Arc;
 
@@ -23,7 +31,10 @@ responses! {
         #[oai(status = 200)]
         Ok(Json<Health>),
     }
-    problems {}
+    problems {
+        #[oai(header(name = "Retry-After", ty = "u64"))]
+        503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
+    }
 }
 
 responses! {
@@ -34,7 +45,8 @@ responses! {
         Ok(Json<Health>),
     }
     problems {
-        503 Unavailable: "The database does not answer.",
+        #[oai(header(name = "Retry-After", ty = "u64"))]
+        503 Unavailable: "The database does not answer, or more requests are in flight than the service takes at once; `Retry-After` says when to ask again.",
     }
 }
 
@@ -61,10 +73,12 @@ impl OpsApi {
             })),
             Err(err) => {
                 tracing::warn!(error = %err, "not ready");
+                // A balancer polling readiness needs no sooner answer than a few seconds on.
+                let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, req.uri().path())
+                    .with_detail("The database does not answer.");
                 ReadinessGet::Unavailable(
-                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, req.uri().path())
-                        .with_detail("The database does not answer.")
-                        .into(),
+                    ProblemBody::from(problem)
+                        .with_header(RETRY_AFTER, HeaderValue::from_static("5")),
                 )
             }
         }

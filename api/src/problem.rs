@@ -239,6 +239,8 @@ macro_rules! responses {
                 401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
                 403 Forbidden: $forbidden,
                 $($problems)*
+                #[oai(header(name = "Retry-After", ty = "u64"))]
+                503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
             }
         }
     };
@@ -255,6 +257,8 @@ macro_rules! responses {
                 #[oai(header(name = "WWW-Authenticate", ty = "String"))]
                 401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
                 $($problems)*
+                #[oai(header(name = "Retry-After", ty = "u64"))]
+                503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
             }
         }
     };

@@ -102,6 +102,7 @@ responses! {
         402 InsufficientFunds: "Insufficient Funds: the source balance does not cover the amount; `balance` and `required` say by how much.",
         404 NotFound: "No account has one of the ids.",
         409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member is invalid, the accounts are the same or differ in currency, or the `Idempotency-Key` is invalid or was used with another request.",

@@ -152,9 +152,12 @@ responses! {
     problems {
         400 BadRequest: "The body is not well-formed JSON.",
         409 Conflict: "The e-mail address is taken by another user.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member of the body is missing or invalid; `errors` names each.",
+        #[oai(header(name = "Retry-After", ty = "u64"))]
+        503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
     }
 }
 
@@ -199,9 +202,10 @@ responses! {
     problems {
         400 BadRequest: "The body is not well-formed JSON.",
         409 Conflict: "The e-mail address is taken by another user, or a concurrent request changed or created this user first.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
-        422 Unprocessable: "The id or a member of the body is invalid; `errors` names each.",
+        422 Unprocessable: "The id or a member of the body is invalid (a new user's id is at most 2^53 - 1); `errors` names each.",
     }
 }
 
@@ -217,6 +221,7 @@ responses! {
         400 BadRequest: "The body is not well-formed JSON.",
         404 NotFound: "No user has this id.",
         409 Conflict: "The e-mail address is taken by another user.",
+        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/merge-patch+json` or `application/json`.",
         422 Unprocessable: "The id or a member of the patch is invalid (`name`, `email` and `password` cannot be null).",

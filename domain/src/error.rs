@@ -22,6 +22,9 @@ pub enum Error {
     /// A user with this id already exists (a create with a chosen id lost a race).
     #[error("user {0} already exists")]
     UserExists(UserId),
+    /// A user was to be created with an id above [`crate::users::MAX_CHOSEN_ID`].
+    #[error("user ids above {} cannot be chosen", crate::users::MAX_CHOSEN_ID)]
+    ChosenIdTooLarge,
     /// No notification has this id.
     #[error("notification {0} does not exist")]
     NotificationNotFound(NotificationId),

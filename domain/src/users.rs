@@ -22,6 +22,11 @@ positive_id!(
     UserId
 );
 
+/// The largest id an admin may give a new user: 2^53 - 1, so that ids stay exact in every
+/// JSON client (JavaScript numbers), and new ids, allocated after the largest one taken, never
+/// run out.
+pub const MAX_CHOSEN_ID: i64 = (1 << 53) - 1;
+
 /// A display name of 1..=100 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
@@ -458,6 +463,9 @@ impl UserService {
         let edit: UserEdit = Box::new(move |existing| {
             if existing.is_none() {
                 actor.require_admin("Only an admin may create a user with a chosen id.")?;
+                if id.get() > MAX_CHOSEN_ID {
+                    return Err(Error::ChosenIdTooLarge);
+                }
             }
             let password_hash = password.resolve(existing)?;
             Ok(put_user(id, existing, input, password_hash, now).0)

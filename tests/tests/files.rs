@@ -99,6 +99,7 @@ async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head()
         .await
         .unwrap();
     assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "application/octet-stream");
     assert_eq!(
         head.headers()["content-length"],
         bytes.len().to_string().as_str()

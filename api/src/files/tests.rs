@@ -155,7 +155,7 @@ async fn download_carries_type_disposition_length_etag_and_accept_ranges() {
 }
 
 #[tokio::test]
-async fn a_single_range_is_206_with_exactly_those_bytes() {
+async fn a_single_range_is_206_with_exactly_those_bytes_even_covering_the_whole_file() {
     let app = test_app().await;
     let admin = app.admin().await;
     upload(&app, &admin, "notes.txt", CONTENT).await;
@@ -165,6 +165,8 @@ async fn a_single_range_is_206_with_exactly_those_bytes() {
         ("bytes=-4", &CONTENT[16..], "bytes 16-19/20"),
         ("bytes=10-999", &CONTENT[10..], "bytes 10-19/20"),
         ("bytes=0-0", &CONTENT[..1], "bytes 0-0/20"),
+        ("bytes=0-", CONTENT, "bytes 0-19/20"),
+        ("bytes=-20", CONTENT, "bytes 0-19/20"),
     ] {
         let got = download(
             &app,
@@ -260,6 +262,7 @@ async fn head_gives_the_download_headers_without_the_bytes() {
     assert_eq!(got.status, StatusCode::OK);
     assert!(got.body.is_empty());
     assert_eq!(got.headers["content-length"], "20");
+    assert_eq!(got.headers["content-type"], "application/octet-stream");
     assert_eq!(got.headers["accept-ranges"], "bytes");
     assert!(got.headers.contains_key("etag") && got.headers.contains_key("content-disposition"));
     let etag = got.headers["etag"].to_str().unwrap().to_owned();

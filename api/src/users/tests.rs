@@ -338,6 +338,29 @@ async fn admin_put_on_a_missing_id_creates_it_with_201_and_location() {
 }
 
 #[tokio::test]
+async fn creating_a_user_with_an_id_past_2_pow_53_is_422_and_sign_up_keeps_working() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    let largest = domain::users::MAX_CHOSEN_ID;
+    for id in [largest + 1, i64::MAX] {
+        let uri = format!("/users/{id}");
+        let body = user_in("Max", "max@example.com");
+        let reply = app.send(Method::PUT, &uri, Some(&admin), Some(&body)).await;
+        reply.assert_problem(422, &uri);
+        assert_eq!(reply.body["errors"][0]["loc"], json!(["path", "id"]));
+        let get = app.send(Method::GET, &uri, Some(&admin), None).await;
+        assert_eq!(get.status, 404);
+    }
+    let uri = format!("/users/{largest}");
+    let body = user_in("Max", "max@example.com");
+    let reply = app.send(Method::PUT, &uri, Some(&admin), Some(&body)).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let next = create(&app, &user_in("Next", "next@example.com")).await;
+    assert_eq!(next.status, 201, "{}", next.body);
+    assert!(next.body["id"].as_i64().unwrap() > largest);
+}
+
+#[tokio::test]
 async fn put_replaces_own_user_keeps_created_at_and_clears_bio() {
     let app = test_app().await;
     let mut input = user_in("Ann", "ann@example.com");

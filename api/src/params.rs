@@ -55,11 +55,13 @@ crate::scalar_type!(Id<T>, "Id", {
 
 impl<T: DomainId> ParseFromParameter for Id<T> {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        // Digits only: Rust's integer parser would also take `+1`, a second URL of user 1.
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
         match value.parse::<i64>() {
-            Ok(n) => T::parse(n)
+            Ok(n) if digits => T::parse(n)
                 .map(Self)
                 .map_err(|v| refusal(v.code, v.message)),
-            Err(_) => Err(refusal("id_invalid", "must be a positive 64-bit integer")),
+            _ => Err(refusal("id_invalid", "must be a positive 64-bit integer")),
         }
     }
 }
@@ -325,9 +327,9 @@ mod tests {
     }
 
     #[test]
-    fn user_id_must_be_a_positive_integer() {
+    fn user_id_must_be_a_positive_integer_in_digits_only() {
         assert_eq!(Id::<UserId>::parse_from_parameter("7").unwrap().0.get(), 7);
-        for bad in ["0", "-1", "x", "1.5", "9223372036854775808"] {
+        for bad in ["0", "-1", "+1", " 1", "", "x", "1.5", "9223372036854775808"] {
             let err = Id::<UserId>::parse_from_parameter(bad).unwrap_err();
             let message = err.message();
             assert!(

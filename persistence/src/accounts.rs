@@ -1,15 +1,15 @@
 //! Accounts, the ledger and transfers in SQL: [`SqlAccountRepository`], the domain's
 //! [`AccountRepository`].
 //!
-//! A money movement is one transaction. Its usual course is one atomic conditional update per
-//! account, `UPDATE accounts SET balance = balance - :amount WHERE id = :id AND balance >=
-//! :amount [AND owner_id = :caller] RETURNING …` (the row lock comes with it), in id order so
-//! that two transfers in opposite directions cannot deadlock; then the ledger rows and the
-//! idempotency outcome, and commit. When an update matches no row, something the domain
-//! forbids is the matter: the transaction is rolled back and the accounts are read again under
-//! lock (`SELECT … FOR UPDATE` on PostgreSQL; the write gate and `BEGIN IMMEDIATE` on SQLite)
-//! for [`plan`] to decide, which names the refusal (or, if a concurrent change made the
-//! movement possible meanwhile, books it).
+//! A money movement is one transaction. On PostgreSQL its usual course is one atomic
+//! conditional update per account, `UPDATE accounts SET balance = balance - :amount WHERE id =
+//! :id AND balance >= :amount [AND owner_id = :caller] RETURNING …` (the row lock comes with
+//! it), in id order so that two transfers in opposite directions cannot deadlock; then the
+//! ledger rows and the idempotency outcome, and commit. When an update matches no row,
+//! something the domain forbids is the matter: the transaction is rolled back and the accounts
+//! are read again under `SELECT … FOR UPDATE` for [`plan`] to decide, which names the refusal
+//! (or, if a concurrent change made the movement possible meanwhile, books it). SQLite, with one
+//! writer at a time, books each movement in a single statement instead: see [`sqlite`].
 
 use crate::{
     Database,
@@ -30,8 +30,8 @@ use domain::{
     users::UserId,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    ExprTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
 };
 
 /// Which way a conditional balance update moves money.
@@ -196,13 +196,16 @@ impl SqlAccountRepository {
         claim: Option<&Claim>,
         now: DateTime<Utc>,
     ) -> Result<Booked> {
+        if self.db.backend() == DbBackend::Sqlite {
+            return self.book_on_sqlite(movement, reach, claim, now).await;
+        }
         let txn = self.db.begin_write().await?;
         if let Some(entries) = self.apply_conditionally(&txn, movement, reach).await? {
             return self.record(txn, movement, entries, claim, now).await;
         }
         txn.rollback().await?;
         let txn = self.db.begin_write().await?;
-        let (source, target) = self.lock(&txn, movement).await?;
+        let (source, target) = self.read(&txn.txn, movement, true).await?;
         match plan(movement, reach, source.as_ref(), target.as_ref()) {
             Ok(entries) => {
                 for entry in &entries {
@@ -368,12 +371,13 @@ impl SqlAccountRepository {
         Ok(booked)
     }
 
-    /// Locks and reads the accounts of `movement` in id order: its source, and for a transfer
-    /// its target (each `None` when missing).
-    async fn lock(
+    /// Reads the accounts of `movement` in id order, locking them (on PostgreSQL) when `lock`
+    /// says so: its source, and for a transfer its target (each `None` when missing).
+    async fn read<C: ConnectionTrait>(
         &self,
-        txn: &WriteTxn,
+        conn: &C,
         movement: Movement,
+        lock: bool,
     ) -> Result<(Option<Account>, Option<Account>)> {
         let (source, target) = match movement {
             Movement::Deposit(id, _) | Movement::Withdrawal(id, _) => (id, None),
@@ -386,11 +390,11 @@ impl SqlAccountRepository {
         let mut query = account::Entity::find()
             .filter(account::Column::Id.is_in(ids))
             .order_by_asc(account::Column::Id);
-        if self.db.backend() == DbBackend::Postgres {
+        if lock && self.db.backend() == DbBackend::Postgres {
             query = query.lock_exclusive();
         }
         let found: Vec<Account> = query
-            .all(&txn.txn)
+            .all(conn)
             .await?
             .into_iter()
             .map(to_account)
@@ -488,5 +492,6 @@ fn to_transfer(model: transfer::Model) -> Result<Transfer> {
     })
 }
 
+mod sqlite;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ mod m0002_admins;
 mod m0003_accounts;
 mod m0004_notifications;
 mod m0005_files;
+mod m0006_sqlite_ledger_triggers;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_accounts::Migration),
             Box::new(m0004_notifications::Migration),
             Box::new(m0005_files::Migration),
+            Box::new(m0006_sqlite_ledger_triggers::Migration),
         ]
     }
 }

@@ -10,8 +10,8 @@ use domain::{
     Email,
     auth::Credentials,
     users::{
-        Bio, DeletionFacts, DeletionRule, ExportedUser, NewUserRecord, PasswordHash, PutOutcome,
-        User, UserEdit, UserId, UserName, UserRepository, UserStream,
+        Bio, DeletionFacts, DeletionRule, NewUserRecord, PasswordHash, PutOutcome, User, UserEdit,
+        UserId, UserName, UserRepository, UserStream,
     },
 };
 use sea_orm::ExprTrait;
@@ -48,10 +48,6 @@ pub(crate) mod entity {
 }
 
 use entity::{ActiveModel, Column, Entity as Users, Model};
-
-/// Users read per query while exporting: enough to amortise a query, few enough that memory
-/// stays small and no connection is held between batches.
-const EXPORT_BATCH: u64 = 2000;
 
 /// Most users cached at once.
 const CACHE_CAPACITY: usize = 50_000;
@@ -261,31 +257,7 @@ impl UserRepository for SqlUserRepository {
     }
 
     fn export(&self) -> UserStream {
-        let conn = self.db.conn().clone();
-        Box::pin(async_stream::try_stream! {
-            let mut after = 0i64;
-            loop {
-                let batch: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>)> = Users::find()
-                    .select_only()
-                    .columns([Column::Id, Column::Name, Column::Email, Column::CreatedAt])
-                    .filter(Column::Id.gt(after))
-                    .order_by_asc(Column::Id)
-                    .limit(EXPORT_BATCH)
-                    .into_tuple()
-                    .all(&conn)
-                    .await
-                    .map_err(Error::from)?;
-                let Some(last) = batch.last() else { break };
-                after = last.0;
-                let full = batch.len() as u64 == EXPORT_BATCH;
-                for (id, name, email, created_at) in batch {
-                    yield ExportedUser { id, name, email, created_at };
-                }
-                if !full {
-                    break;
-                }
-            }
-        })
+        export::export(&self.db)
     }
 
     async fn delete(&self, id: UserId, rule: DeletionRule) -> domain::Result<()> {
@@ -339,5 +311,6 @@ fn to_active(user: &User) -> ActiveModel {
     }
 }
 
+mod export;
 #[cfg(test)]
 mod tests;

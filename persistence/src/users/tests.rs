@@ -319,19 +319,20 @@ async fn two_admins_deleted_at_once_leave_one() {
 async fn export_streams_every_user_in_id_order_across_batches() {
     use futures_util::TryStreamExt;
     let db = test_db().await;
-    let total = EXPORT_BATCH as usize * 2 + 7;
+    let total = super::export::BATCH as usize * 2 + 7;
+    let created_at = Utc::now().trunc_subsecs(6);
     // Inserted directly, in one transaction: only the stream is under test.
     let txn = db.repo.db.begin_write().await.unwrap();
     for n in 0..total {
         to_active(&User {
             id: UserId::parse(n as i64 + 1).unwrap(),
-            name: UserName::parse(&format!("User, \"{n}\"")).unwrap(),
+            name: UserName::parse(&format!("User, \"{n}\"\n\u{1}\\ é")).unwrap(),
             email: Email::parse(&format!("u{n}@example.com")).unwrap(),
             bio: None,
             password_hash: PasswordHash::from_phc("$argon2id$x".into()),
             is_admin: false,
-            created_at: Utc::now().trunc_subsecs(6),
-            updated_at: Utc::now().trunc_subsecs(6),
+            created_at,
+            updated_at: created_at,
         })
         .insert(&txn.txn)
         .await
@@ -341,6 +342,7 @@ async fn export_streams_every_user_in_id_order_across_batches() {
     let exported: Vec<_> = db.repo.export().try_collect().await.unwrap();
     assert_eq!(exported.len(), total);
     assert!(exported.windows(2).all(|w| w[0].id < w[1].id));
-    assert_eq!(exported[3].name, "User, \"3\"");
+    assert_eq!(exported[3].name, "User, \"3\"\n\u{1}\\ é");
     assert_eq!(exported[3].email, "u3@example.com");
+    assert!(exported.iter().all(|user| user.created_at == created_at));
 }

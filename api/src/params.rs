@@ -66,6 +66,35 @@ impl<T: DomainId> ParseFromParameter for Id<T> {
     }
 }
 
+/// The id in `PUT /users/{id}`: any user id, which the schema bounds by the largest id a new
+/// user may be given ([`domain::users::MAX_CHOSEN_ID`]; no user has a larger one). The domain
+/// enforces that bound; the schema tells clients.
+#[derive(Debug, Clone, Copy)]
+pub struct PutUserId(pub UserId);
+
+crate::scalar_type!(PutUserId, "PutUserId", {
+    MetaSchema {
+        minimum: Some(1.0),
+        // 2^53 - 1: exact as an f64.
+        maximum: Some(domain::users::MAX_CHOSEN_ID as f64),
+        ..MetaSchema::new_with_format("integer", "int64")
+    }
+});
+
+impl ParseFromParameter for PutUserId {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Id::<UserId>::parse_from_parameter(value)
+            .map(|id| Self(id.0))
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl ToJSON for PutUserId {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0.get()))
+    }
+}
+
 /// The `limit` query parameter: 1..=100 items, 20 when absent.
 #[derive(Debug, Clone, Copy)]
 pub struct LimitParam(pub Limit);

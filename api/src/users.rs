@@ -9,7 +9,7 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     paging::next_page,
-    params::{Id, IdCursor, LimitParam},
+    params::{Id, IdCursor, LimitParam, PutUserId},
     problem::reply,
     responses,
     types::{Nullable, Timestamp},
@@ -325,7 +325,7 @@ impl UsersApi {
         req: &Request,
         users: Data<&UserService>,
         /// The user's id.
-        id: Path<Id<UserId>>,
+        id: Path<PutUserId>,
         body: JsonBody<UserIn>,
     ) -> UsersReplace {
         reply(

@@ -342,6 +342,12 @@ async fn creating_a_user_with_an_id_past_2_pow_53_is_422_and_sign_up_keeps_worki
     let app = test_app().await;
     let admin = app.admin().await;
     let largest = domain::users::MAX_CHOSEN_ID;
+    let not_an_id = user_in("Max", "max@example.com");
+    let reply = app
+        .send(Method::PUT, "/users/abc", Some(&admin), Some(&not_an_id))
+        .await;
+    reply.assert_problem(422, "/users/abc");
+    assert_eq!(reply.body["errors"][0]["loc"], json!(["path", "id"]));
     for id in [largest + 1, i64::MAX] {
         let uri = format!("/users/{id}");
         let body = user_in("Max", "max@example.com");

@@ -124,8 +124,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let request_id = request_id(&req);
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let logged_id = String::from_utf8_lossy(request_id.as_bytes()).into_owned();
-        let span = tracing::info_span!("request", id = %logged_id, %method, %path);
+        let span = tracing::info_span!(
+            "request",
+            id = %String::from_utf8_lossy(request_id.as_bytes()),
+            %method,
+            %path
+        );
         async move {
             let started = Instant::now();
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);

@@ -111,6 +111,11 @@ fn booking(movement: Movement, reach: Reach, now: DateTime<Utc>) -> Statement {
         Reach::Everything => None,
         Reach::OwnedBy(owner) => Some(owner.get()),
     };
+    // The caller's reach, as a condition on the debited account's owner (bound as ?6).
+    let mine = |column: &str| match owner {
+        Some(_) => format!(" AND {column} = ?6"),
+        None => String::new(),
+    };
     let (sql, mut values): (String, Vec<Value>) = match movement {
         Movement::Deposit(id, amount) | Movement::Withdrawal(id, amount) => {
             // ?5 is the bound the balance must keep: room for a credit, cover for a debit.
@@ -134,11 +139,7 @@ fn booking(movement: Movement, reach: Reach, now: DateTime<Utc>) -> Statement {
                  SELECT id, ?3, ?2, {after}, NULL, ?4 FROM accounts \
                  WHERE id = ?1 AND {possible}{mine} \
                  RETURNING id, account_id, kind, amount, balance_after, transfer_id, created_at",
-                mine = if owner.is_some() {
-                    " AND owner_id = ?6"
-                } else {
-                    ""
-                },
+                mine = mine("owner_id"),
             );
             let values = vec![
                 id.get().into(),
@@ -156,11 +157,7 @@ fn booking(movement: Movement, reach: Reach, now: DateTime<Utc>) -> Statement {
                  WHERE source.id = ?1 AND target.id = ?2 AND source.currency = target.currency \
                    AND source.balance >= ?3 AND target.balance <= ?5{mine} \
                  RETURNING id, from_account_id, to_account_id, amount, created_at",
-                mine = if owner.is_some() {
-                    " AND source.owner_id = ?6"
-                } else {
-                    ""
-                },
+                mine = mine("source.owner_id"),
             );
             let values = vec![
                 from.get().into(),

@@ -502,12 +502,17 @@ impl AccountService {
     async fn replay(&self, outcome: Outcome) -> Result<Booked> {
         let gone = || Error::internal("the recorded outcome of an idempotency key is gone");
         match outcome {
-            Outcome::Transaction(account, id) => self
-                .accounts
-                .transaction(account, id)
-                .await?
-                .map(Booked::Transaction)
-                .ok_or_else(gone),
+            Outcome::Transaction(account, id) => {
+                match self.accounts.transaction(account, id).await? {
+                    Some(transaction) => Ok(Booked::Transaction(transaction)),
+                    // The account went with its owner since (an admin's key outlives the user), and
+                    // its ledger with it: nothing is left to replay, and nothing to move again.
+                    None if self.accounts.get(account).await?.is_none() => {
+                        Err(Error::AccountNotFound(account))
+                    }
+                    None => Err(gone()),
+                }
+            }
             Outcome::Transfer(id) => self
                 .accounts
                 .transfer(id)

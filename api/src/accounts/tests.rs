@@ -468,6 +468,22 @@ async fn keys_are_per_user_and_a_refused_request_frees_its_key() {
 }
 
 #[tokio::test]
+async fn a_key_whose_account_was_deleted_since_is_404_and_moves_nothing() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let account = open(&app, &ann, None).await;
+    let admin = app.admin().await;
+    let uri = deposits(&account);
+    assert_eq!(money(&app, &admin, &uri, 5, Some("gift")).await.status, 201);
+    money(&app, &admin, &withdrawals(&account), 5, None).await;
+    let reply = app.send(Method::DELETE, &ann.uri, Some(&admin), None).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    // The ledger row the key recorded went with the account: nothing is left to replay.
+    let reply = money(&app, &admin, &uri, 5, Some("gift")).await;
+    reply.assert_problem(404, &uri);
+}
+
+#[tokio::test]
 async fn invalid_idempotency_key_is_422_at_the_header() {
     let app = test_app().await;
     let ann = app.signup("Ann", "ann@example.com").await;

@@ -10,7 +10,8 @@ import os
 import schemathesis
 
 ADMIN_ID = os.environ["CI_ADMIN_ID"]
-ELSEWHERE = "9000000000000000000"
+# An id no user has, within the largest id PUT /users/{id} takes (2^53 - 1).
+ELSEWHERE = "9000000000000000"
 
 
 @schemathesis.hook

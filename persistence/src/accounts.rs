@@ -217,17 +217,10 @@ impl SqlAccountRepository {
                 }
                 self.record(txn, movement, entries, claim, now).await
             }
-            Err(domain::Error::InsufficientFunds { balance, required }) => {
-                // Nothing moves, but the answer is part of the key's history: a repeat must get
-                // the same 402, not a success after a deposit landed meanwhile.
-                if let Some(claim) = claim {
-                    let outcome = Outcome::InsufficientFunds { balance, required };
-                    complete(&txn.txn, claim, &outcome).await?;
-                    txn.commit().await?;
-                }
-                Err(domain::Error::InsufficientFunds { balance, required }.into())
-            }
-            Err(err) => Err(err.into()),
+            Err(refused) => Err(match claim {
+                Some(claim) => keep_refusal(txn, claim, refused).await?,
+                None => refused.into(),
+            }),
         }
     }
 
@@ -390,7 +383,8 @@ impl SqlAccountRepository {
         let mut query = account::Entity::find()
             .filter(account::Column::Id.is_in(ids))
             .order_by_asc(account::Column::Id);
-        if lock && self.db.backend() == DbBackend::Postgres {
+        if lock {
+            // SQLite has no row locks; its query builder leaves the clause out.
             query = query.lock_exclusive();
         }
         let found: Vec<Account> = query
@@ -402,6 +396,19 @@ impl SqlAccountRepository {
         let take = |id: AccountId| found.iter().find(|account| account.id == id).cloned();
         Ok((take(source), target.and_then(take)))
     }
+}
+
+/// Ends the transaction of a movement refused under `claim`: an insufficient-funds refusal is
+/// part of the key's history (a repeat must get the same 402, not a success after a deposit
+/// landed meanwhile), so it is recorded and committed; any other refusal records nothing. The
+/// refusal, to answer with.
+async fn keep_refusal(txn: WriteTxn, claim: &Claim, refused: domain::Error) -> Result<Error> {
+    if let domain::Error::InsufficientFunds { balance, required } = refused {
+        let outcome = Outcome::InsufficientFunds { balance, required };
+        complete(&txn.txn, claim, &outcome).await?;
+        txn.commit().await?;
+    }
+    Ok(refused.into())
 }
 
 fn movement_amount(movement: Movement) -> Amount {

@@ -8,7 +8,7 @@
 //! triggers, so without an idempotency key a movement is one round trip to the driver's
 //! SQLite thread; with one, it runs in a transaction with the key's outcome.
 
-use super::{SqlAccountRepository, ledger, to_transaction, to_transfer, transfer};
+use super::{SqlAccountRepository, keep_refusal, ledger, to_transaction, to_transfer, transfer};
 use crate::{
     error::{Error, Result},
     idempotency::complete,
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use domain::{
     accounts::{Booked, Movement, TransactionKind, plan},
     auth::Reach,
-    idempotency::{Claim, Outcome},
+    idempotency::Claim,
 };
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 
@@ -47,14 +47,7 @@ impl SqlAccountRepository {
                 Ok(booked)
             }
             None => match self.refusal(&txn.txn, movement, reach).await {
-                Error::Domain(domain::Error::InsufficientFunds { balance, required }) => {
-                    // Nothing moves, but the answer is part of the key's history: a repeat must
-                    // get the same 402, not a success after a deposit landed meanwhile.
-                    let outcome = Outcome::InsufficientFunds { balance, required };
-                    complete(&txn.txn, claim, &outcome).await?;
-                    txn.commit().await?;
-                    Err(domain::Error::InsufficientFunds { balance, required }.into())
-                }
+                Error::Domain(refused) => Err(keep_refusal(txn, claim, refused).await?),
                 other => Err(other),
             },
         }

@@ -17,7 +17,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Statement,
 };
 use std::borrow::Cow;
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 /// Users read per query: enough to amortise a query, few enough that a batch stays small.
 pub(super) const BATCH: u64 = 2000;
@@ -26,12 +26,13 @@ pub(super) const BATCH: u64 = 2000;
 pub(super) fn export(db: &Database) -> UserStream {
     let conn = db.conn().clone();
     Box::pin(async_stream::try_stream! {
-        let mut next = Prefetch(Some(tokio::spawn(batch(conn.clone(), 0))));
+        // Aborted when dropped: a client that goes away stops the batch read for it.
+        let mut next = AbortOnDropHandle::new(tokio::spawn(batch(conn.clone(), 0)));
         loop {
-            let rows = next.take().await?;
+            let rows = (&mut next).await.map_err(Error::from)??;
             let full = rows.len() as u64 == BATCH;
             if let (true, Some(last)) = (full, rows.last()) {
-                next = Prefetch(Some(tokio::spawn(batch(conn.clone(), last.id))));
+                next = AbortOnDropHandle::new(tokio::spawn(batch(conn.clone(), last.id)));
             }
             for row in rows {
                 yield row;
@@ -41,26 +42,6 @@ pub(super) fn export(db: &Database) -> UserStream {
             }
         }
     })
-}
-
-/// The batch being read ahead; aborted when the export is dropped (the client went away).
-struct Prefetch(Option<JoinHandle<Result<Vec<ExportedUser>>>>);
-
-impl Prefetch {
-    async fn take(&mut self) -> Result<Vec<ExportedUser>> {
-        match self.0.take() {
-            Some(handle) => handle.await?,
-            None => Ok(Vec::new()),
-        }
-    }
-}
-
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        if let Some(handle) = &self.0 {
-            handle.abort();
-        }
-    }
 }
 
 /// Up to [`BATCH`] users with ids above `after`, in id order.

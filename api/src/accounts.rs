@@ -105,9 +105,10 @@ impl RequestModel for AmountIn {
     }
 }
 
-/// What a ledger row records.
+/// What kind of movement a ledger row records: `deposit` (money paid in), `withdrawal` (paid
+/// out), `transfer_in` (received from another account) or `transfer_out` (sent to another).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "TransactionKind", rename_all = "snake_case")]
 pub enum Kind {
     /// Money paid in.
     Deposit,
@@ -137,7 +138,8 @@ pub struct TransactionOut {
     id: i64,
     /// The account it moved money on.
     account_id: i64,
-    /// What kind of movement.
+    // Described by its schema alone: a described `$ref` comes out as an `allOf`, which
+    // openapi-python-client refuses.
     kind: Kind,
     /// How much, in minor units.
     amount: i64,

@@ -95,8 +95,9 @@ async fn spec_is_served_as_json_and_yaml_and_docs_uis_render() {
 }
 
 #[tokio::test]
-async fn every_error_response_in_the_spec_is_a_problem_and_every_operation_has_an_id() {
-    let spec: serde_json::Value = serde_json::from_str(&crate::openapi().spec()).unwrap();
+async fn every_error_response_in_the_spec_is_a_problem_with_an_example_and_every_operation_has_an_id()
+ {
+    let spec: serde_json::Value = crate::spec_value();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let id = operation["operationId"].as_str().unwrap_or_default();
@@ -117,13 +118,17 @@ async fn every_error_response_in_the_spec_is_a_problem_and_every_operation_has_a
                     let content = response["content"].as_object().unwrap();
                     assert_eq!(
                         content.keys().collect::<Vec<_>>(),
-                        ["application/problem+json"],
+                        ["application/problem+json", "application/json"],
                         "{method} {path} {status}"
                     );
-                    assert_eq!(
-                        content["application/problem+json"]["schema"]["$ref"],
-                        "#/components/schemas/Problem"
-                    );
+                    for media in content.values() {
+                        assert_eq!(media["schema"]["$ref"], "#/components/schemas/Problem");
+                        assert_eq!(
+                            media["example"]["status"].as_u64().map(|s| s.to_string()),
+                            Some(status.clone()),
+                            "{method} {path} {status} has no example of its problem"
+                        );
+                    }
                 }
             }
         }
@@ -131,16 +136,27 @@ async fn every_error_response_in_the_spec_is_a_problem_and_every_operation_has_a
 }
 
 /// What the edge answers before any operation runs is documented on the operations it can
-/// reach: 503 past the in-flight cap on every one, 408 on every one that reads a body.
+/// reach: 503 past the in-flight cap on every one, 406 on every one that answers with a body,
+/// 408 and 413 on every one that reads a body.
 #[test]
 fn every_operation_documents_the_edge_refusals_it_can_meet() {
-    let spec: serde_json::Value = serde_json::from_str(&crate::openapi().spec()).unwrap();
+    let spec: serde_json::Value = crate::spec_value();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let responses = &operation["responses"];
             assert!(
                 responses["503"]["headers"]["RETRY-AFTER"].is_object(),
                 "{method} {path} lacks the 503 with Retry-After"
+            );
+            let answers_with_a_body = responses
+                .as_object()
+                .unwrap()
+                .iter()
+                .any(|(status, r)| status.starts_with('2') && r.get("content").is_some());
+            assert_eq!(
+                responses["406"].is_object(),
+                answers_with_a_body,
+                "{method} {path}: a 406 exactly when a success has a body to negotiate"
             );
             if operation.get("requestBody").is_some() {
                 for status in ["408", "413"] {
@@ -239,4 +255,90 @@ async fn cors_is_off_unless_origins_are_configured() {
         .to_str()
         .unwrap();
     assert!(exposed.contains("x-request-id"), "{exposed}");
+}
+
+/// Sends `GET uri` with `Accept: accept`, as the holder of `token`.
+async fn get_accepting(
+    app: &crate::test_support::TestApp,
+    uri: &str,
+    accept: &str,
+    token: &str,
+) -> Reply {
+    let request = app
+        .client
+        .get(uri)
+        .header("accept", accept)
+        .header("authorization", format!("Bearer {token}"));
+    Reply::of(request.send().await).await
+}
+
+#[tokio::test]
+async fn an_accept_that_takes_nothing_the_operation_answers_with_is_a_406_problem() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    for (uri, accept) in [
+        ("/users/1", "application/xml"),
+        ("/healthz", "text/html"),
+        ("/exports/users.csv", "application/xml"),
+        ("/users", "application/json;q=0, text/*"),
+    ] {
+        let reply = get_accepting(&app, uri, accept, &admin).await;
+        let body = reply.assert_problem(406, uri);
+        assert!(
+            body["detail"].as_str().unwrap().contains("Accept"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wildcards_q_values_and_parameters_in_accept_keep_working() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    for accept in [
+        "*/*",
+        "application/*",
+        "text/html, application/json;q=0.5",
+        "application/json; charset=utf-8",
+        "",
+    ] {
+        let reply = get_accepting(&app, "/users/1", accept, &admin).await;
+        assert_eq!(reply.status, 200, "Accept: {accept:?}: {}", reply.body);
+    }
+    let reply = get_accepting(&app, "/exports/users.csv", "text/csv", &admin).await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn a_bodiless_success_is_not_negotiated() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    let member = app.signup("Ann", "ann@example.com").await;
+    let request = app
+        .client
+        .delete(&member.uri)
+        .header("accept", "application/xml")
+        .header("authorization", format!("Bearer {admin}"));
+    assert_eq!(Reply::of(request.send().await).await.status, 204);
+}
+
+#[tokio::test]
+async fn a_client_that_asks_only_for_json_gets_its_problems_as_application_json() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    let missing = get_accepting(&app, "/users/999", "application/json", &admin).await;
+    let unknown = get_accepting(&app, "/nope", "application/json", &admin).await;
+    let forged = get_accepting(&app, "/users/1", "application/json", "forged").await;
+    for (reply, status) in [(&missing, 404), (&unknown, 404), (&forged, 401)] {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.body["status"], status);
+        assert!(reply.body["title"].is_string() && reply.body["instance"].is_string());
+    }
+    assert!(forged.header("www-authenticate").is_some());
+    // Any `Accept` that weighs problems at least as high keeps the problem media type.
+    for accept in ["*/*", "application/json, application/problem+json"] {
+        let reply = get_accepting(&app, "/users/999", accept, &admin).await;
+        reply.assert_problem(404, "/users/999");
+    }
 }

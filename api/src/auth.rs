@@ -119,6 +119,7 @@ responses! {
         422 Unprocessable: "`email` or `password` is missing or too long; `errors` names each.",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         429 TooManyRequests: "Too many failed attempts for this address or from this client; `Retry-After` says how many seconds to wait.",
+        406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
     }

@@ -18,8 +18,14 @@ use serde_json::{Map, Value};
 
 /// A JSON body model: the `Object` that documents it, and how its members become a domain value.
 pub trait RequestModel: Type {
-    /// Media types accepted (parameters such as `charset` are ignored).
+    /// Media types accepted (parameters such as `charset` are ignored). The spec documents the
+    /// body under `application/json` alone, the one media type every client generator can send
+    /// (progenitor refuses a body with two, or with `application/merge-patch+json`), and names
+    /// the others in [`Self::BODY_DESCRIPTION`].
     const MEDIA_TYPES: &'static [&'static str] = &["application/json"];
+
+    /// The request body's description in the spec.
+    const BODY_DESCRIPTION: Option<&'static str> = None;
 
     /// The domain value the body becomes.
     type Parsed: Send;
@@ -44,14 +50,11 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
 
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
-            description: None,
-            content: T::MEDIA_TYPES
-                .iter()
-                .map(|content_type| MetaMediaType {
-                    content_type,
-                    schema: T::schema_ref(),
-                })
-                .collect(),
+            description: T::BODY_DESCRIPTION,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
             required: true,
         })
     }

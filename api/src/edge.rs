@@ -1,16 +1,19 @@
 //! The middleware every request passes first and every response passes last.
 //!
 //! It gives each request an id (echoed from `X-Request-Id` or generated) and a tracing span,
-//! refuses requests past the in-flight cap (503), bodies over the limit (413) or slower than the
-//! body timeout (408), catches panics, and turns every error that is not already a problem —
+//! refuses requests past the in-flight cap (503), an `Accept` that takes nothing the operation
+//! answers with (406), bodies over the limit (413) or slower than the body timeout (408),
+//! catches panics, and turns every error that is not already a problem —
 //! poem's 404 and 405, parameter and body errors, anything else — into
-//! `application/problem+json`, so that no plain-text error ever leaves the service. Every
+//! `application/problem+json`, so that no plain-text error ever leaves the service (sent as
+//! `application/json` to a client that asks for that rather than for a problem). Every
 //! response gets `X-Content-Type-Options: nosniff`; answers to authenticated requests are
 //! `Cache-Control: no-store` unless the operation chose otherwise.
 
 use crate::{
+    accept,
     metrics::HttpMetrics,
-    problem::{FieldError, PROBLEM_JSON, Problem},
+    problem::{self, FieldError, PROBLEM_JSON, Problem},
     routes::RouteTable,
 };
 use futures_util::{FutureExt, StreamExt};
@@ -134,9 +137,16 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             let started = Instant::now();
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);
             let entered = InFlight::enter(&self.metrics.in_flight, self.limits.max_in_flight);
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
             let refusal = match entered {
                 None => Some(busy(&path)),
-                Some(_) => self.guard_body(&mut req, &path),
+                Some(_) => self
+                    .unacceptable(accept.as_deref(), &method, &path)
+                    .or_else(|| self.guard_body(&mut req, &path)),
             };
             let mut resp = match refusal {
                 Some(refusal) => refusal,
@@ -151,6 +161,11 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 },
             };
             drop(entered);
+            if resp.content_type() == Some(PROBLEM_JSON) {
+                let media = problem::media_type_for(accept.as_deref());
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+            }
             let status = resp.status();
             let headers = resp.headers_mut();
             headers.insert(REQUEST_ID, request_id);
@@ -178,6 +193,24 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 }
 
 impl<E> EdgeEndpoint<E> {
+    /// The 406 for a request whose `Accept` takes none of the media types its operation answers
+    /// with (when the spec names them; see [`RouteTable::produces`]).
+    fn unacceptable(&self, accept: Option<&str>, method: &Method, path: &str) -> Option<Response> {
+        let accept = accept?;
+        let produces = self.routes.produces(path, method)?;
+        if produces
+            .iter()
+            .any(|media| accept::accepts(Some(accept), media))
+        {
+            return None;
+        }
+        let problem = Problem::new(StatusCode::NOT_ACCEPTABLE, path).with_detail(format!(
+            "`Accept` takes none of the media types this operation answers with: {}.",
+            produces.join(", ")
+        ));
+        Some(problem.into_response())
+    }
+
     /// Refuses a declared length over the limit at once (the refusal is returned). A body that
     /// is sent gets a deadline, and a chunked one a running count: reads then fail with
     /// [`BodyTimeout`] once the deadline passes, or [`BodyTooLarge`] once the count passes the

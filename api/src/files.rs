@@ -228,6 +228,7 @@ responses! {
         Deleted,
     }
     guarded("Only an admin may delete files.");
+    bodiless;
     problems {
         404 NotFound: "No file has this name.",
         422 Unprocessable: "The name is not a valid file name.",

@@ -5,6 +5,7 @@
 //! where each status code is tied to one schema. It depends on `domain` only; the `app` crate
 //! hands it the services ([`Services`]) wired to real storage.
 
+pub mod accept;
 pub mod accounts;
 pub mod auth;
 pub mod body;
@@ -19,6 +20,7 @@ pub mod paging;
 pub mod params;
 pub mod problem;
 pub mod routes;
+pub mod spec;
 pub mod transfers;
 pub mod types;
 pub mod users;
@@ -35,7 +37,7 @@ use domain::{
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, middleware::Cors, web::Data,
 };
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 use std::sync::Arc;
 
 /// The domain services the operations call.
@@ -126,14 +128,21 @@ pub fn openapi() -> OpenApiService<Api, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(DESCRIPTION)
+    .license(LicenseObject::new("MIT").url("https://spdx.org/licenses/MIT.html"))
+    .server(ServerObject::new("/").description("The service that serves this document"))
     .extra_response_header::<String, _>(poem_openapi::ExtraHeader::new("X-Request-Id").description(
         "The request's id: the client's `X-Request-Id` as sent (up to 1024 bytes), else a new one.",
     ))
 }
 
+/// The served spec, as a JSON value: poem-openapi's, completed by [`spec::complete`].
+pub fn spec_value() -> serde_json::Value {
+    spec::complete(&openapi().spec())
+}
+
 /// The spec as YAML, exactly as `GET /openapi.yaml` serves it (and `openapi.yaml` holds it).
 pub fn spec_yaml() -> String {
-    openapi().spec_yaml()
+    serde_yaml::to_string(&spec_value()).unwrap_or_default()
 }
 
 /// The whole HTTP application: operations, spec, docs UIs, and the edge middleware, which
@@ -144,10 +153,16 @@ pub fn app(
     metrics: Arc<metrics::HttpMetrics>,
 ) -> impl Endpoint<Output = Response> + use<> {
     let service = openapi();
-    let spec_json = service.spec();
-    let spec_yaml = service.spec_yaml();
-    let spec: serde_json::Value = serde_json::from_str(&spec_json).unwrap_or_default();
+    let spec = spec_value();
+    let spec_json = serde_json::to_string_pretty(&spec).unwrap_or_default();
+    let spec_yaml = serde_yaml::to_string(&spec).unwrap_or_default();
     let routes = routes::RouteTable::from_spec(&spec, &["/openapi.json", "/openapi.yaml"]);
+    // The UIs embed the document they are given: poem-openapi's own, swapped for the served one.
+    let generated = service.spec();
+    let swagger_ui = service
+        .swagger_ui_html()
+        .replacen(&generated, &spec_json, 1);
+    let rapidoc = service.rapidoc_html().replacen(&generated, &spec_json, 1);
     Route::new()
         .at(
             "/openapi.json",
@@ -157,8 +172,8 @@ pub fn app(
             "/openapi.yaml",
             get(serve_spec).data(SpecDoc::yaml(spec_yaml)),
         )
-        .nest("/docs", service.swagger_ui())
-        .nest("/rapidoc", service.rapidoc())
+        .at("/docs", get(serve_spec).data(SpecDoc::html(swagger_ui)))
+        .at("/rapidoc", get(serve_spec).data(SpecDoc::html(rapidoc)))
         .nest("/", service)
         .data(services.users)
         .data(services.auth)
@@ -220,6 +235,13 @@ impl SpecDoc {
     fn yaml(text: String) -> Self {
         Self {
             content_type: "application/yaml",
+            text: text.into(),
+        }
+    }
+
+    fn html(text: String) -> Self {
+        Self {
+            content_type: "text/html; charset=utf-8",
             text: text.into(),
         }
     }

@@ -59,9 +59,10 @@ impl RequestModel for NotificationIn {
     }
 }
 
-/// Where a notification is in its delivery.
+/// Where a notification is in its delivery: `queued` (waiting for the worker, first attempt or
+/// a retry), `sending`, `sent`, or `failed` (given up on; `last_error` says why).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "NotificationStatus", rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for the worker (first attempt or a retry).
     Queued,
@@ -93,7 +94,8 @@ pub struct NotificationOut {
     email: String,
     /// The subject line.
     subject: String,
-    /// Where it is in its delivery.
+    // Described by its schema alone: a described `$ref` comes out as an `allOf`, which
+    // openapi-python-client refuses.
     status: Status,
     /// Delivery attempts so far.
     attempts: u32,

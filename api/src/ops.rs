@@ -32,6 +32,7 @@ responses! {
         Ok(Json<Health>),
     }
     problems {
+        406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
     }
@@ -45,6 +46,7 @@ responses! {
         Ok(Json<Health>),
     }
     problems {
+        406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         503 Unavailable: "The database does not answer, or more requests are in flight than the service takes at once; `Retry-After` says when to ask again.",
     }

@@ -9,14 +9,28 @@ use poem::{
     http::{HeaderName, HeaderValue, StatusCode},
 };
 use poem_openapi::{
-    Object,
-    payload::Payload,
-    registry::{MetaSchemaRef, Registry},
+    Object, ResponseContent,
+    registry::{MetaMediaType, Registry},
     types::{ToJSON, Type},
 };
 
 /// The media type of every error response.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The media type a problem is sent as to a client that asks for JSON rather than a problem.
+pub const PLAIN_JSON: &str = "application/json";
+
+/// The media type a problem is sent as, for a request whose `Accept` is `accept`:
+/// `application/problem+json`, unless the client weighs plain `application/json` higher (a
+/// client generated to read only JSON, and that says so, gets the same document under that
+/// type). Never anything else: an error is a problem whatever `Accept` says.
+pub fn media_type_for(accept: Option<&str>) -> &'static str {
+    if crate::accept::quality(accept, PLAIN_JSON) > crate::accept::quality(accept, PROBLEM_JSON) {
+        PLAIN_JSON
+    } else {
+        PROBLEM_JSON
+    }
+}
 
 /// An RFC 9457 problem details object.
 #[derive(Object, Debug, Clone, PartialEq)]
@@ -120,11 +134,18 @@ impl ProblemBody {
     }
 }
 
-impl Payload for ProblemBody {
-    const CONTENT_TYPE: &'static str = PROBLEM_JSON;
-
-    fn schema_ref() -> MetaSchemaRef {
-        Problem::schema_ref()
+/// Documented under both media types a problem can be sent as (see [`media_type_for`]), the
+/// problem one first: generators that type only `application/json` bodies (progenitor) still
+/// type every error.
+impl ResponseContent for ProblemBody {
+    fn media_types() -> Vec<MetaMediaType> {
+        [PROBLEM_JSON, PLAIN_JSON]
+            .into_iter()
+            .map(|content_type| MetaMediaType {
+                content_type,
+                schema: Problem::schema_ref(),
+            })
+            .collect()
     }
 
     fn register(registry: &mut Registry) {
@@ -207,7 +228,10 @@ pub fn reply_replayable<T, R: FromProblem>(
 ///
 /// `guarded("...")` before `problems` adds the 401 (with `WWW-Authenticate`) and the 403 (whose
 /// description is the text given) of an operation that needs a bearer token and a privilege;
-/// `authenticated;` adds the 401 alone, for one any token holder may call.
+/// `authenticated;` adds the 401 alone, for one any token holder may call. Both add the edge's
+/// 406 (an `Accept` that takes no media type the operation answers with) and 503 (the in-flight
+/// cap), except that `guarded("..."); bodiless;` leaves out the 406 of an operation whose
+/// success has no body to negotiate. Open operations list every status themselves.
 ///
 /// ```ignore
 /// responses! {
@@ -229,6 +253,23 @@ macro_rules! responses {
         $(#[$meta:meta])*
         $vis:vis enum $name:ident { $($success:tt)* }
         guarded($forbidden:literal);
+        problems { $($problems:tt)* }
+    ) => {
+        $crate::responses! {
+            $(#[$meta])*
+            $vis enum $name { $($success)* }
+            authenticated;
+            problems {
+                403 Forbidden: $forbidden,
+                $($problems)*
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($success:tt)* }
+        guarded($forbidden:literal);
+        bodiless;
         problems { $($problems:tt)* }
     ) => {
         $crate::responses! {
@@ -257,6 +298,7 @@ macro_rules! responses {
                 #[oai(header(name = "WWW-Authenticate", ty = "String"))]
                 401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
                 $($problems)*
+                406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
                 #[oai(header(name = "Retry-After", ty = "u64"))]
                 503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
             }
@@ -325,6 +367,22 @@ mod tests {
                 "detail": "No user has id 9.",
                 "instance": "/users/9",
             })
+        );
+    }
+
+    #[test]
+    fn a_problem_is_plain_json_only_for_a_client_that_prefers_that() {
+        assert_eq!(media_type_for(None), PROBLEM_JSON);
+        assert_eq!(media_type_for(Some("*/*")), PROBLEM_JSON);
+        assert_eq!(media_type_for(Some("application/xml")), PROBLEM_JSON);
+        assert_eq!(
+            media_type_for(Some("application/json, application/problem+json")),
+            PROBLEM_JSON
+        );
+        assert_eq!(media_type_for(Some("application/json")), PLAIN_JSON);
+        assert_eq!(
+            media_type_for(Some("application/json, */*;q=0.5")),
+            PLAIN_JSON
         );
     }
 

@@ -1,6 +1,7 @@
 //! What the spec knows about each route, for the errors poem reports without it: which methods
 //! a path allows (the `Allow` header of a 405) and the name and location of each parameter (the
-//! `loc` of a 422), and the template a concrete path matches (the `route` label of metrics).
+//! `loc` of a 422), the template a concrete path matches (the `route` label of metrics), and
+//! the media types an operation that documents a 406 answers with (the edge's negotiation).
 //!
 //! poem tags an error with the pattern of the route that matched (`/users/:param0`; poem-openapi
 //! renames path variables to `paramN`). The table is keyed by that pattern's shape, built once
@@ -14,8 +15,19 @@ use std::{collections::HashMap, sync::Arc};
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: HashMap<String, RouteInfo>,
-    /// Each spec path split into segments (`None` for a variable), with the path itself.
-    templates: Vec<(Vec<Option<String>>, Arc<str>)>,
+    /// Every spec path, fixed segments first.
+    templates: Vec<Template>,
+}
+
+/// One spec path, ready to match concrete paths against.
+#[derive(Debug)]
+struct Template {
+    /// The path split at `/`, `None` for a variable.
+    segments: Vec<Option<String>>,
+    /// The path itself (`/users/{id}`).
+    path: Arc<str>,
+    /// Its key in `routes`.
+    shape: String,
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +37,9 @@ struct RouteInfo {
     path_params: Vec<String>,
     /// (method, parameter name) → location (`query`, `header`, ...).
     locations: HashMap<(Method, String), String>,
+    /// Method → the media types (without parameters) of its success bodies, for the operations
+    /// that answer 406 when `Accept` takes none of them.
+    produces: HashMap<Method, Vec<String>>,
 }
 
 /// Every method the API serves, in the order `Allow` lists them.
@@ -64,6 +79,9 @@ impl RouteTable {
                             .insert((method.clone(), name.to_owned()), location.to_owned());
                     }
                 }
+                if let Some(media) = negotiated(operation) {
+                    info.produces.insert(method.clone(), media);
+                }
                 info.methods.push(method);
             }
         }
@@ -83,13 +101,17 @@ impl RouteTable {
                     .split('/')
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
                     .collect();
-                (segments, Arc::from(path))
+                Template {
+                    segments,
+                    path: Arc::from(path),
+                    shape: shape(path),
+                }
             })
             .collect();
         // Fixed segments win over variables (`/users/me` before `/users/{id}`, were there one).
         table
             .templates
-            .sort_by_key(|(segments, _)| segments.iter().filter(|s| s.is_none()).count());
+            .sort_by_key(|t| t.segments.iter().filter(|s| s.is_none()).count());
         table
     }
 
@@ -110,6 +132,23 @@ impl RouteTable {
 
     /// The template (`/users/{id}`) of the spec path that `path` (`/users/7`) matches.
     pub fn template_of(&self, path: &str) -> Option<&Arc<str>> {
+        self.matching(path).map(|template| &template.path)
+    }
+
+    /// The media types `method path` answers with, when the edge negotiates them (the
+    /// operation documents a 406); HEAD is GET's unless it has its own.
+    pub fn produces(&self, path: &str, method: &Method) -> Option<&[String]> {
+        let template = self.matching(path)?;
+        let produces = &self.routes.get(&template.shape)?.produces;
+        let found = produces.get(method).or_else(|| {
+            (*method == Method::HEAD)
+                .then(|| produces.get(&Method::GET))
+                .flatten()
+        });
+        found.map(Vec::as_slice)
+    }
+
+    fn matching(&self, path: &str) -> Option<&Template> {
         // Every request passes here (metrics): compare segment by segment, allocating nothing.
         let count = path.split('/').count();
         let matches = |segments: &[Option<String>]| {
@@ -124,8 +163,7 @@ impl RouteTable {
         };
         self.templates
             .iter()
-            .find(|(segments, _)| matches(segments))
-            .map(|(_, template)| template)
+            .find(|template| matches(&template.segments))
     }
 
     /// The name of the `index`-th path variable of the route with `pattern`.
@@ -140,6 +178,31 @@ impl RouteTable {
         let key = (method.clone(), name.to_owned());
         info.locations.get(&key).map(String::as_str)
     }
+}
+
+/// The media types of an operation's success bodies, when it documents a 406.
+fn negotiated(operation: &Value) -> Option<Vec<String>> {
+    let responses = operation.get("responses")?.as_object()?;
+    responses.get("406")?;
+    let mut media = Vec::new();
+    for (status, response) in responses {
+        if !status.starts_with('2') {
+            continue;
+        }
+        let content = response.get("content").and_then(Value::as_object);
+        for key in content.into_iter().flat_map(|c| c.keys()) {
+            let essence = key
+                .split(';')
+                .next()
+                .unwrap_or(key)
+                .trim()
+                .to_ascii_lowercase();
+            if !media.contains(&essence) {
+                media.push(essence);
+            }
+        }
+    }
+    (!media.is_empty()).then_some(media)
 }
 
 /// A path with every variable replaced by `{}`: `/users/:param0` and `/users/{id}` are both
@@ -163,9 +226,17 @@ mod tests {
     use serde_json::json;
 
     fn table() -> RouteTable {
+        let negotiated = json!({"responses": {
+            "200": {"content": {"application/json; charset=utf-8": {}}},
+            "201": {"content": {"text/csv": {}, "application/json": {}}},
+            "406": {},
+        }});
         let spec = json!({"paths": {
             "/users": {"get": {"parameters": [{"name": "limit", "in": "query"}]}, "post": {}},
-            "/users/{id}": {"get": {}, "put": {}, "delete": {}},
+            "/users/{id}": {"get": negotiated, "put": {}, "delete": {"responses": {"204": {}, "406": {}}}},
+            "/files/{name}": {"get": {"responses": {
+                "200": {"content": {"application/octet-stream": {}}},
+            }}},
         }});
         RouteTable::from_spec(&spec, &["/openapi.json"])
     }
@@ -204,5 +275,17 @@ mod tests {
             Some("query")
         );
         assert_eq!(table.location("/users", &Method::POST, "limit"), None);
+    }
+
+    #[test]
+    fn negotiated_media_types_are_those_of_success_bodies_of_operations_with_a_406() {
+        let table = table();
+        let json = ["application/json".to_owned(), "text/csv".to_owned()];
+        assert_eq!(table.produces("/users/7", &Method::GET), Some(&json[..]));
+        assert_eq!(table.produces("/users/7", &Method::HEAD), Some(&json[..]));
+        assert_eq!(table.produces("/users/7", &Method::PUT), None);
+        assert_eq!(table.produces("/users/7", &Method::DELETE), None);
+        assert_eq!(table.produces("/files/a.txt", &Method::GET), None);
+        assert_eq!(table.produces("/nope", &Method::GET), None);
     }
 }

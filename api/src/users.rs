@@ -125,6 +125,10 @@ pub struct UserPatchIn {
 impl RequestModel for UserPatchIn {
     const MEDIA_TYPES: &'static [&'static str] =
         &["application/merge-patch+json", "application/json"];
+    const BODY_DESCRIPTION: Option<&'static str> = Some(
+        "A JSON Merge Patch (RFC 7396), sent as `application/merge-patch+json` or as \
+         `application/json`: both are taken, with the same meaning.",
+    );
 
     type Parsed = UserPatch;
 
@@ -156,6 +160,7 @@ responses! {
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member of the body is missing or invalid; `errors` names each.",
+        406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
     }
@@ -236,6 +241,7 @@ responses! {
         Deleted,
     }
     guarded("The user is someone else and the caller is not an admin.");
+    bodiless;
     problems {
         404 NotFound: "No user has this id.",
         409 Conflict: "The user is the last admin, without whom the service would have none.",

@@ -224,3 +224,92 @@ fn a_body_nested_past_the_limit_is_422_and_not_parsed() {
         Some((422, BTreeSet::from([json!(["body"]).to_string()])))
     );
 }
+
+/// Whether the example of schema `name` is a body that `T` accepts.
+fn example_accepted<T: RequestModel>(name: &str) -> bool {
+    let example = crate::spec::examples::of(name).unwrap_or_default();
+    read::<T>("application/json", example.to_string().into_bytes()).is_ok()
+}
+
+#[test]
+fn every_request_body_example_is_one_its_operation_accepts() {
+    let checked = [
+        ("UserIn", example_accepted::<UserIn>("UserIn")),
+        (
+            "UserPatchIn",
+            example_accepted::<UserPatchIn>("UserPatchIn"),
+        ),
+        (
+            "TokenIn",
+            example_accepted::<crate::auth::TokenIn>("TokenIn"),
+        ),
+        (
+            "AccountIn",
+            example_accepted::<crate::accounts::AccountIn>("AccountIn"),
+        ),
+        (
+            "AmountIn",
+            example_accepted::<crate::accounts::AmountIn>("AmountIn"),
+        ),
+        (
+            "TransferIn",
+            example_accepted::<crate::transfers::TransferIn>("TransferIn"),
+        ),
+        (
+            "NotificationIn",
+            example_accepted::<crate::notifications::NotificationIn>("NotificationIn"),
+        ),
+    ];
+    for (name, accepted) in checked {
+        assert!(
+            accepted,
+            "the example of {name} is refused by its own parser"
+        );
+    }
+    // Every JSON request body of the spec is among those checked.
+    let spec = crate::spec_value();
+    let checked: BTreeSet<&str> = checked.iter().map(|(name, _)| *name).collect();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            if let Some(reference) = schema["$ref"].as_str() {
+                let name = reference.rsplit('/').next().unwrap();
+                assert!(
+                    checked.contains(name),
+                    "{method} {path}: {name} is not checked"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_schema_has_an_example_with_its_required_members_and_no_others() {
+    let spec = crate::spec_value();
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        let example = &schema["example"];
+        assert!(!example.is_null(), "{name} has no example");
+        let Some(members) = example.as_object() else {
+            let allowed = schema["enum"].as_array().unwrap();
+            assert!(
+                allowed.contains(example),
+                "{name}: {example} is not one of its values"
+            );
+            continue;
+        };
+        let properties = schema["properties"].as_object().unwrap();
+        for member in members.keys() {
+            assert!(
+                properties.contains_key(member),
+                "{name}: {member} is no property"
+            );
+        }
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let required = required.as_str().unwrap();
+            assert!(
+                members.contains_key(required),
+                "{name}: {required} is missing"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod process;
 pub mod smtp;
+pub mod typed;
 
 use persistence::scratch::ScratchDatabase;
 use std::{path::Path, time::Duration};
@@ -156,21 +157,28 @@ impl Service {
             .expect("a JSON body")
     }
 
+    /// The typed client (generated from the spec) of this service, sending no token.
+    pub fn anonymous(&self) -> client::Client {
+        client::Client::new_with_client(&self.base, client::http_client(None).expect("a client"))
+    }
+
+    /// The typed client of this service, as the holder of `token`.
+    pub fn api(&self, token: &str) -> client::Client {
+        client::with_token(&self.base, token).expect("a client")
+    }
+
     /// A bearer token for `email` and `password`.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let resp = self
-            .client
-            .post(self.url("/auth/tokens"))
-            .json(&serde_json::json!({"email": email, "password": password}))
-            .send()
+        let credentials = client::types::TokenIn {
+            email: email.try_into().expect("an e-mail the spec takes"),
+            password: password.try_into().expect("a password the spec takes"),
+        };
+        let token = self
+            .anonymous()
+            .tokens_create(&credentials)
             .await
-            .and_then(reqwest::Response::error_for_status)
             .expect("a token");
-        let body: serde_json::Value = resp.json().await.expect("a JSON body");
-        body["access_token"]
-            .as_str()
-            .expect("an access token")
-            .to_owned()
+        token.into_inner().access_token
     }
 
     /// A bearer token of the admin.

@@ -1,138 +1,82 @@
-//! Money over a real socket: deposits, a refused withdrawal, a transfer, and a retried request
-//! that must not move money twice.
+//! Money over a real socket, through the generated client: deposits, a refused withdrawal, a
+//! transfer, and a retried request that must not move money twice.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use e2e::{Service, user_in};
-use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn post(
-    service: &Service,
-    token: &str,
-    path: &str,
-    body: Value,
-    key: Option<&str>,
-) -> reqwest::Response {
-    let mut request = service
-        .client
-        .post(service.url(path))
-        .bearer_auth(token)
-        .json(&body);
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    request.send().await.unwrap()
-}
+use client::types;
+use e2e::{
+    Service,
+    typed::{PASSWORD, amount, id, new_user, refused},
+};
 
 #[tokio::test]
 async fn money_moves_once_per_key_and_never_below_zero() {
     let service = Service::start().await;
+    let mut accounts = Vec::new();
+    let mut clients = Vec::new();
     for (name, email) in [("Ann", "ann@example.com"), ("Bob", "bob@example.com")] {
-        let resp = service
-            .client
-            .post(service.url("/users"))
-            .json(&user_in(name, email))
-            .send()
+        let user = service
+            .anonymous()
+            .users_create(&new_user(name, email))
+            .await
+            .unwrap()
+            .into_inner();
+        let api = service.api(&service.login(email, PASSWORD).await);
+        let opened = api
+            .accounts_create(&types::AccountIn {
+                owner_id: id(user.id),
+                currency: None,
+            })
             .await
             .unwrap();
-        assert_eq!(resp.status(), 201);
+        assert_eq!(opened.status(), 201);
+        accounts.push(opened.into_inner());
+        clients.push(api);
     }
-    let ann = service.login("ann@example.com", PASSWORD).await;
-    let bob = service.login("bob@example.com", PASSWORD).await;
-    let admin = service.admin().await;
-    let users = service.get_json("/users", &admin).await;
-    let id_of = |email: &str| {
-        users["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["email"] == email)
-            .unwrap()["id"]
-            .clone()
-    };
-    let anns = post(
-        &service,
-        &ann,
-        "/accounts",
-        json!({"owner_id": id_of("ann@example.com")}),
-        None,
-    )
-    .await
-    .json::<Value>()
-    .await
-    .unwrap();
-    let bobs = post(
-        &service,
-        &bob,
-        "/accounts",
-        json!({"owner_id": id_of("bob@example.com")}),
-        None,
-    )
-    .await
-    .json::<Value>()
-    .await
-    .unwrap();
-    let deposit = format!("/accounts/{}/deposits", anns["id"]);
+    let (ann, anns, bobs) = (&clients[0], id(accounts[0].id), id(accounts[1].id));
 
-    let first = post(
-        &service,
-        &ann,
-        &deposit,
-        json!({"amount": 500}),
-        Some("salary-11"),
-    )
-    .await;
+    let key: types::DepositsCreateIdempotencyKey = "salary-11".try_into().unwrap();
+    let first = ann
+        .deposits_create(anns, Some(&key), &amount(500))
+        .await
+        .unwrap();
     assert_eq!(first.status(), 201);
-    let first_body: Value = first.json().await.unwrap();
-    let retry = post(
-        &service,
-        &ann,
-        &deposit,
-        json!({"amount": 500}),
-        Some("salary-11"),
-    )
-    .await;
-    assert_eq!(retry.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let retry = ann
+        .deposits_create(anns, Some(&key), &amount(500))
+        .await
+        .unwrap();
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
-    assert_eq!(retry.json::<Value>().await.unwrap(), first_body);
+    assert_eq!(retry.into_inner().id, first.into_inner().id);
 
-    let withdrawal = format!("/accounts/{}/withdrawals", anns["id"]);
-    let refused = post(&service, &ann, &withdrawal, json!({"amount": 501}), None).await;
-    assert_eq!(refused.status(), 402);
+    let short = refused(ann.withdrawals_create(anns, None, &amount(501)).await, 402);
     assert_eq!(
-        refused.headers()["content-type"],
-        "application/problem+json"
+        (short.title.as_str(), short.balance, short.required),
+        ("Insufficient Funds", Some(500), Some(501))
     );
-    let problem: Value = refused.json().await.unwrap();
-    assert_eq!(
-        (
-            problem["title"].as_str(),
-            problem["balance"].as_i64(),
-            problem["required"].as_i64()
-        ),
-        (Some("Insufficient Funds"), Some(500), Some(501))
-    );
+    assert_eq!(short.type_, "/problems/insufficient-funds");
 
-    let moved = post(
-        &service,
-        &ann,
-        "/transfers",
-        json!({"from_account_id": anns["id"], "to_account_id": bobs["id"], "amount": 200}),
-        Some("rent"),
-    )
-    .await;
-    assert_eq!(moved.status(), 201);
-    let account = |id: &Value, token: &str| {
-        let path = format!("/accounts/{id}");
-        let token = token.to_owned();
-        let service = &service;
-        async move {
-            service.get_json(&path, &token).await["balance"]
-                .as_i64()
-                .unwrap()
-        }
+    let rent: types::TransfersCreateIdempotencyKey = "rent".try_into().unwrap();
+    let transfer = types::TransferIn {
+        from_account_id: anns,
+        to_account_id: bobs,
+        amount: amount(200).amount,
     };
-    assert_eq!(account(&anns["id"], &ann).await, 300);
-    assert_eq!(account(&bobs["id"], &bob).await, 200);
+    let moved = ann.transfers_create(Some(&rent), &transfer).await.unwrap();
+    assert_eq!(moved.status(), 201);
+
+    let anns_balance = ann.accounts_get(anns).await.unwrap().balance;
+    let bobs_balance = clients[1].accounts_get(bobs).await.unwrap().balance;
+    assert_eq!((anns_balance, bobs_balance), (300, 200));
+    let ledger = ann.transactions_list(anns, None, None).await.unwrap();
+    let kinds: Vec<types::TransactionKind> = ledger.items.iter().map(|t| t.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            types::TransactionKind::TransferOut,
+            types::TransactionKind::Deposit
+        ]
+    );
+    // Someone else's account is forbidden, a missing one is not found.
+    refused(clients[1].accounts_get(anns).await, 403);
+    refused(ann.accounts_get(id(999)).await, 404);
 }

@@ -2,52 +2,67 @@
 //! listener (or into `.eml` files), retries and failure, and no loss across a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+use client::types::{self, NotificationStatus as Status};
 use e2e::{
     Scratch, Service,
     smtp::{Mode, SmtpServer},
-    user_in,
+    typed::{PASSWORD, id, new_user},
 };
-use serde_json::{Value, json};
-use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "correct horse battery";
+use std::{
+    num::NonZeroU64,
+    time::{Duration, Instant},
+};
 
 async fn sender(service: &Service) -> String {
-    let resp = service
-        .client
-        .post(service.url("/users"))
-        .json(&user_in("Ann", "ann@example.com"))
-        .send()
+    let created = service
+        .anonymous()
+        .users_create(&new_user("Ann", "ann@example.com"))
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201);
+    assert_eq!(created.status(), 201);
     service.login("ann@example.com", PASSWORD).await
 }
 
-async fn submit(service: &Service, token: &str, subject: &str) -> String {
-    let resp = service
-        .client
-        .post(service.url("/notifications"))
-        .bearer_auth(token)
-        .json(&json!({"email": "friend@example.com", "subject": subject, "body": "Line one\nLine two"}))
-        .send()
+/// Submits a notification: 202 with `Location` naming its monitor. Its id.
+async fn submit(service: &Service, token: &str, subject: &str) -> NonZeroU64 {
+    let notification = types::NotificationIn {
+        email: "friend@example.com".try_into().unwrap(),
+        subject: subject.try_into().unwrap(),
+        body: "Line one\nLine two".try_into().unwrap(),
+    };
+    let accepted = service
+        .api(token)
+        .notifications_create(&notification)
         .await
         .unwrap();
-    assert_eq!(resp.status(), 202);
-    resp.headers()["location"].to_str().unwrap().to_owned()
+    assert_eq!(accepted.status(), 202);
+    let location = accepted.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/notifications/{}", accepted.id));
+    assert_eq!(accepted.status, Status::Queued);
+    id(accepted.id)
 }
 
 /// Polls the status monitor until the notification is `status`, or fails after 20 s.
-async fn wait_for(service: &Service, token: &str, location: &str, status: &str) -> Value {
+async fn wait_for(
+    service: &Service,
+    token: &str,
+    notification: NonZeroU64,
+    status: Status,
+) -> types::NotificationOut {
+    let api = service.api(token);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let current = service.get_json(location, token).await;
-        if current["status"] == status {
+        let current = api
+            .notifications_get(notification)
+            .await
+            .unwrap()
+            .into_inner();
+        if current.status == status {
             return current;
         }
         assert!(
             Instant::now() < deadline,
-            "still {current} instead of {status}"
+            "still {current:?} instead of {status:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -59,11 +74,11 @@ async fn a_notification_is_delivered_through_smtp_with_recipient_subject_and_bod
     let url = smtp.url();
     let service = Service::start_with(|s| s.mail_url = Some(url)).await;
     let token = sender(&service).await;
-    let location = submit(&service, &token, "Hello from the service").await;
-    let sent = wait_for(&service, &token, &location, "sent").await;
-    assert_eq!(sent["attempts"], 1);
-    assert!(sent["sent_at"].is_string());
-    assert_eq!(sent["last_error"], Value::Null);
+    let notification = submit(&service, &token, "Hello from the service").await;
+    let sent = wait_for(&service, &token, notification, Status::Sent).await;
+    assert_eq!(sent.attempts, 1);
+    assert!(sent.sent_at.is_some());
+    assert_eq!(sent.last_error, None);
     let received = smtp.received();
     assert_eq!(received.len(), 1);
     let mail = &received[0];
@@ -89,14 +104,14 @@ async fn temporary_refusals_are_retried_with_backoff_until_the_attempts_run_out(
     })
     .await;
     let token = sender(&service).await;
-    let location = submit(&service, &token, "Doomed").await;
-    let failed = wait_for(&service, &token, &location, "failed").await;
-    assert_eq!(failed["attempts"], 3);
+    let notification = submit(&service, &token, "Doomed").await;
+    let failed = wait_for(&service, &token, notification, Status::Failed).await;
+    assert_eq!(failed.attempts, 3);
     assert!(
-        failed["last_error"].as_str().unwrap().contains("451"),
-        "{failed}"
+        failed.last_error.as_deref().unwrap().contains("451"),
+        "{failed:?}"
     );
-    assert_eq!(failed["sent_at"], Value::Null);
+    assert_eq!(failed.sent_at, None);
     assert_eq!(smtp.refusals(), 3);
     assert!(smtp.received().is_empty());
 }
@@ -107,15 +122,15 @@ async fn a_retry_succeeds_once_the_server_accepts_again() {
     let url = smtp.url();
     let service = Service::start_with(|s| s.mail_url = Some(url)).await;
     let token = sender(&service).await;
-    let location = submit(&service, &token, "Eventually").await;
+    let notification = submit(&service, &token, "Eventually").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while smtp.refusals() == 0 {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     smtp.set_mode(Mode::Accept);
-    let sent = wait_for(&service, &token, &location, "sent").await;
-    assert!(sent["attempts"].as_u64().unwrap() >= 2, "{sent}");
+    let sent = wait_for(&service, &token, notification, Status::Sent).await;
+    assert!(sent.attempts >= 2, "{sent:?}");
     assert_eq!(smtp.received().len(), 1);
 }
 
@@ -125,12 +140,12 @@ async fn a_permanent_refusal_fails_at_once() {
     let url = smtp.url();
     let service = Service::start_with(|s| s.mail_url = Some(url)).await;
     let token = sender(&service).await;
-    let location = submit(&service, &token, "Nobody home").await;
-    let failed = wait_for(&service, &token, &location, "failed").await;
-    assert_eq!(failed["attempts"], 1);
+    let notification = submit(&service, &token, "Nobody home").await;
+    let failed = wait_for(&service, &token, notification, Status::Failed).await;
+    assert_eq!(failed.attempts, 1);
     assert!(
-        failed["last_error"].as_str().unwrap().contains("550"),
-        "{failed}"
+        failed.last_error.as_deref().unwrap().contains("550"),
+        "{failed:?}"
     );
 }
 
@@ -146,13 +161,13 @@ async fn a_notification_accepted_before_a_stop_is_delivered_once_after_the_resta
     })
     .await;
     let token = sender(&first).await;
-    let location = submit(&first, &token, "Survives a restart").await;
+    let notification = submit(&first, &token, "Survives a restart").await;
     first.stop().await.unwrap();
     assert!(smtp.received().is_empty());
 
     let mut second = Service::start_on(&scratch, |s| s.mail_url = Some(url)).await;
-    let sent = wait_for(&second, &token, &location, "sent").await;
-    assert_eq!(sent["attempts"], 1);
+    let sent = wait_for(&second, &token, notification, Status::Sent).await;
+    assert_eq!(sent.attempts, 1);
     // Give any duplicate delivery time to show up.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = smtp.received();
@@ -166,12 +181,12 @@ async fn without_a_mail_server_messages_are_written_as_eml_files() {
     let scratch = Scratch::new().await;
     let service = Service::start_on(&scratch, |_| {}).await;
     let token = sender(&service).await;
-    let location = submit(&service, &token, "On disk").await;
-    let sent = wait_for(&service, &token, &location, "sent").await;
-    let file = scratch.dir().join("outbox").join(format!(
-        "notification-{:012}.eml",
-        sent["id"].as_i64().unwrap()
-    ));
+    let notification = submit(&service, &token, "On disk").await;
+    let sent = wait_for(&service, &token, notification, Status::Sent).await;
+    let file = scratch
+        .dir()
+        .join("outbox")
+        .join(format!("notification-{:012}.eml", sent.id));
     let eml = std::fs::read_to_string(&file).unwrap();
     assert!(eml.contains("To: friend@example.com\r\n"), "{eml}");
     assert!(eml.contains("Subject: On disk\r\n"), "{eml}");

@@ -1,69 +1,101 @@
 //! The users resource over a real socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use e2e::{Service, user_in};
-
-const PASSWORD: &str = "correct horse battery";
+use client::types;
+use e2e::{
+    Service,
+    typed::{PASSWORD, id, new_user, refused},
+    user_in,
+};
 use futures_util::stream;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test]
-async fn user_lifecycle_over_http() {
+async fn user_lifecycle_through_the_generated_client() {
     let service = Service::start().await;
-    let client = &service.client;
-
-    let resp = client
-        .post(service.url("/users"))
-        .json(&user_in("Ann", "ann@example.com"))
-        .send()
+    let created = service
+        .anonymous()
+        .users_create(&new_user("Ann", "ann@example.com"))
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201);
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
-    let ann: Value = resp.json().await.unwrap();
-    assert_eq!(location, format!("/users/{}", ann["id"]));
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let ann = created.into_inner();
+    assert_eq!(location, format!("/users/{}", ann.id));
+    let id = id(ann.id);
     let token = service.login("ann@example.com", PASSWORD).await;
+    let api = service.api(&token);
 
-    assert_eq!(service.get_json(&location, &token).await, ann);
+    let read = api.users_get(id).await.unwrap().into_inner();
+    assert_eq!(
+        (read.id, &read.email, read.created_at),
+        (ann.id, &ann.email, ann.created_at)
+    );
 
-    let resp = client
-        .patch(service.url(&location))
-        .bearer_auth(&token)
-        .header("content-type", "application/merge-patch+json")
-        .body(json!({"bio": "hello"}).to_string())
-        .send()
+    let patch = types::UserPatchIn {
+        bio: Some("hello".try_into().unwrap()),
+        ..Default::default()
+    };
+    let patched = api.users_patch(id, &patch).await.unwrap().into_inner();
+    assert_eq!(
+        (patched.bio.as_deref(), patched.name.as_str()),
+        (Some("hello"), "Ann")
+    );
+
+    let replaced = api
+        .users_replace(id, &new_user("Annie", "ann@example.com"))
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap()["bio"], "hello");
+    assert_eq!(replaced.status(), 200);
+    assert_eq!(replaced.into_inner().bio, None);
 
-    let resp = client
-        .put(service.url(&location))
-        .bearer_auth(&token)
-        .json(&user_in("Annie", "ann@example.com"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.json::<Value>().await.unwrap()["bio"], Value::Null);
+    let deleted = api.users_delete(id).await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let admin = service.api(&service.admin().await);
+    let gone = refused(admin.users_get(id).await, 404);
+    assert_eq!(gone.instance, location);
+}
 
-    let resp = client
-        .delete(service.url(&location))
-        .bearer_auth(&token)
-        .send()
+#[tokio::test]
+async fn every_kind_of_refusal_comes_back_as_a_typed_problem() {
+    let service = Service::start().await;
+    let open = service.anonymous();
+    open.users_create(&new_user("Ann", "ann@example.com"))
         .await
         .unwrap();
-    assert_eq!(resp.status(), 204);
-    assert_eq!(resp.content_length(), Some(0));
-    let admin = service.admin().await;
-    let resp = client
-        .get(service.url(&location))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+
+    let taken = refused(
+        open.users_create(&new_user("Bob", "ANN@example.com")).await,
+        409,
+    );
+    assert_eq!(taken.title, "Conflict");
+
+    // The spec cannot say what an e-mail address is; the service can, member by member.
+    let invalid = new_user("Bob", "not an address");
+    let problem = refused(open.users_create(&invalid).await, 422);
+    let locs: Vec<(Vec<String>, String)> = problem
+        .errors
+        .iter()
+        .map(|e| (e.loc.clone(), e.type_.clone()))
+        .collect();
+    assert_eq!(
+        locs,
+        [(
+            vec!["body".to_owned(), "email".to_owned()],
+            "email_invalid".to_owned()
+        )]
+    );
+
+    let unauthorized = open.users_get(id(1)).await;
+    let err = unauthorized.as_ref().expect_err("no token");
+    if let client::Error::ErrorResponse(response) = err {
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
+    refused(unauthorized, 401);
+
+    let ann = service.api(&service.login("ann@example.com", PASSWORD).await);
+    let forbidden = refused(ann.users_list(None, None).await, 403);
+    assert_eq!(forbidden.instance, "/users");
 }
 
 #[tokio::test]

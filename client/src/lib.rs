@@ -7,6 +7,7 @@
 //! [`builder::Client`] is the same API with progenitor's builder interface. Every documented
 //! error comes back as [`Error::ErrorResponse`] holding a typed [`types::Problem`].
 
+#![doc = include_str!("../README.md")]
 // The generated code is progenitor's: it is taken as it comes.
 #![allow(clippy::all, missing_docs)]
 

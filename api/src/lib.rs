@@ -172,8 +172,8 @@ pub fn app(
             "/openapi.yaml",
             get(serve_spec).data(SpecDoc::yaml(spec_yaml)),
         )
-        .at("/docs", get(serve_spec).data(SpecDoc::html(swagger_ui)))
-        .at("/rapidoc", get(serve_spec).data(SpecDoc::html(rapidoc)))
+        .nest("/docs", ui_page(swagger_ui))
+        .nest("/rapidoc", ui_page(rapidoc))
         .nest("/", service)
         .data(services.users)
         .data(services.auth)
@@ -215,6 +215,11 @@ fn cors(origins: &[String]) -> Cors {
             "x-request-id",
         ])
         .max_age(600)
+}
+
+/// A docs UI's page, served at its prefix with or without the trailing slash.
+fn ui_page(html: String) -> Route {
+    Route::new().at("/", get(serve_spec).data(SpecDoc::html(html)))
 }
 
 /// The spec in one format, rendered once at start-up.

@@ -39,8 +39,10 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BINARY = os.path.join(ROOT, "target", "release", "app")
-BARE = os.path.join(ROOT, "target", "release", "bare")
+# bench/run.sh builds these; BENCH_PROFILE=debug (CI's smoke run) takes the unoptimised ones.
+PROFILE = os.environ.get("BENCH_PROFILE", "release")
+BINARY = os.path.join(ROOT, "target", PROFILE, "app")
+BARE = os.path.join(ROOT, "target", PROFILE, "bare")
 PEER = os.path.join(ROOT, "..", "shared", "peers", "fastapi", "run.sh")
 ADMIN = {"email": "bench-admin@example.com", "password": "bench-admin-password"}
 BIG = 10**12

@@ -118,7 +118,9 @@ responses! {
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "`email` or `password` is missing or too long; `errors` names each.",
         #[oai(header(name = "Retry-After", ty = "u64"))]
-        429 TooManyRequests: "Too many failed attempts for this address or from this client; `Retry-After` says how many seconds to wait.",
+        #[oai(header(name = "RateLimit-Policy", ty = "String", description = "Every login limit in force (draft-ietf-httpapi-ratelimit-headers): `\"email\";q=20;w=300, \"client\";q=200;w=300` allows 20 failures per address and 200 per client within 300 seconds."))]
+        #[oai(header(name = "RateLimit", ty = "String", description = "The limit that refused, with none remaining and the seconds until one more attempt: `\"email\";r=0;t=15`."))]
+        429 TooManyRequests: "Too many failed attempts for this address or from this client; `Retry-After` says how many seconds to wait, `RateLimit-Policy` and `RateLimit` which limit refused.",
         406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",

@@ -1,9 +1,12 @@
 //! Domain errors as problems: the one place where a domain outcome gets its status code.
 
 use crate::problem::{FieldError, Problem, ProblemBody};
-use domain::Error;
+use domain::{
+    Error,
+    throttle::{LimitScope, Throttled},
+};
 use poem::http::{
-    HeaderValue, StatusCode,
+    HeaderName, HeaderValue, StatusCode,
     header::{RETRY_AFTER, WWW_AUTHENTICATE},
 };
 
@@ -102,15 +105,7 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
         Error::UserExists(id) => Problem::new(StatusCode::CONFLICT, instance).with_detail(format!(
             "User {id} was created concurrently; retry the request."
         )),
-        Error::TooManyAttempts(wait) => {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return ProblemBody::from(
-                Problem::new(StatusCode::TOO_MANY_REQUESTS, instance).with_detail(format!(
-                    "Too many failed logins for this address or from this client; retry in {seconds} seconds."
-                )),
-            )
-            .with_header(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        }
+        Error::TooManyAttempts(throttled) => return too_many_attempts(&throttled, instance),
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "request failed");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, instance)
@@ -133,6 +128,40 @@ pub fn unauthorized(instance: &str, detail: &str, token_error: Option<&str>) -> 
     ProblemBody::from(Problem::new(StatusCode::UNAUTHORIZED, instance).with_detail(detail))
         .with_header(WWW_AUTHENTICATE, challenge)
 }
+
+/// The 429 of a refused login: `Retry-After`, and the IETF rate-limit headers
+/// (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy` lists every limit in force (its
+/// quota `q` of failures within `w` seconds), `RateLimit` the one that refused, with nothing
+/// remaining (`r=0`) for `t` seconds.
+fn too_many_attempts(throttled: &Throttled, instance: &str) -> ProblemBody {
+    let wait = throttled.wait;
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let window = throttled.policy.window.as_secs();
+    let policies: Vec<String> = throttled
+        .policy
+        .limits()
+        .map(|(scope, quota)| format!("\"{}\";q={quota};w={window}", scope.name()))
+        .collect();
+    let limit = format!("\"{}\";r=0;t={seconds}", throttled.scope.name());
+    let header = |text: &str| HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(""));
+    let who = match throttled.scope {
+        LimitScope::Email => "for this address",
+        LimitScope::Client => "from this client",
+    };
+    ProblemBody::from(
+        Problem::new(StatusCode::TOO_MANY_REQUESTS, instance).with_detail(format!(
+            "Too many failed logins {who}; retry in {seconds} seconds."
+        )),
+    )
+    .with_header(RETRY_AFTER, HeaderValue::from(seconds))
+    .with_header(RATELIMIT_POLICY, header(&policies.join(", ")))
+    .with_header(RATELIMIT, header(&limit))
+}
+
+/// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the limits in force.
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit` (draft-ietf-httpapi-ratelimit-headers): where the client stands.
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The `type` of the 402 problem.
 pub const INSUFFICIENT_FUNDS: &str = "/problems/insufficient-funds";

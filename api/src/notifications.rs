@@ -17,7 +17,7 @@ use domain::{
     Email,
     notifications::{
         MessageBody, NewNotification, Notification, NotificationId, NotificationService,
-        NotificationStatus, Subject,
+        NotificationStatus, POLL_INTERVAL, Subject,
     },
 };
 use poem::{Request, web::Data};
@@ -128,9 +128,13 @@ responses! {
     /// Responses of `POST /notifications`.
     pub enum NotificationsCreate {
         /// Accepted and stored: it will be delivered in the background. `Location` is its
-        /// status monitor.
+        /// status monitor, `Retry-After` the seconds to wait before looking at it.
         #[oai(status = 202)]
-        Accepted(Json<NotificationOut>, #[oai(header = "Location")] String),
+        Accepted(
+            Json<NotificationOut>,
+            #[oai(header = "Location")] String,
+            #[oai(header = "Retry-After")] u64,
+        ),
     }
     authenticated;
     problems {
@@ -145,9 +149,14 @@ responses! {
 responses! {
     /// Responses of `GET /notifications/{id}`.
     pub enum NotificationsGet {
-        /// The notification and its delivery status.
+        /// The notification and its delivery status; while it is `queued` or `sending`,
+        /// `Retry-After` says how many seconds to wait before looking again (until its next
+        /// attempt when a retry is scheduled).
         #[oai(status = 200)]
-        Ok(Json<NotificationOut>),
+        Ok(
+            Json<NotificationOut>,
+            #[oai(header = "Retry-After")] Option<u64>,
+        ),
     }
     guarded("The notification is someone else's and the caller is not an admin.");
     problems {
@@ -176,7 +185,8 @@ impl NotificationsApi {
     ) -> NotificationsCreate {
         reply(req, notifications.submit(&auth.0, body.0).await, |n| {
             let location = format!("/notifications/{}", n.id);
-            NotificationsCreate::Accepted(Json(NotificationOut::from(&n)), location)
+            let wait = look_again_after(&n).unwrap_or(POLL_INTERVAL.as_secs());
+            NotificationsCreate::Accepted(Json(NotificationOut::from(&n)), location, wait)
         })
     }
 
@@ -195,9 +205,15 @@ impl NotificationsApi {
         id: Path<Id<NotificationId>>,
     ) -> NotificationsGet {
         reply(req, notifications.get(&auth.0, id.0.0).await, |n| {
-            NotificationsGet::Ok(Json(NotificationOut::from(&n)))
+            NotificationsGet::Ok(Json(NotificationOut::from(&n)), look_again_after(&n))
         })
     }
+}
+
+/// `Retry-After` for a watcher of `n`, in seconds; none once it is final.
+fn look_again_after(n: &Notification) -> Option<u64> {
+    n.look_again_after(chrono::Utc::now())
+        .map(|wait| wait.as_secs())
 }
 
 #[cfg(test)]

@@ -71,8 +71,8 @@ pub enum Error {
     #[error("a request with this idempotency key is still executing")]
     IdempotencyKeyInFlight,
     /// Too many failed logins for this address or from this client; try again after the wait.
-    #[error("too many failed logins; retry in {0:?}")]
-    TooManyAttempts(std::time::Duration),
+    #[error("too many failed logins; retry in {:?}", .0.wait)]
+    TooManyAttempts(crate::throttle::Throttled),
     /// A concurrent change got in the way; the request may be retried.
     #[error("conflict: {0}")]
     Conflict(&'static str),

@@ -132,6 +132,30 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     /// When it was delivered.
     pub sent_at: Option<DateTime<Utc>>,
+    /// When it is due for its next attempt, while it is queued.
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// How long a client watching a notification in flight waits at least between looks: a
+/// delivery takes milliseconds, so a second later it has usually moved on.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Notification {
+    /// How long, from `now`, a client watching this notification should wait before it looks
+    /// again: nothing once it is `sent` or `failed` (it will not change); until its next
+    /// attempt when a retry is scheduled later than that; else [`POLL_INTERVAL`]. In whole
+    /// seconds, as `Retry-After` gives them.
+    pub fn look_again_after(&self, now: DateTime<Utc>) -> Option<Duration> {
+        match self.status {
+            NotificationStatus::Sent | NotificationStatus::Failed => None,
+            NotificationStatus::Sending => Some(POLL_INTERVAL),
+            NotificationStatus::Queued => {
+                let due = (self.next_attempt_at - now).to_std().unwrap_or_default();
+                let whole = Duration::from_secs(due.as_secs() + u64::from(due.subsec_nanos() > 0));
+                Some(whole.max(POLL_INTERVAL))
+            }
+        }
+    }
 }
 
 /// When to try again after a failed delivery, and when to stop.
@@ -394,5 +418,40 @@ mod tests {
             assert_eq!(NotificationStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(NotificationStatus::parse("lost"), None);
+    }
+
+    fn stored(status: NotificationStatus, next_attempt_at: DateTime<Utc>) -> Notification {
+        Notification {
+            id: NotificationId::parse(1).unwrap(),
+            owner_id: UserId::parse(1).unwrap(),
+            email: Email::parse("ann@example.com").unwrap(),
+            subject: Subject::parse("Hi").unwrap(),
+            body: MessageBody::parse("Hello").unwrap(),
+            status,
+            attempts: 1,
+            last_error: None,
+            created_at: t0(),
+            sent_at: None,
+            next_attempt_at,
+        }
+    }
+
+    #[test]
+    fn a_watcher_looks_again_in_a_second_or_at_the_next_attempt_and_never_once_final() {
+        let soon = t0() + chrono::Duration::milliseconds(200);
+        let later = t0() + chrono::Duration::milliseconds(7_300);
+        let look = |status, due| stored(status, due).look_again_after(t0());
+        assert_eq!(look(NotificationStatus::Queued, t0()), Some(POLL_INTERVAL));
+        assert_eq!(look(NotificationStatus::Queued, soon), Some(POLL_INTERVAL));
+        assert_eq!(
+            look(NotificationStatus::Queued, later),
+            Some(Duration::from_secs(8))
+        );
+        assert_eq!(
+            look(NotificationStatus::Sending, later),
+            Some(POLL_INTERVAL)
+        );
+        assert_eq!(look(NotificationStatus::Sent, later), None);
+        assert_eq!(look(NotificationStatus::Failed, later), None);
     }
 }

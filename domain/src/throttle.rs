@@ -31,6 +31,47 @@ impl ThrottlePolicy {
         per_client: 0,
         window: Duration::ZERO,
     };
+
+    /// The limits in force, each with the failures it allows within [`Self::window`].
+    pub fn limits(&self) -> impl Iterator<Item = (LimitScope, u32)> + use<> {
+        let window = !self.window.is_zero();
+        [
+            (LimitScope::Email, self.per_email),
+            (LimitScope::Client, self.per_client),
+        ]
+        .into_iter()
+        .filter(move |(_, quota)| window && *quota > 0)
+    }
+}
+
+/// What a login limit counts failures of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// One e-mail address, whoever tries it.
+    Email,
+    /// One client address, whatever e-mail addresses it tries.
+    Client,
+}
+
+impl LimitScope {
+    /// The limit's name, as rate-limit headers give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// A login attempt refused by a limit: which one, and how long until one more is admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// The limit the attempt ran into (the one with the longer wait when both did).
+    pub scope: LimitScope,
+    /// How long until an attempt would be admitted.
+    pub wait: Duration,
+    /// Every limit in force.
+    pub policy: ThrottlePolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,14 +107,14 @@ impl LoginThrottle {
         }
     }
 
-    /// Admits an attempt for `email` from `client` at `now`, charging it to both, or says how
-    /// long to wait before one would be admitted.
+    /// Admits an attempt for `email` from `client` at `now`, charging it to both, or says which
+    /// limit refuses it and how long to wait before one would be admitted.
     pub fn admit(
         &self,
         email: &str,
         client: Option<IpAddr>,
         now: Instant,
-    ) -> Result<Charge, Duration> {
+    ) -> Result<Charge, Throttled> {
         let charge = Charge {
             email: Key::Email(email.trim().to_lowercase()),
             client: client.map(Key::Client),
@@ -83,20 +124,32 @@ impl LoginThrottle {
             drained_at.retain(|_, at| *at > now);
         }
         let limits = [
-            (Some(&charge.email), self.policy.per_email),
-            (charge.client.as_ref(), self.policy.per_client),
+            (
+                Some(&charge.email),
+                self.policy.per_email,
+                LimitScope::Email,
+            ),
+            (
+                charge.client.as_ref(),
+                self.policy.per_client,
+                LimitScope::Client,
+            ),
         ];
-        let wait = limits
+        let refusal = limits
             .iter()
-            .filter_map(|(key, limit)| {
+            .filter_map(|(key, limit, scope)| {
                 let at = drained_at.get((*key)?).copied()?;
-                self.wait(at, *limit, now)
+                Some((self.wait(at, *limit, now)?, *scope))
             })
-            .max();
-        if let Some(wait) = wait {
-            return Err(wait);
+            .max_by_key(|(wait, _)| *wait);
+        if let Some((wait, scope)) = refusal {
+            return Err(Throttled {
+                scope,
+                wait,
+                policy: self.policy,
+            });
         }
-        for (key, limit) in limits {
+        for (key, limit, _) in limits {
             if let (Some(key), Some(step)) = (key, self.step(limit)) {
                 let at = drained_at.entry(key.clone()).or_insert(now);
                 *at = (*at).max(now) + step;
@@ -150,8 +203,11 @@ mod tests {
         for _ in 0..3 {
             throttle.admit("ann@example.com", HOME, t0).unwrap();
         }
-        let wait = throttle.admit("ann@example.com", AWAY, t0).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(20));
+        let refused = throttle.admit("ann@example.com", AWAY, t0).unwrap_err();
+        assert_eq!(
+            (refused.scope, refused.wait),
+            (LimitScope::Email, Duration::from_secs(20))
+        );
         // The same address in another case is the same address.
         assert!(throttle.admit(" ANN@example.com", AWAY, t0).is_err());
         assert!(throttle.admit("bob@example.com", AWAY, t0).is_ok());
@@ -169,8 +225,11 @@ mod tests {
                 .admit(&format!("u{n}@example.com"), HOME, t0)
                 .unwrap();
         }
-        let wait = throttle.admit("u9@example.com", HOME, t0).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(12));
+        let refused = throttle.admit("u9@example.com", HOME, t0).unwrap_err();
+        assert_eq!(
+            (refused.scope, refused.wait),
+            (LimitScope::Client, Duration::from_secs(12))
+        );
         assert!(throttle.admit("u9@example.com", AWAY, t0).is_ok());
     }
 
@@ -211,6 +270,21 @@ mod tests {
             assert!(off.admit("ann@example.com", HOME, t0).is_ok());
             assert!(email_only.admit(&format!("u{n}@x.org"), HOME, t0).is_ok());
         }
+    }
+
+    #[test]
+    fn the_limits_in_force_are_those_with_a_quota_and_a_window() {
+        let scopes = |policy: ThrottlePolicy| policy.limits().collect::<Vec<_>>();
+        assert_eq!(
+            scopes(POLICY),
+            [(LimitScope::Email, 3), (LimitScope::Client, 5)]
+        );
+        let email_only = ThrottlePolicy {
+            per_client: 0,
+            ..POLICY
+        };
+        assert_eq!(scopes(email_only), [(LimitScope::Email, 3)]);
+        assert_eq!(scopes(ThrottlePolicy::OFF), []);
     }
 
     #[test]

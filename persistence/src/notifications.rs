@@ -268,6 +268,7 @@ fn to_domain(model: Model) -> Result<Notification> {
         last_error: model.last_error,
         created_at: model.created_at,
         sent_at: model.sent_at,
+        next_attempt_at: model.next_attempt_at,
     })
 }
 

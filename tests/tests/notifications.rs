@@ -39,6 +39,7 @@ async fn submit(service: &Service, token: &str, subject: &str) -> NonZeroU64 {
     let location = accepted.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(location, format!("/notifications/{}", accepted.id));
     assert_eq!(accepted.status, Status::Queued);
+    assert_eq!(accepted.headers()["retry-after"], "1");
     id(accepted.id)
 }
 
@@ -79,6 +80,15 @@ async fn a_notification_is_delivered_through_smtp_with_recipient_subject_and_bod
     assert_eq!(sent.attempts, 1);
     assert!(sent.sent_at.is_some());
     assert_eq!(sent.last_error, None);
+    let final_look = service
+        .api(&token)
+        .notifications_get(notification)
+        .await
+        .unwrap();
+    assert!(
+        final_look.headers().get("retry-after").is_none(),
+        "a sent notification will not change: no Retry-After"
+    );
     let received = smtp.received();
     assert_eq!(received.len(), 1);
     let mail = &received[0];

@@ -517,6 +517,11 @@ async fn failed_logins_past_the_limit_are_429_with_retry_after_and_check_nothing
         assert!(problem["detail"].as_str().unwrap().contains("retry in"));
         // Five failures a minute: the next fits 12 seconds later.
         assert_eq!(reply.header("retry-after"), Some("12"));
+        assert_eq!(reply.header("ratelimit"), Some("\"email\";r=0;t=12"));
+        assert_eq!(
+            reply.header("ratelimit-policy"),
+            Some("\"email\";q=5;w=60, \"client\";q=5;w=60")
+        );
     }
     assert_eq!(hasher.verifications.load(Ordering::SeqCst), checked);
     let other = json!({"email": "someone@example.com", "password": "whatever1"});

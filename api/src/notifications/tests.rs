@@ -25,6 +25,7 @@ async fn submitting_is_202_queued_with_a_status_monitor_and_wakes_the_worker() {
         Some(format!("/notifications/{id}").as_str())
     );
     assert_eq!(reply.body["status"], "queued");
+    assert_eq!(reply.header("retry-after"), Some("1"), "when to look");
     assert_eq!(reply.body["email"], "friend@example.com");
     assert_eq!(reply.body["subject"], "Hello");
     assert_eq!(reply.body["attempts"], 0);
@@ -45,6 +46,7 @@ async fn submitting_is_202_queued_with_a_status_monitor_and_wakes_the_worker() {
         .await;
     assert_eq!(monitor.status, 200);
     assert_eq!(monitor.body, reply.body, "stored before the 202");
+    assert_eq!(monitor.header("retry-after"), Some("1"), "still queued");
 }
 
 #[tokio::test]

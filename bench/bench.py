@@ -39,7 +39,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# bench/run.sh builds these; BENCH_PROFILE=debug (CI's smoke run) takes the unoptimised ones.
+# bench/run.sh builds these; BENCH_PROFILE=debug takes the unoptimised ones (figures mean nothing).
 PROFILE = os.environ.get("BENCH_PROFILE", "release")
 BINARY = os.path.join(ROOT, "target", PROFILE, "app")
 BARE = os.path.join(ROOT, "target", PROFILE, "bare")

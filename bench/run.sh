@@ -4,8 +4,8 @@
 #   bench/run.sh --peer --bare [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 #   bench/run.sh --smoke        # seconds: what CI runs, so that the script keeps working
 #
-# BENCH_PROFILE=debug runs unoptimised binaries instead: figures then mean nothing, but CI's
-# smoke run, which only keeps the scripts working, skips a release build.
+# BENCH_PROFILE=debug runs unoptimised binaries instead, to try the scripts without a release
+# build: the figures then mean nothing.
 #
 # Needs wrk (Debian: apt-get install wrk) and python3; --peer needs python3-venv for the peer.
 set -euo pipefail

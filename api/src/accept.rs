@@ -70,8 +70,9 @@ impl<'a> Range<'a> {
     }
 }
 
-/// A `qvalue` (`0`, `0.5`, `1.000`, ...) in thousandths; `None` when it is not one.
-fn weight(text: &str) -> Option<u16> {
+/// A `qvalue` (`0`, `0.5`, `1.000`, ...) in thousandths; `None` when it is not one. Shared
+/// with `Accept-Encoding` negotiation ([`crate::compression`]).
+pub(crate) fn weight(text: &str) -> Option<u16> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -347,3 +347,40 @@ async fn a_client_that_asks_only_for_json_gets_its_problems_as_application_json(
         reply.assert_problem(404, "/users/999");
     }
 }
+
+#[tokio::test]
+async fn every_problem_type_resolves_to_its_own_page_and_the_spec_names_it() {
+    use crate::problem_types::ProblemType;
+    let app = test_app().await;
+    let spec = crate::spec_value();
+    let documented = spec
+        .pointer("/components/schemas/Problem/properties/type/description")
+        .and_then(serde_json::Value::as_str)
+        .unwrap()
+        .to_owned();
+    let mut pages = std::collections::HashSet::new();
+    for kind in ProblemType::ALL {
+        let uri = kind.uri();
+        let resp = app.client.get(&uri).send().await;
+        resp.assert_status_is_ok();
+        resp.assert_content_type("text/html; charset=utf-8");
+        let page = resp.0.into_body().into_string().await.unwrap();
+        assert!(page.contains(kind.title()), "{uri}");
+        assert!(pages.insert(page), "{uri} has the page of another type");
+        assert!(
+            documented.contains(&format!("`{uri}`")),
+            "{uri} is not in the spec"
+        );
+    }
+    let index = app.client.get("/problems/").send().await;
+    index.assert_status_is_ok();
+    let unknown = Reply::of(app.client.get("/problems/no-such-type").send().await).await;
+    unknown.assert_problem(404, "/problems/no-such-type");
+}
+
+#[tokio::test]
+async fn problem_pages_are_open_without_a_token() {
+    let app = test_app().await;
+    let resp = app.client.get("/problems/insufficient-funds").send().await;
+    resp.assert_status_is_ok();
+}

@@ -77,7 +77,7 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
             Ok(body) => body.into_bytes().await,
             Err(err) => Err(err),
         }
-        .map_err(|err| refuse(crate::edge::unreadable_body(&err, instance)))?;
+        .map_err(|err| refuse(crate::errors::unreadable_body(&err, instance)))?;
         if bytes.is_empty() {
             let missing = FieldError::new(&["body"], "missing", "a JSON body is required");
             return Err(refuse(Problem::invalid(instance, vec![missing])));
@@ -95,7 +95,7 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
         }
         let value: Value = serde_json::from_slice(&bytes).map_err(|err| {
             refuse(
-                Problem::new(StatusCode::BAD_REQUEST, instance)
+                Problem::of(crate::problem_types::ProblemType::MalformedBody, instance)
                     .with_detail(format!("The body is not well-formed JSON: {err}.")),
             )
         })?;

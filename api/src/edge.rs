@@ -11,9 +11,11 @@
 //! `Cache-Control: no-store` unless the operation chose otherwise.
 
 use crate::{
-    accept,
+    accept, compression, conditional,
+    errors::{self, BodyTimeout, BodyTooLarge},
     metrics::HttpMetrics,
     problem::{self, FieldError, PROBLEM_JSON, Problem},
+    problem_types::ProblemType,
     routes::RouteTable,
 };
 use futures_util::{FutureExt, StreamExt};
@@ -137,18 +139,28 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             let started = Instant::now();
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);
             let entered = InFlight::enter(&self.metrics.in_flight, self.limits.max_in_flight);
-            let accept = req
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
+            let header_text = |name: header::HeaderName| {
+                req.headers()
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let accept = header_text(header::ACCEPT);
+            let accept_encoding = header_text(header::ACCEPT_ENCODING);
+            let if_none_match = header_text(header::IF_NONE_MATCH);
+            let reads = method == Method::GET || method == Method::HEAD;
+            if method == Method::HEAD && !self.routes.serves_head(&path) {
+                // poem answers HEAD with the GET handler but drops the body before the edge sees
+                // it; the edge needs the body to tag it, and hyper never sends a HEAD's body.
+                req.set_method(Method::GET);
+            }
             let refusal = match entered {
                 None => Some(busy(&path)),
                 Some(_) => self
                     .unacceptable(accept.as_deref(), &method, &path)
                     .or_else(|| self.guard_body(&mut req, &path)),
             };
-            let mut resp = match refusal {
+            let resp = match refusal {
                 Some(refusal) => refusal,
                 None => match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
                     Ok(Ok(resp)) => ensure_problem(resp.into_response(), &path),
@@ -161,6 +173,13 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 },
             };
             drop(entered);
+            let mut resp = represent(
+                resp,
+                reads,
+                if_none_match.as_deref(),
+                accept_encoding.as_deref(),
+            )
+            .await;
             if resp.content_type() == Some(PROBLEM_JSON) {
                 let media = problem::media_type_for(accept.as_deref());
                 resp.headers_mut()
@@ -222,7 +241,7 @@ impl<E> EdgeEndpoint<E> {
             // hyper holds a body with a Content-Length to exactly that many bytes.
             Some(length) => match length.parse::<u64>() {
                 Ok(length) if length > limit => {
-                    return Some(too_large(limit, path).into_response());
+                    return Some(errors::too_large(limit, path).into_response());
                 }
                 Ok(length) => length,
                 Err(_) => 0,
@@ -293,12 +312,7 @@ impl<E> EdgeEndpoint<E> {
             return resp;
         }
         if err.is::<AuthorizationError>() {
-            return crate::errors::unauthorized(
-                path,
-                "A bearer token is required: `Authorization: Bearer <token>` (see POST /auth/tokens).",
-                None,
-            )
-            .into_response();
+            return errors::token_required(path).into_response();
         }
         if let Some(err) = err.downcast_ref::<ParsePathError>() {
             let index = err
@@ -317,7 +331,7 @@ impl<E> EdgeEndpoint<E> {
             return parameter_problem(path, location, err.name, &err.reason).into_response();
         }
         if let Some(err) = err.downcast_ref::<ReadBodyError>() {
-            return unreadable_body(err, path).into_response();
+            return errors::unreadable_body(err, path).into_response();
         }
         if err.is::<ContentTypeError>() {
             return Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, path)
@@ -329,6 +343,45 @@ impl<E> EdgeEndpoint<E> {
         }
         ensure_problem(err.into_response(), path)
     }
+}
+
+/// The representation a response's body is sent as: JSON 200s and 201s tagged (`ETag`), a GET
+/// or HEAD whose `If-None-Match` names the tag answered 304, the body compressed by
+/// `Accept-Encoding` where that pays, and `Vary: Accept-Encoding` wherever it could have been.
+async fn represent(
+    mut resp: Response,
+    reads: bool,
+    if_none_match: Option<&str>,
+    accept_encoding: Option<&str>,
+) -> Response {
+    conditional::tag_json(&mut resp).await;
+    let varies = compression::compressible_type(&resp);
+    let coding = compression::negotiate(accept_encoding)
+        .filter(|_| varies && compression::eligible(&mut resp));
+    if reads && let Some(mut not_modified) = conditional::not_modified(&resp, if_none_match) {
+        if let Some(coding) = coding {
+            let tagged = not_modified
+                .headers()
+                .get(header::ETAG)
+                .and_then(|tag| tag.to_str().ok())
+                .and_then(|tag| compression::with_coding(tag, coding))
+                .and_then(|tag| HeaderValue::from_str(&tag).ok());
+            if let Some(tag) = tagged {
+                not_modified.headers_mut().insert(header::ETAG, tag);
+            }
+        }
+        if varies {
+            compression::add_vary(&mut not_modified);
+        }
+        return not_modified;
+    }
+    if let Some(coding) = coding {
+        resp = compression::compress(resp, coding);
+    }
+    if varies {
+        compression::add_vary(&mut resp);
+    }
+    resp
 }
 
 /// A response with an error status that is not a problem yet becomes one with the same status,
@@ -348,66 +401,9 @@ fn ensure_problem(resp: Response, path: &str) -> Response {
     problem
 }
 
-/// A request body passed the configured limit while it was read.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body is larger than {limit} bytes")]
-pub struct BodyTooLarge {
-    limit: u64,
-}
-
-/// A request body did not arrive within the body timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {timeout:?}")]
-pub struct BodyTimeout {
-    timeout: Duration,
-}
-
-/// The 413 for a body over `limit` bytes.
-pub fn too_large(limit: u64, path: &str) -> Problem {
-    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path).with_detail(format!(
-        "The body is larger than the limit of {limit} bytes."
-    ))
-}
-
-/// The problem for a body that could not be read.
-pub fn unreadable_body(err: &ReadBodyError, path: &str) -> Problem {
-    match err {
-        ReadBodyError::PayloadTooLarge => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path),
-        ReadBodyError::Io(io) => broken_body(io, path),
-        _ => broken_body(&io::Error::other("unreadable"), path),
-    }
-}
-
-/// The problem for a body whose reading failed with `err`: 413 past the size limit, 408 past
-/// the body timeout, else 400.
-pub fn broken_body(err: &io::Error, path: &str) -> Problem {
-    if let Some(BodyTooLarge { limit }) = find_cause(err) {
-        return too_large(*limit, path);
-    }
-    if let Some(BodyTimeout { timeout }) = find_cause(err) {
-        return Problem::new(StatusCode::REQUEST_TIMEOUT, path).with_detail(format!(
-            "The body did not arrive within {} seconds.",
-            timeout.as_secs_f64()
-        ));
-    }
-    Problem::new(StatusCode::BAD_REQUEST, path)
-        .with_detail("The body could not be read to its end; nothing was stored.")
-}
-
-/// The `T` inside `err`, however many `io::Error` layers wrap it.
-fn find_cause<T: std::error::Error + 'static>(err: &io::Error) -> Option<&T> {
-    let mut inner = err.get_ref()?;
-    loop {
-        if let Some(found) = inner.downcast_ref::<T>() {
-            return Some(found);
-        }
-        inner = inner.downcast_ref::<io::Error>()?.get_ref()?;
-    }
-}
-
 /// The 503 for a request past the in-flight cap.
 fn busy(path: &str) -> Response {
-    let mut resp = Problem::new(StatusCode::SERVICE_UNAVAILABLE, path)
+    let mut resp = Problem::of(ProblemType::Overloaded, path)
         .with_detail("The service is handling as many requests as it may; retry shortly.")
         .into_response();
     resp.headers_mut().insert(

@@ -1,110 +1,172 @@
-//! Domain errors as problems: the one place where a domain outcome gets its status code.
+//! Errors as problems: the one place where a domain outcome, or a body that could not be read,
+//! gets its status code and its problem type.
+//!
+//! Each domain error names one [`ProblemType`] (its `type`, `title` and status); the `detail`
+//! says what happened this time. A refusal about one input also names that input in `errors`,
+//! at the location [`Input`] gives it.
 
-use crate::problem::{FieldError, Problem, ProblemBody};
+use crate::{
+    problem::{FieldError, Problem, ProblemBody},
+    problem_types::ProblemType,
+};
 use domain::{
     Error,
     throttle::{LimitScope, Throttled},
 };
-use poem::http::{
-    HeaderName, HeaderValue, StatusCode,
-    header::{RETRY_AFTER, WWW_AUTHENTICATE},
+use poem::{
+    error::ReadBodyError,
+    http::{
+        HeaderName, HeaderValue, StatusCode,
+        header::{RETRY_AFTER, WWW_AUTHENTICATE},
+    },
 };
+use std::{io, time::Duration};
+
+/// The request inputs a domain refusal can be about, with where a client sent each: the
+/// `loc` of the refusal's `errors` entry.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    /// A new user's chosen id, in the path.
+    ChosenId,
+    /// The owner of a new account, in the body.
+    Owner,
+    /// The amount of a movement, in the body.
+    Amount,
+    /// A transfer's destination, in the body.
+    Destination,
+    /// The `Idempotency-Key` header.
+    IdempotencyKey,
+}
+
+impl Input {
+    fn loc(self) -> &'static [&'static str] {
+        match self {
+            Self::ChosenId => &["path", "id"],
+            Self::Owner => &["body", "owner_id"],
+            Self::Amount => &["body", "amount"],
+            Self::Destination => &["body", "to_account_id"],
+            Self::IdempotencyKey => &["header", "Idempotency-Key"],
+        }
+    }
+}
 
 /// The problem a client sees for `err`, raised by the request at `instance`.
 ///
 /// Internal errors are logged here, with their cause, and answered with a bare 500: no message
 /// of a dependency ever reaches a client.
 pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
+    use ProblemType as T;
+    let of = |kind: ProblemType, detail: String| Problem::of(kind, instance).with_detail(detail);
     let problem = match err {
         Error::InvalidCredentials => {
-            return unauthorized(
-                instance,
-                "The e-mail address or the password is wrong.",
-                None,
+            let problem = of(
+                T::InvalidCredentials,
+                "The e-mail address or the password is wrong.".to_owned(),
             );
+            return challenge(problem, None);
         }
         Error::InvalidToken(reason) => {
-            return unauthorized(
-                instance,
-                &format!("The bearer token is invalid: {reason}."),
-                Some(reason),
-            );
+            let detail = format!("The bearer token is invalid: {reason}.");
+            return challenge(of(T::Unauthorized, detail), Some(reason));
         }
-        Error::Forbidden(reason) => {
-            Problem::new(StatusCode::FORBIDDEN, instance).with_detail(reason)
-        }
-        Error::Conflict(reason) => Problem::new(StatusCode::CONFLICT, instance).with_detail(reason),
-        Error::FileNotFound(name) => Problem::new(StatusCode::NOT_FOUND, instance)
-            .with_detail(format!("No file is called {name}.")),
-        Error::Upload(cause) => crate::edge::broken_body(&cause, instance),
-        Error::NotificationNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
-            .with_detail(format!("No notification has id {id}.")),
-        Error::UserHasFunds => Problem::new(StatusCode::CONFLICT, instance)
-            .with_detail("The user owns an account with a non-zero balance; empty it first."),
-        Error::AccountNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
-            .with_detail(format!("No account has id {id}.")),
-        Error::TransactionNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
-            .with_detail(format!("The account has no transaction {id}.")),
-        Error::ChosenIdTooLarge => invalid_member(
-            instance,
-            &["path", "id"],
+        Error::Forbidden(reason) => of(T::Forbidden, reason.to_owned()),
+        Error::Conflict(reason) => of(T::ConcurrentChange, reason.to_owned()),
+        Error::FileNotFound(name) => of(T::FileNotFound, format!("No file is called {name}.")),
+        Error::Upload(cause) => broken_body(&cause, instance),
+        Error::NotificationNotFound(id) => of(
+            T::NotificationNotFound,
+            format!("No notification has id {id}."),
+        ),
+        Error::UserHasFunds => of(
+            T::UserHasFunds,
+            "The user owns an account with a non-zero balance; empty it first.".to_owned(),
+        ),
+        Error::AccountNotFound(id) => of(T::AccountNotFound, format!("No account has id {id}.")),
+        Error::TransactionNotFound(id) => of(
+            T::TransactionNotFound,
+            format!("The account has no transaction {id}."),
+        ),
+        Error::ChosenIdTooLarge => refused(
+            T::IdTooLarge,
             "id_too_large",
+            Input::ChosenId,
             &format!(
                 "a new user's id must be at most {}",
                 domain::users::MAX_CHOSEN_ID
             ),
-        ),
-        Error::UnknownOwner(_) => invalid_member(
             instance,
-            &["body", "owner_id"],
+        ),
+        Error::UnknownOwner(_) => refused(
+            T::UnknownOwner,
             "user_not_found",
+            Input::Owner,
             "no user has this id",
+            instance,
         ),
         Error::InsufficientFunds { balance, required } => {
-            let mut problem = Problem::new(StatusCode::PAYMENT_REQUIRED, instance)
-                .with_detail(format!("The balance {balance} does not cover {required}."));
-            problem.kind = INSUFFICIENT_FUNDS.to_owned();
-            problem.title = "Insufficient Funds".to_owned();
+            let mut problem = of(
+                T::InsufficientFunds,
+                format!("The balance {balance} does not cover {required}."),
+            );
             problem.balance = Some(balance);
             problem.required = Some(required);
             problem
         }
-        Error::BalanceOverflow => invalid_member(
-            instance,
-            &["body", "amount"],
+        Error::BalanceOverflow => refused(
+            T::BalanceOverflow,
             "balance_overflow",
+            Input::Amount,
             "the balance would exceed the largest amount it can hold",
-        ),
-        Error::SameAccount => invalid_member(
             instance,
-            &["body", "to_account_id"],
+        ),
+        Error::SameAccount => refused(
+            T::SameAccount,
             "same_account",
+            Input::Destination,
             "must differ from from_account_id",
-        ),
-        Error::CurrencyMismatch => invalid_member(
             instance,
-            &["body", "to_account_id"],
+        ),
+        Error::CurrencyMismatch => refused(
+            T::CurrencyMismatch,
             "currency_mismatch",
+            Input::Destination,
             "the accounts have different currencies",
-        ),
-        Error::IdempotencyKeyReused => invalid_member(
             instance,
-            &["header", "Idempotency-Key"],
+        ),
+        Error::IdempotencyKeyReused => refused(
+            T::IdempotencyKeyReused,
             "idempotency_key_reused",
+            Input::IdempotencyKey,
             "was already used with a different request",
+            instance,
         ),
-        Error::IdempotencyKeyInFlight => Problem::new(StatusCode::CONFLICT, instance).with_detail(
-            "A request with this Idempotency-Key is still being processed; retry it later.",
+        Error::IdempotencyKeyInFlight => of(
+            T::IdempotencyKeyInFlight,
+            "A request with this Idempotency-Key is still being processed; retry it later."
+                .to_owned(),
         ),
-        Error::LastAdmin => Problem::new(StatusCode::CONFLICT, instance)
-            .with_detail("The last admin cannot be deleted: the service would have none."),
-        Error::UserNotFound(id) => Problem::new(StatusCode::NOT_FOUND, instance)
-            .with_detail(format!("No user has id {id}.")),
-        Error::EmailTaken => Problem::new(StatusCode::CONFLICT, instance)
-            .with_detail("The e-mail address is taken by another user."),
-        Error::UserExists(id) => Problem::new(StatusCode::CONFLICT, instance).with_detail(format!(
-            "User {id} was created concurrently; retry the request."
-        )),
+        Error::PreconditionFailed => of(
+            T::PreconditionFailed,
+            "The resource is not in the state the request's precondition names; nothing was changed."
+                .to_owned(),
+        ),
+        Error::PreconditionRequired => of(
+            T::PreconditionRequired,
+            "Send this write with `If-Match` and the resource's current `ETag`.".to_owned(),
+        ),
+        Error::LastAdmin => of(
+            T::LastAdmin,
+            "The last admin cannot be deleted: the service would have none.".to_owned(),
+        ),
+        Error::UserNotFound(id) => of(T::UserNotFound, format!("No user has id {id}.")),
+        Error::EmailTaken => of(
+            T::EmailTaken,
+            "The e-mail address is taken by another user.".to_owned(),
+        ),
+        Error::UserExists(id) => of(
+            T::UserExists,
+            format!("User {id} was created concurrently; retry the request."),
+        ),
         Error::TooManyAttempts(throttled) => return too_many_attempts(&throttled, instance),
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "request failed");
@@ -114,9 +176,26 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
     problem.into()
 }
 
+/// A refusal of type `kind` about one `input`, which broke the rule `code`.
+fn refused(kind: ProblemType, code: &str, input: Input, msg: &str, instance: &str) -> Problem {
+    Problem::invalid_as(
+        kind,
+        instance,
+        vec![FieldError::new(input.loc(), code, msg)],
+    )
+}
+
+/// The 401 for a request without a (valid) bearer token.
+pub fn token_required(instance: &str) -> ProblemBody {
+    let problem = Problem::of(ProblemType::Unauthorized, instance).with_detail(
+        "A bearer token is required: `Authorization: Bearer <token>` (see POST /auth/tokens).",
+    );
+    challenge(problem, None)
+}
+
 /// A 401 with the `WWW-Authenticate: Bearer` challenge (RFC 6750), naming `invalid_token` when
 /// a token was sent (`token_error`).
-pub fn unauthorized(instance: &str, detail: &str, token_error: Option<&str>) -> ProblemBody {
+fn challenge(problem: Problem, token_error: Option<&str>) -> ProblemBody {
     let challenge = match token_error {
         Some(reason) => format!(
             "Bearer error=\"invalid_token\", error_description=\"{}\"",
@@ -125,8 +204,7 @@ pub fn unauthorized(instance: &str, detail: &str, token_error: Option<&str>) -> 
         None => "Bearer".to_owned(),
     };
     let challenge = HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer"));
-    ProblemBody::from(Problem::new(StatusCode::UNAUTHORIZED, instance).with_detail(detail))
-        .with_header(WWW_AUTHENTICATE, challenge)
+    ProblemBody::from(problem).with_header(WWW_AUTHENTICATE, challenge)
 }
 
 /// The 429 of a refused login: `Retry-After`, and the IETF rate-limit headers
@@ -149,7 +227,7 @@ fn too_many_attempts(throttled: &Throttled, instance: &str) -> ProblemBody {
         LimitScope::Client => "from this client",
     };
     ProblemBody::from(
-        Problem::new(StatusCode::TOO_MANY_REQUESTS, instance).with_detail(format!(
+        Problem::of(ProblemType::TooManyLogins, instance).with_detail(format!(
             "Too many failed logins {who}; retry in {seconds} seconds."
         )),
     )
@@ -163,9 +241,135 @@ const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy")
 /// `RateLimit` (draft-ietf-httpapi-ratelimit-headers): where the client stands.
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-/// The `type` of the 402 problem.
-pub const INSUFFICIENT_FUNDS: &str = "/problems/insufficient-funds";
+/// A request body passed the configured limit while it was read.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than {limit} bytes")]
+pub struct BodyTooLarge {
+    /// The limit, in bytes.
+    pub limit: u64,
+}
 
-fn invalid_member(instance: &str, loc: &[&str], kind: &str, msg: &str) -> Problem {
-    Problem::invalid(instance, vec![FieldError::new(loc, kind, msg)])
+/// A request body did not arrive within the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {timeout:?}")]
+pub struct BodyTimeout {
+    /// The timeout.
+    pub timeout: Duration,
+}
+
+/// The 413 for a body over `limit` bytes.
+pub fn too_large(limit: u64, path: &str) -> Problem {
+    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path).with_detail(format!(
+        "The body is larger than the limit of {limit} bytes."
+    ))
+}
+
+/// The problem for a body that could not be read.
+pub fn unreadable_body(err: &ReadBodyError, path: &str) -> Problem {
+    match err {
+        ReadBodyError::PayloadTooLarge => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path),
+        ReadBodyError::Io(io) => broken_body(io, path),
+        _ => broken_body(&io::Error::other("unreadable"), path),
+    }
+}
+
+/// The problem for a body whose reading failed with `err`: 413 past the size limit, 408 past
+/// the body timeout, else 400.
+pub fn broken_body(err: &io::Error, path: &str) -> Problem {
+    if let Some(BodyTooLarge { limit }) = find_cause(err) {
+        return too_large(*limit, path);
+    }
+    if let Some(BodyTimeout { timeout }) = find_cause(err) {
+        return Problem::of(ProblemType::BodyTimeout, path).with_detail(format!(
+            "The body did not arrive within {} seconds.",
+            timeout.as_secs_f64()
+        ));
+    }
+    Problem::of(ProblemType::MalformedBody, path)
+        .with_detail("The body could not be read to its end; nothing was stored.")
+}
+
+/// The `T` inside `err`, however many `io::Error` layers wrap it.
+fn find_cause<T: std::error::Error + 'static>(err: &io::Error) -> Option<&T> {
+    let mut inner = err.get_ref()?;
+    loop {
+        if let Some(found) = inner.downcast_ref::<T>() {
+            return Some(found);
+        }
+        inner = inner.downcast_ref::<io::Error>()?.get_ref()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{accounts::AccountId, users::UserId};
+
+    fn kind_of(err: Error) -> String {
+        problem_for(err, "/x").problem.kind
+    }
+
+    #[test]
+    fn the_409_causes_have_distinct_types() {
+        let kinds = [
+            kind_of(Error::EmailTaken),
+            kind_of(Error::LastAdmin),
+            kind_of(Error::UserHasFunds),
+            kind_of(Error::IdempotencyKeyInFlight),
+            kind_of(Error::Conflict("raced")),
+        ];
+        let distinct: std::collections::HashSet<_> = kinds.iter().collect();
+        assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");
+        assert_eq!(kinds[1], "/problems/last-admin");
+    }
+
+    #[test]
+    fn not_found_is_typed_per_resource() {
+        let user = UserId::parse(1).unwrap();
+        let account = AccountId::parse(1).unwrap();
+        assert_eq!(
+            kind_of(Error::UserNotFound(user)),
+            "/problems/user-not-found"
+        );
+        assert_eq!(
+            kind_of(Error::AccountNotFound(account)),
+            "/problems/account-not-found"
+        );
+    }
+
+    #[test]
+    fn a_refusal_about_one_input_names_it_and_keeps_its_type_and_title() {
+        let problem = problem_for(Error::SameAccount, "/transfers").problem;
+        assert_eq!(problem.kind, "/problems/same-account");
+        assert_eq!(problem.title, "Same Account");
+        assert_eq!(problem.status, 422);
+        let errors = problem.errors.unwrap();
+        assert_eq!(errors[0].loc, ["body", "to_account_id"]);
+        assert_eq!(errors[0].kind, "same_account");
+    }
+
+    #[test]
+    fn body_markers_are_found_under_nested_io_errors() {
+        let marker = io::Error::other(BodyTooLarge { limit: 5 });
+        assert_eq!(broken_body(&marker, "/x").status, 413);
+        let wrapped = io::Error::other(marker);
+        assert_eq!(
+            find_cause::<BodyTooLarge>(&wrapped).map(|t| t.limit),
+            Some(5)
+        );
+        let slow = io::Error::other(io::Error::other(BodyTimeout {
+            timeout: Duration::from_secs(1),
+        }));
+        assert_eq!(broken_body(&slow, "/x").status, 408);
+        assert!(find_cause::<BodyTooLarge>(&io::Error::other("reset")).is_none());
+        assert_eq!(broken_body(&io::Error::other("reset"), "/x").status, 400);
+    }
+
+    #[test]
+    fn an_internal_error_is_a_bare_500() {
+        let problem = problem_for(Error::internal("disk on fire"), "/x").problem;
+        assert_eq!(problem.kind, "about:blank");
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.detail, None);
+    }
 }

@@ -7,6 +7,7 @@ mod range;
 use crate::{
     Tag,
     auth::BearerAuth,
+    conditional,
     errors::problem_for,
     paging::next_page_after,
     params::{FileNameParam, LimitParam, NameCursor},
@@ -17,6 +18,7 @@ use crate::{
 use domain::{
     PageRequest,
     files::{ByteStream, FileInfo, FileService},
+    precondition::Precondition,
     users::PutOutcome,
 };
 use futures_util::{StreamExt, TryStreamExt};
@@ -129,17 +131,22 @@ impl Representation {
 responses! {
     /// Responses of `PUT /files/{name}`.
     pub enum FilesPut {
-        /// An existing file's bytes were replaced.
+        /// An existing file's bytes were replaced; `ETag` is the file's new one.
         #[oai(status = 200)]
-        Replaced(Json<FileOut>),
-        /// The file was created; `Location` is its URL.
+        Replaced(Json<FileOut>, #[oai(header = "ETag")] String),
+        /// The file was created; `Location` is its URL, `ETag` its entity tag.
         #[oai(status = 201)]
-        Created(Json<FileOut>, #[oai(header = "Location")] String),
+        Created(
+            Json<FileOut>,
+            #[oai(header = "Location")] String,
+            #[oai(header = "ETag")] String,
+        ),
     }
     guarded("Only an admin may upload files.");
     problems {
         400 BadRequest: "The upload ended before all its bytes arrived; nothing was stored.",
         408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
+        412 PreconditionFailed: "`If-Match` names no current `ETag` of the file (it changed, or does not exist), or `If-None-Match` names the current one (`*`: the file exists); nothing was stored.",
         413 PayloadTooLarge: "The upload is larger than the configured limit; nothing was stored.",
         422 Unprocessable: "The name is not 1 to 255 of A-Z, a-z, 0-9, '.', '_', '-' starting with a letter or digit.",
     }
@@ -231,8 +238,18 @@ responses! {
     bodiless;
     problems {
         404 NotFound: "No file has this name.",
+        412 PreconditionFailed: "`If-Match` names no current `ETag` of the file (it changed since, or does not exist); nothing was deleted.",
         422 Unprocessable: "The name is not a valid file name.",
     }
+}
+
+/// The precondition a write's `If-Match` and `If-None-Match` headers state about the file,
+/// whose tag is its SHA-256 (its `ETag` without quotes).
+fn precondition(if_match: Option<&str>, if_none_match: Option<&str>) -> Precondition<FileInfo> {
+    Precondition::new(
+        conditional::condition(if_match, if_none_match),
+        |file: &FileInfo| file.sha256.clone(),
+    )
 }
 
 #[OpenApi(tag = "Tag::Files")]
@@ -244,6 +261,8 @@ impl FilesApi {
     /// short leaves the previous version whole. 201 when the file is new, 200 when replaced. No
     /// body stores an empty file.
     #[oai(path = "/files/:name", method = "put", operation_id = "files_put")]
+    // poem-openapi documents each parameter from its own argument; these are the headers.
+    #[allow(clippy::too_many_arguments)]
     async fn put(
         &self,
         auth: BearerAuth,
@@ -251,16 +270,26 @@ impl FilesApi {
         files: Data<&FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
+        /// Replace only while the file has one of these `ETag`s (`*`: while it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        /// `*`: create only, never replace an existing file.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
         body: Upload,
     ) -> FilesPut {
+        let precondition = precondition(if_match.0.as_deref(), if_none_match.0.as_deref());
         reply(
             req,
-            files.put(&auth.0, &name.0.0, body.0).await,
+            files.put(&auth.0, &name.0.0, body.0, precondition).await,
             |(file, outcome)| {
                 let out = Json(FileOut::from(&file));
+                let etag = range::etag(&file.sha256);
                 match outcome {
-                    PutOutcome::Created => FilesPut::Created(out, format!("/files/{}", file.name)),
-                    PutOutcome::Replaced => FilesPut::Replaced(out),
+                    PutOutcome::Created => {
+                        FilesPut::Created(out, format!("/files/{}", file.name), etag)
+                    }
+                    PutOutcome::Replaced => FilesPut::Replaced(out, etag),
                 }
             },
         )
@@ -425,10 +454,16 @@ impl FilesApi {
         files: Data<&FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
+        /// Delete only while the file has one of these `ETag`s (`*`: while it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
     ) -> FilesDelete {
-        reply(req, files.delete(&auth.0, &name.0.0).await, |()| {
-            FilesDelete::Deleted
-        })
+        let precondition = precondition(if_match.0.as_deref(), None);
+        reply(
+            req,
+            files.delete(&auth.0, &name.0.0, precondition).await,
+            |()| FilesDelete::Deleted,
+        )
     }
 }
 

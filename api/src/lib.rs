@@ -9,6 +9,8 @@ pub mod accept;
 pub mod accounts;
 pub mod auth;
 pub mod body;
+pub mod compression;
+pub mod conditional;
 pub mod edge;
 pub mod errors;
 pub mod exports;
@@ -19,6 +21,7 @@ pub mod ops;
 pub mod paging;
 pub mod params;
 pub mod problem;
+pub mod problem_types;
 pub mod routes;
 pub mod spec;
 pub mod transfers;
@@ -156,7 +159,16 @@ pub fn app(
     let spec = spec_value();
     let spec_json = serde_json::to_string_pretty(&spec).unwrap_or_default();
     let spec_yaml = serde_yaml::to_string(&spec).unwrap_or_default();
-    let routes = routes::RouteTable::from_spec(&spec, &["/openapi.json", "/openapi.yaml"]);
+    let routes = routes::RouteTable::from_spec(
+        &spec,
+        &[
+            "/openapi.json",
+            "/openapi.yaml",
+            "/problems",
+            "/problems/",
+            "/problems/{slug}",
+        ],
+    );
     // The UIs embed the document they are given: poem-openapi's own, swapped for the served one.
     let generated = service.spec();
     let swagger_ui = service
@@ -172,6 +184,9 @@ pub fn app(
             "/openapi.yaml",
             get(serve_spec).data(SpecDoc::yaml(spec_yaml)),
         )
+        .at("/problems", get(problem_types::index_page))
+        .at("/problems/", get(problem_types::index_page))
+        .at("/problems/:slug", get(problem_types::type_page))
         .nest("/docs", ui_page(swagger_ui))
         .nest("/rapidoc", ui_page(rapidoc))
         .nest("/", service)

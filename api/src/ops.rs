@@ -3,12 +3,13 @@
 use crate::{
     Tag,
     problem::{Problem, ProblemBody},
+    problem_types::ProblemType,
     responses,
 };
 use domain::health::Readiness;
 use poem::{
     Request,
-    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
+    http::{HeaderValue, header::RETRY_AFTER},
     web::Data,
 };
 use poem_openapi::{Object, OpenApi, payload::Json};
@@ -76,7 +77,7 @@ impl OpsApi {
             Err(err) => {
                 tracing::warn!(error = %err, "not ready");
                 // A balancer polling readiness needs no sooner answer than a few seconds on.
-                let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, req.uri().path())
+                let problem = Problem::of(ProblemType::DatabaseUnavailable, req.uri().path())
                     .with_detail("The database does not answer.");
                 ReadinessGet::Unavailable(
                     ProblemBody::from(problem)

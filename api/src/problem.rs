@@ -35,7 +35,8 @@ pub fn media_type_for(accept: Option<&str>) -> &'static str {
 /// An RFC 9457 problem details object.
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct Problem {
-    /// A URI reference naming the problem type; `about:blank` when the status says it all.
+    /// A URI reference naming the problem type; `about:blank` when the status says it all (the
+    /// served spec lists every other type).
     #[oai(rename = "type")]
     pub kind: String,
     /// A short summary of the problem type.
@@ -97,6 +98,14 @@ impl Problem {
         }
     }
 
+    /// A problem of type `kind`: its URI, fixed title and status.
+    pub fn of(kind: crate::problem_types::ProblemType, instance: &str) -> Self {
+        let mut problem = Self::new(kind.status(), instance);
+        problem.kind = kind.uri();
+        kind.title().clone_into(&mut problem.title);
+        problem
+    }
+
     /// Adds what happened in this occurrence.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
@@ -105,7 +114,20 @@ impl Problem {
 
     /// A 422 naming each failing input.
     pub fn invalid(instance: &str, errors: Vec<FieldError>) -> Self {
-        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, instance)
+        Self::invalid_as(
+            crate::problem_types::ProblemType::Validation,
+            instance,
+            errors,
+        )
+    }
+
+    /// A problem of type `kind` (a 422) naming each failing input.
+    pub fn invalid_as(
+        kind: crate::problem_types::ProblemType,
+        instance: &str,
+        errors: Vec<FieldError>,
+    ) -> Self {
+        let mut problem = Self::of(kind, instance)
             .with_detail("The request is invalid; see `errors` for each input.");
         problem.errors = Some(errors);
         problem

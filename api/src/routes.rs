@@ -130,6 +130,13 @@ impl RouteTable {
         Some(names.join(", "))
     }
 
+    /// Whether `path` has a HEAD operation of its own (else poem answers HEAD with its GET).
+    pub fn serves_head(&self, path: &str) -> bool {
+        self.matching(path)
+            .and_then(|template| self.routes.get(&template.shape))
+            .is_some_and(|info| info.methods.contains(&Method::HEAD))
+    }
+
     /// The template (`/users/{id}`) of the spec path that `path` (`/users/7`) matches.
     pub fn template_of(&self, path: &str) -> Option<&Arc<str>> {
         self.matching(path).map(|template| &template.path)

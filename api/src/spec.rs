@@ -8,7 +8,11 @@
 //! UIs and generated clients show realistic requests and errors. Everything else (every status, schema and header) comes from the
 //! operations' response enums as poem-openapi documents them.
 
-use crate::{errors, problem::Problem};
+use crate::{
+    errors,
+    problem::Problem,
+    problem_types::{self, ProblemType},
+};
 use domain::Error;
 use poem::http::StatusCode;
 use poem_openapi::types::ToJSON;
@@ -30,6 +34,9 @@ pub fn complete(generated: &str) -> Value {
             schema.insert("example".to_owned(), example);
         }
     }
+    if let Some(kind) = doc.pointer_mut("/components/schemas/Problem/properties/type") {
+        kind["description"] = Value::String(problem_types::catalogue_markdown());
+    }
     let schemas = doc
         .pointer("/components/schemas")
         .cloned()
@@ -39,14 +46,79 @@ pub fn complete(generated: &str) -> Value {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
-        for operation in item.values_mut().filter_map(Value::as_object_mut) {
+        for (method, operation) in item.iter_mut() {
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
             operation
                 .entry("security")
                 .or_insert_with(|| Value::Array(Vec::new()));
+            add_entity_tags(method == "get", operation);
             add_problem_examples(path, operation, &schemas);
         }
     }
     doc
+}
+
+/// Documents what the edge does for every JSON representation ([`crate::conditional`]): the
+/// `ETag` of each JSON 200 and 201 and, on a GET, `If-None-Match` and its 304.
+fn add_entity_tags(get: bool, operation: &mut Map<String, Value>) {
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let mut tagged_ok = false;
+    for (status, response) in responses.iter_mut() {
+        let json = response
+            .get("content")
+            .and_then(Value::as_object)
+            .is_some_and(|content| {
+                content
+                    .keys()
+                    .any(|media| media.starts_with("application/json"))
+            });
+        if !(json && (status == "200" || status == "201")) {
+            continue;
+        }
+        tagged_ok |= status == "200";
+        let headers = response
+            .as_object_mut()
+            .map(|response| response.entry("headers").or_insert_with(|| json!({})));
+        if let Some(headers) = headers.and_then(Value::as_object_mut) {
+            headers.entry("ETag").or_insert_with(|| {
+                json!({
+                    "description": "The representation's strong entity tag: it changes whenever the representation does. Send it back in `If-None-Match` (GET) or `If-Match` (writes).",
+                    "required": true,
+                    "schema": {"type": "string", "example": "\"3q2-7wAAZz0rM1Vj9vXlAg\""},
+                })
+            });
+        }
+    }
+    if !(get && tagged_ok) {
+        return;
+    }
+    responses.entry("304").or_insert_with(|| {
+        json!({
+            "description": "`If-None-Match` names the current `ETag`: the client's copy is current. No body.",
+            "headers": {"ETag": {"required": true, "schema": {"type": "string"}}},
+        })
+    });
+    let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
+    if let Some(parameters) = parameters.as_array_mut()
+        && !parameters.iter().any(|p| p["name"] == "If-None-Match")
+    {
+        parameters.push(json!({
+            "name": "If-None-Match",
+            "in": "header",
+            "description": "`ETag`s of copies the client holds; when one is current, the answer is 304 without a body.",
+            "required": false,
+            "deprecated": false,
+            "explode": true,
+            "schema": {"type": "string"},
+        }));
+    }
 }
 
 /// Sets the example of every problem response of `operation` (at the spec path `path`).
@@ -99,12 +171,46 @@ fn example_problem(status: u16, instance: &str, detail: &str, invalid: &[String;
             )],
         ),
         500 => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, instance),
-        _ => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Problem::new(status, instance).with_detail(first_sentence(detail))
-        }
+        _ => match typical_type(status, instance) {
+            Some(kind) => Problem::of(kind, instance).with_detail(first_sentence(detail)),
+            None => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Problem::new(status, instance).with_detail(first_sentence(detail))
+            }
+        },
     };
     problem.to_json().unwrap_or_else(|| json!({}))
+}
+
+/// The type an example problem with `status` at `instance` shows: the commonest cause of that
+/// status there; `None` where the status stays `about:blank`.
+fn typical_type(status: u16, instance: &str) -> Option<ProblemType> {
+    use ProblemType as T;
+    let resource = instance.split('/').nth(1).unwrap_or_default();
+    let nested = instance.split('/').nth(3).unwrap_or_default();
+    Some(match (status, resource) {
+        (400, _) => T::MalformedBody,
+        (401, "auth") => T::InvalidCredentials,
+        (401, _) => T::Unauthorized,
+        (403, _) => T::Forbidden,
+        (404, "users") => T::UserNotFound,
+        (404, "accounts") if nested == "transactions" && instance.split('/').count() > 4 => {
+            T::TransactionNotFound
+        }
+        (404, "accounts" | "transfers") => T::AccountNotFound,
+        (404, "notifications") => T::NotificationNotFound,
+        (404, "files") => T::FileNotFound,
+        (408, _) => T::BodyTimeout,
+        (409, "users") => T::EmailTaken,
+        (409, _) => T::IdempotencyKeyInFlight,
+        (412, _) => T::PreconditionFailed,
+        (428, _) => T::PreconditionRequired,
+        (429, _) => T::TooManyLogins,
+        (503, "readyz") => T::DatabaseUnavailable,
+        (503, _) => T::Overloaded,
+        _ => return None,
+    })
 }
 
 /// The first sentence of a response's description, as a problem's `detail`.

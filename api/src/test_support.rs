@@ -123,6 +123,17 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         files,
         readiness: Arc::new(db.clone()),
     };
+    TestApp {
+        client: client(&services),
+        db,
+        services,
+        wakeups,
+        _dir: dir,
+    }
+}
+
+/// A client of the whole application over `services`, with the tests' settings.
+fn client(services: &Services) -> TestClient<BoxEndpoint<'static, Response>> {
     let settings = Settings {
         limits: crate::edge::EdgeLimits {
             json_body: BODY_LIMIT,
@@ -137,13 +148,19 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         &settings,
         crate::metrics::HttpMetrics::new(),
     );
-    TestApp {
-        client: TestClient::new(endpoint.boxed()),
-        db,
-        services,
-        wakeups,
-        _dir: dir,
-    }
+    TestClient::new(endpoint.boxed())
+}
+
+/// The application of [`test_app`], set to require conditional writes to users.
+pub async fn test_app_requiring_if_match() -> TestApp {
+    let mut app = test_app().await;
+    app.services.users = app
+        .services
+        .users
+        .clone()
+        .requiring_conditional_writes(true);
+    app.client = client(&app.services);
+    app
 }
 
 impl TestApp {
@@ -155,7 +172,22 @@ impl TestApp {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Reply {
+        self.send_with(method, uri, token, body, &[]).await
+    }
+
+    /// [`Self::send`] with extra request `headers`.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.client.request(method, uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }

@@ -8,6 +8,7 @@ use crate::{
     Tag,
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
+    conditional,
     paging::next_page,
     params::{Id, IdCursor, LimitParam, PutUserId},
     problem::reply,
@@ -16,12 +17,13 @@ use crate::{
 };
 use domain::{
     Email, PageRequest,
+    precondition::Precondition,
     users::{Bio, NewUser, Password, PutOutcome, User, UserId, UserName, UserPatch, UserService},
 };
 use poem::{Request, web::Data};
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
     types,
 };
@@ -208,9 +210,11 @@ responses! {
         400 BadRequest: "The body is not well-formed JSON.",
         409 Conflict: "The e-mail address is taken by another user, or a concurrent request changed or created this user first.",
         408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
+        412 PreconditionFailed: "`If-Match` names no current `ETag` of the user (it changed, or does not exist), or `If-None-Match` names the current one (`*`: the user exists); nothing was changed.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id or a member of the body is invalid (a new user's id is at most 2^53 - 1); `errors` names each.",
+        428 PreconditionRequired: "The service is set to require conditional writes to users, and the request has neither `If-Match` nor `If-None-Match`.",
     }
 }
 
@@ -227,9 +231,11 @@ responses! {
         404 NotFound: "No user has this id.",
         409 Conflict: "The e-mail address is taken by another user.",
         408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
+        412 PreconditionFailed: "`If-Match` names no current `ETag` of the user (it changed since, or does not exist); nothing was changed.",
         413 PayloadTooLarge: "The body is larger than the configured limit.",
         415 UnsupportedMediaType: "The body is not sent as `application/merge-patch+json` or `application/json`.",
         422 Unprocessable: "The id or a member of the patch is invalid (`name`, `email` and `password` cannot be null).",
+        428 PreconditionRequired: "The service is set to require conditional writes to users, and the request has no `If-Match`.",
     }
 }
 
@@ -244,13 +250,25 @@ responses! {
     bodiless;
     problems {
         404 NotFound: "No user has this id.",
-        409 Conflict: "The user is the last admin, without whom the service would have none.",
+        409 Conflict: "The user is the last admin, without whom the service would have none, or owns money (`type` tells which).",
+        412 PreconditionFailed: "`If-Match` names no current `ETag` of the user (it changed since, or does not exist); nothing was deleted.",
         422 Unprocessable: "The id is not a positive 64-bit integer.",
+        428 PreconditionRequired: "The service is set to require conditional writes to users, and the request has no `If-Match`.",
     }
 }
 
 fn location(user: &User) -> String {
     format!("/users/{}", user.id)
+}
+
+/// The tag of a user's representation, as the `ETag` of a GET of it carries it.
+fn user_tag(user: &User) -> String {
+    conditional::tag_of(&UserOut::from(user))
+}
+
+/// The precondition a write's `If-Match` and `If-None-Match` headers state about the user.
+fn precondition(if_match: Option<&str>, if_none_match: Option<&str>) -> Precondition<User> {
+    Precondition::new(conditional::condition(if_match, if_none_match), user_tag)
 }
 
 #[OpenApi(tag = "Tag::Users")]
@@ -325,6 +343,8 @@ impl UsersApi {
     /// themselves. A new password ends the tokens issued before it; repeating the current one
     /// keeps them.
     #[oai(path = "/users/:id", method = "put", operation_id = "users_replace")]
+    // poem-openapi documents each parameter from its own argument; these are the headers.
+    #[allow(clippy::too_many_arguments)]
     async fn replace(
         &self,
         auth: BearerAuth,
@@ -332,11 +352,18 @@ impl UsersApi {
         users: Data<&UserService>,
         /// The user's id.
         id: Path<PutUserId>,
+        /// Replace only while the user has one of these `ETag`s (`*`: while it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        /// `*`: create only, never replace an existing user.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
         body: JsonBody<UserIn>,
     ) -> UsersReplace {
+        let precondition = precondition(if_match.0.as_deref(), if_none_match.0.as_deref());
         reply(
             req,
-            users.put(&auth.0, id.0.0, body.0).await,
+            users.put(&auth.0, id.0.0, body.0, precondition).await,
             |(user, outcome)| {
                 let out = Json(UserOut::from(&user));
                 match outcome {
@@ -360,11 +387,17 @@ impl UsersApi {
         users: Data<&UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
+        /// Patch only while the user has one of these `ETag`s (`*`: while it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: JsonBody<UserPatchIn>,
     ) -> UsersPatch {
-        reply(req, users.patch(&auth.0, id.0.0, body.0).await, |user| {
-            UsersPatch::Ok(Json(UserOut::from(&user)))
-        })
+        let precondition = precondition(if_match.0.as_deref(), None);
+        reply(
+            req,
+            users.patch(&auth.0, id.0.0, body.0, precondition).await,
+            |user| UsersPatch::Ok(Json(UserOut::from(&user))),
+        )
     }
 
     /// Delete a user
@@ -379,10 +412,16 @@ impl UsersApi {
         users: Data<&UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
+        /// Delete only while the user has one of these `ETag`s (`*`: while it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
     ) -> UsersDelete {
-        reply(req, users.delete(&auth.0, id.0.0).await, |()| {
-            UsersDelete::Deleted
-        })
+        let precondition = precondition(if_match.0.as_deref(), None);
+        reply(
+            req,
+            users.delete(&auth.0, id.0.0, precondition).await,
+            |()| UsersDelete::Deleted,
+        )
     }
 }
 

@@ -92,7 +92,8 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
         key,
         Duration::from_secs(settings.token_ttl_seconds),
     )?);
-    let users = UserService::new(repo.clone(), hasher.clone());
+    let users = UserService::new(repo.clone(), hasher.clone())
+        .requiring_conditional_writes(settings.require_if_match);
     let auth = AuthService::new(repo, hasher, tokens, settings.login_throttle()).await?;
     bootstrap_admin(settings, &users).await?;
     let keys: Arc<dyn IdempotencyStore> = Arc::new(SqlIdempotencyStore::new(db.clone()));

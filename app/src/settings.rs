@@ -143,6 +143,11 @@ pub struct Settings {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Require every replacement, patch and deletion of a user to be conditional (`If-Match`,
+    /// or `If-None-Match` on a PUT); one that is not is refused with 428. Default: off.
+    #[arg(long, env = "REQUIRE_IF_MATCH", default_value_t = false)]
+    pub require_if_match: bool,
+
     /// Address of a separate listener serving `GET /metrics` (Prometheus text format), e.g.
     /// `127.0.0.1:9090`. Default: none; the API port never serves metrics.
     #[arg(long, env = "METRICS_BIND")]

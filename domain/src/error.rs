@@ -85,6 +85,13 @@ pub enum Error {
     /// The bearer token does not stand for a caller any more (or never did).
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
+    /// A conditional write's condition did not hold (see [`crate::precondition`]); nothing
+    /// was written.
+    #[error("the precondition of the write does not hold")]
+    PreconditionFailed,
+    /// The service requires writes to this resource to be conditional, and this one was not.
+    #[error("the write must be conditional")]
+    PreconditionRequired,
     /// The user is the last admin: deleting them would leave the service without one.
     #[error("the last admin cannot be deleted")]
     LastAdmin,

@@ -6,7 +6,10 @@
 //! switches a name from one blob to the next in one transaction, so that a failed or interrupted
 //! upload leaves the previous version whole and no partial file visible.
 
-use crate::{Error, Page, PageRequest, Result, Violation, auth::Principal, now, users::PutOutcome};
+use crate::{
+    Error, Page, PageRequest, Result, Violation, auth::Principal, now, precondition::Precondition,
+    users::PutOutcome,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -94,16 +97,23 @@ pub trait FileRepository: Send + Sync {
     async fn list(&self, after: Option<FileName>, limit: usize) -> Result<Vec<FileInfo>>;
 
     /// Makes `staged` the content of `name` (creating the file or replacing its bytes) in one
-    /// transaction; returns the file, whether it was created, and the blob it replaced.
+    /// transaction, when `precondition` holds of the file as it is there; returns the file,
+    /// whether it was created, and the blob it replaced.
     async fn put(
         &self,
         name: &FileName,
         staged: StagedBlob,
         now: DateTime<Utc>,
+        precondition: &Precondition<FileInfo>,
     ) -> Result<(FileInfo, PutOutcome, Option<BlobId>)>;
 
-    /// Forgets `name`; returns its blob. [`Error::FileNotFound`] when there is none.
-    async fn delete(&self, name: &FileName) -> Result<BlobId>;
+    /// Forgets `name`, when `precondition` holds of it in the deleting transaction; returns its
+    /// blob. [`Error::FileNotFound`] when there is none (and the precondition allows that).
+    async fn delete(
+        &self,
+        name: &FileName,
+        precondition: &Precondition<FileInfo>,
+    ) -> Result<BlobId>;
 
     /// Every blob some file points at (for sweeping orphans at start-up).
     async fn blobs(&self) -> Result<Vec<BlobId>>;
@@ -139,17 +149,19 @@ impl FileService {
         Self { files, blobs }
     }
 
-    /// Stores `bytes` as the file `name`, for admins: created, or replaced whole.
+    /// Stores `bytes` as the file `name`, for admins: created, or replaced whole, when
+    /// `precondition` holds of the file as stored at the write.
     pub async fn put(
         &self,
         actor: &Principal,
         name: &FileName,
         bytes: ByteStream,
+        precondition: Precondition<FileInfo>,
     ) -> Result<(FileInfo, PutOutcome)> {
         actor.require_admin("Only an admin may upload files.")?;
         let staged = self.blobs.stage(bytes).await?;
         let blob = staged.blob.clone();
-        match self.files.put(name, staged, now()).await {
+        match self.files.put(name, staged, now(), &precondition).await {
             Ok((info, outcome, replaced)) => {
                 if let Some(old) = replaced {
                     self.discard(&old).await;
@@ -188,10 +200,15 @@ impl FileService {
         }))
     }
 
-    /// Deletes the file `name`, for admins.
-    pub async fn delete(&self, actor: &Principal, name: &FileName) -> Result<()> {
+    /// Deletes the file `name`, for admins, when `precondition` holds of it at the deletion.
+    pub async fn delete(
+        &self,
+        actor: &Principal,
+        name: &FileName,
+        precondition: Precondition<FileInfo>,
+    ) -> Result<()> {
         actor.require_admin("Only an admin may delete files.")?;
-        let blob = self.files.delete(name).await?;
+        let blob = self.files.delete(name, &precondition).await?;
         self.discard(&blob).await;
         Ok(())
     }

@@ -47,6 +47,7 @@ pub mod idempotency;
 pub mod money;
 pub mod notifications;
 pub mod paging;
+pub mod precondition;
 pub mod throttle;
 pub mod users;
 pub mod violation;

@@ -12,6 +12,7 @@ use crate::{
     Email, Error, Page, PageRequest, Result, Violation,
     auth::{Credentials, Principal},
     now,
+    precondition::Precondition,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -261,8 +262,18 @@ pub struct DeletionFacts {
     pub funded_accounts: u64,
 }
 
-/// A rule deciding, from the facts, whether a user may be deleted.
-pub type DeletionRule = fn(&DeletionFacts) -> Result<()>;
+/// A rule deciding, from the facts (`None` when there is no such user), whether a user may be
+/// deleted.
+pub type DeletionRule = Box<dyn FnOnce(Option<&DeletionFacts>) -> Result<()> + Send>;
+
+/// The rule a deletion of user `id` runs in storage: `precondition` on the user as stored, then
+/// [`check_deletion`].
+pub fn deletion_rule(id: UserId, precondition: Precondition<User>) -> DeletionRule {
+    Box::new(move |facts| {
+        precondition.check(facts.map(|facts| &facts.user))?;
+        check_deletion(facts.ok_or(Error::UserNotFound(id))?)
+    })
+}
 
 /// Whether a user may be deleted: never the last admin, never while an account of theirs
 /// holds money (which would vanish with it). Their empty accounts go with them.
@@ -336,7 +347,7 @@ pub trait UserRepository: Send + Sync {
     fn export(&self) -> UserStream;
 
     /// Deletes the user with `id` if `rule` allows it, judged on facts read in the deleting
-    /// transaction; [`Error::UserNotFound`] when there is none.
+    /// transaction (none when there is no such user: the rule says what that means).
     async fn delete(&self, id: UserId, rule: DeletionRule) -> Result<()>;
 }
 
@@ -390,12 +401,32 @@ pub trait PasswordHasher: Send + Sync {
 pub struct UserService {
     repo: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
+    conditional_writes: bool,
 }
 
 impl UserService {
     /// A service over `repo`, hashing with `hasher`.
     pub fn new(repo: Arc<dyn UserRepository>, hasher: Arc<dyn PasswordHasher>) -> Self {
-        Self { repo, hasher }
+        Self {
+            repo,
+            hasher,
+            conditional_writes: false,
+        }
+    }
+
+    /// Requires (`true`) every replacement, patch and deletion of a user to state a
+    /// precondition, so that no client overwrites a change it has not seen.
+    pub fn requiring_conditional_writes(mut self, required: bool) -> Self {
+        self.conditional_writes = required;
+        self
+    }
+
+    /// [`Error::PreconditionRequired`] when writes must be conditional and this one is not.
+    fn require_condition(&self, precondition: &Precondition<User>) -> Result<()> {
+        if self.conditional_writes && !precondition.is_conditional() {
+            return Err(Error::PreconditionRequired);
+        }
+        Ok(())
     }
 
     /// Creates a user under a new id (anyone may sign up; never as an admin).
@@ -438,14 +469,17 @@ impl UserService {
     ///
     /// A replacement that repeats the current password keeps its hash, and so the tokens issued
     /// for it: a client replacing a profile must send the password, and should not be logged
-    /// out for it. Checking costs one Argon2 run, as hashing would.
+    /// out for it. Checking costs one Argon2 run, as hashing would. `precondition` is checked
+    /// against the user as stored at the write.
     pub async fn put(
         &self,
         actor: &Principal,
         id: UserId,
         input: NewUser,
+        precondition: Precondition<User>,
     ) -> Result<(User, PutOutcome)> {
         actor.require_self_or_admin(id)?;
+        self.require_condition(&precondition)?;
         // Hash or check outside the storage transaction: it is the slow part and needs no lock.
         let password = match self.repo.get(id).await? {
             Some(current)
@@ -461,6 +495,7 @@ impl UserService {
         let now = now();
         let actor = *actor;
         let edit: UserEdit = Box::new(move |existing| {
+            precondition.check(existing)?;
             if existing.is_none() {
                 actor.require_admin("Only an admin may create a user with a chosen id.")?;
                 if id.get() > MAX_CHOSEN_ID {
@@ -473,15 +508,24 @@ impl UserService {
         self.repo.upsert(id, edit).await
     }
 
-    /// Applies a merge patch to the user with `id`, for the user themselves or an admin.
-    pub async fn patch(&self, actor: &Principal, id: UserId, patch: UserPatch) -> Result<User> {
+    /// Applies a merge patch to the user with `id`, for the user themselves or an admin, when
+    /// `precondition` holds of the user as stored at the write.
+    pub async fn patch(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        patch: UserPatch,
+        precondition: Precondition<User>,
+    ) -> Result<User> {
         actor.require_self_or_admin(id)?;
+        self.require_condition(&precondition)?;
         let password_hash = match &patch.password {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
         let now = now();
         let edit: UserEdit = Box::new(move |existing| {
+            precondition.check(existing)?;
             let user = existing.ok_or(Error::UserNotFound(id))?;
             Ok(patch.apply(user, password_hash, now))
         });
@@ -489,10 +533,17 @@ impl UserService {
     }
 
     /// Deletes the user with `id` (and their empty accounts), for the user themselves or an
-    /// admin; never the last admin, never while they own money.
-    pub async fn delete(&self, actor: &Principal, id: UserId) -> Result<()> {
+    /// admin; never the last admin, never while they own money; only when `precondition`
+    /// holds of the user as stored at the deletion.
+    pub async fn delete(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        precondition: Precondition<User>,
+    ) -> Result<()> {
         actor.require_self_or_admin(id)?;
-        self.repo.delete(id, check_deletion).await
+        self.require_condition(&precondition)?;
+        self.repo.delete(id, deletion_rule(id, precondition)).await
     }
 
     /// Every user by ascending id, streamed, for admins.

@@ -9,6 +9,7 @@
 
 use crate::{
     Database,
+    database::WriteTxn,
     error::{Error, Result, stored},
 };
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use domain::{
     files::{BlobId, BlobStore, ByteStream, FileInfo, FileName, FileRepository, StagedBlob},
+    precondition::Precondition,
     users::PutOutcome,
 };
 use futures_util::{StreamExt, TryStreamExt};
@@ -89,17 +91,14 @@ impl SqlFileRepository {
         name: &FileName,
         staged: StagedBlob,
         now: DateTime<Utc>,
+        precondition: &Precondition<FileInfo>,
     ) -> Result<(FileInfo, PutOutcome, Option<BlobId>)> {
         let size = i64::try_from(staged.size).map_err(|_| Error::Corrupt {
             what: "file size",
             reason: "over 2^63 bytes".into(),
         })?;
         let txn = self.db.begin_write().await?;
-        let mut query = Files::find_by_id(name.as_str());
-        if self.db.backend() == DbBackend::Postgres {
-            query = query.lock_exclusive();
-        }
-        let existing = query.one(&txn.txn).await?;
+        let existing = self.checked(&txn, name, precondition).await?;
         let (model, outcome, replaced) = match existing {
             Some(old) => {
                 let replaced = BlobId(old.blob.clone());
@@ -130,12 +129,32 @@ impl SqlFileRepository {
         Ok((to_domain(model)?, outcome, replaced))
     }
 
-    async fn remove(&self, name: &FileName) -> Result<BlobId> {
+    /// The row of `name`, read (and on PostgreSQL locked) in `txn`, once `precondition` holds
+    /// of it.
+    async fn checked(
+        &self,
+        txn: &WriteTxn,
+        name: &FileName,
+        precondition: &Precondition<FileInfo>,
+    ) -> Result<Option<Model>> {
+        let mut query = Files::find_by_id(name.as_str());
+        if self.db.backend() == DbBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let existing = query.one(&txn.txn).await?;
+        let current = existing.clone().map(to_domain).transpose()?;
+        precondition.check(current.as_ref())?;
+        Ok(existing)
+    }
+
+    async fn remove(
+        &self,
+        name: &FileName,
+        precondition: &Precondition<FileInfo>,
+    ) -> Result<BlobId> {
         let txn = self.db.begin_write().await?;
-        let existing = Files::find_by_id(name.as_str())
-            .one(&txn.txn)
-            .await?
-            .ok_or_else(|| domain::Error::FileNotFound(name.clone()))?;
+        let existing = self.checked(&txn, name, precondition).await?;
+        let existing = existing.ok_or_else(|| domain::Error::FileNotFound(name.clone()))?;
         Files::delete_by_id(name.as_str()).exec(&txn.txn).await?;
         txn.commit().await?;
         Ok(BlobId(existing.blob))
@@ -167,12 +186,17 @@ impl FileRepository for SqlFileRepository {
         name: &FileName,
         staged: StagedBlob,
         now: DateTime<Utc>,
+        precondition: &Precondition<FileInfo>,
     ) -> domain::Result<(FileInfo, PutOutcome, Option<BlobId>)> {
-        Ok(self.store(name, staged, now).await?)
+        Ok(self.store(name, staged, now, precondition).await?)
     }
 
-    async fn delete(&self, name: &FileName) -> domain::Result<BlobId> {
-        Ok(self.remove(name).await?)
+    async fn delete(
+        &self,
+        name: &FileName,
+        precondition: &Precondition<FileInfo>,
+    ) -> domain::Result<BlobId> {
+        Ok(self.remove(name, precondition).await?)
     }
 
     async fn blobs(&self) -> domain::Result<Vec<BlobId>> {

@@ -198,13 +198,16 @@ impl SqlUserRepository {
             involved = involved.lock_exclusive();
         }
         let involved = involved.all(&txn.txn).await?;
-        let user = involved
+        let Some(user) = involved
             .iter()
             .find(|row| row.id == id.get())
             .cloned()
             .map(to_domain)
             .transpose()?
-            .ok_or(domain::Error::UserNotFound(id))?;
+        else {
+            rule(None)?;
+            return Ok(());
+        };
         let other_admins = involved
             .iter()
             .filter(|row| row.is_admin && row.id != id.get())
@@ -218,11 +221,11 @@ impl SqlUserRepository {
             accounts = accounts.lock_exclusive();
         }
         let balances: Vec<i64> = accounts.into_tuple().all(&txn.txn).await?;
-        rule(&DeletionFacts {
+        rule(Some(&DeletionFacts {
             user,
             other_admins,
             funded_accounts: balances.iter().filter(|b| **b != 0).count() as u64,
-        })?;
+        }))?;
         Users::delete_by_id(id.get()).exec(&txn.txn).await?;
         txn.commit().await?;
         self.cache.invalidate(&id.get());

@@ -88,6 +88,7 @@ pub fn settings(scratch: &Scratch) -> app::Settings {
         max_connections: 1000,
         max_in_flight: 1000,
         cors_allowed_origins: Vec::new(),
+        require_if_match: false,
         metrics_bind: Some("127.0.0.1:0".to_owned()),
         shutdown_grace_seconds: 10,
     }

@@ -64,10 +64,10 @@ async fn money_moves_once_per_key_and_never_below_zero() {
     let moved = ann.transfers_create(Some(&rent), &transfer).await.unwrap();
     assert_eq!(moved.status(), 201);
 
-    let anns_balance = ann.accounts_get(anns).await.unwrap().balance;
-    let bobs_balance = clients[1].accounts_get(bobs).await.unwrap().balance;
+    let anns_balance = ann.accounts_get(anns, None).await.unwrap().balance;
+    let bobs_balance = clients[1].accounts_get(bobs, None).await.unwrap().balance;
     assert_eq!((anns_balance, bobs_balance), (300, 200));
-    let ledger = ann.transactions_list(anns, None, None).await.unwrap();
+    let ledger = ann.transactions_list(anns, None, None, None).await.unwrap();
     let kinds: Vec<types::TransactionKind> = ledger.items.iter().map(|t| t.kind).collect();
     assert_eq!(
         kinds,
@@ -77,6 +77,6 @@ async fn money_moves_once_per_key_and_never_below_zero() {
         ]
     );
     // Someone else's account is forbidden, a missing one is not found.
-    refused(clients[1].accounts_get(anns).await, 403);
-    refused(ann.accounts_get(id(999)).await, 404);
+    refused(clients[1].accounts_get(anns, None).await, 403);
+    refused(ann.accounts_get(id(999), None).await, 404);
 }

@@ -54,7 +54,7 @@ async fn wait_for(
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let current = api
-            .notifications_get(notification)
+            .notifications_get(notification, None)
             .await
             .unwrap()
             .into_inner();
@@ -82,7 +82,7 @@ async fn a_notification_is_delivered_through_smtp_with_recipient_subject_and_bod
     assert_eq!(sent.last_error, None);
     let final_look = service
         .api(&token)
-        .notifications_get(notification)
+        .notifications_get(notification, None)
         .await
         .unwrap();
     assert!(

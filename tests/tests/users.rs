@@ -26,7 +26,7 @@ async fn user_lifecycle_through_the_generated_client() {
     let token = service.login("ann@example.com", PASSWORD).await;
     let api = service.api(&token);
 
-    let read = api.users_get(id).await.unwrap().into_inner();
+    let read = api.users_get(id, None).await.unwrap().into_inner();
     assert_eq!(
         (read.id, &read.email, read.created_at),
         (ann.id, &ann.email, ann.created_at)
@@ -36,23 +36,27 @@ async fn user_lifecycle_through_the_generated_client() {
         bio: Some("hello".try_into().unwrap()),
         ..Default::default()
     };
-    let patched = api.users_patch(id, &patch).await.unwrap().into_inner();
+    let patched = api
+        .users_patch(id, None, &patch)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
         (patched.bio.as_deref(), patched.name.as_str()),
         (Some("hello"), "Ann")
     );
 
     let replaced = api
-        .users_replace(id, &new_user("Annie", "ann@example.com"))
+        .users_replace(id, None, None, &new_user("Annie", "ann@example.com"))
         .await
         .unwrap();
     assert_eq!(replaced.status(), 200);
     assert_eq!(replaced.into_inner().bio, None);
 
-    let deleted = api.users_delete(id).await.unwrap();
+    let deleted = api.users_delete(id, None).await.unwrap();
     assert_eq!(deleted.status(), 204);
     let admin = service.api(&service.admin().await);
-    let gone = refused(admin.users_get(id).await, 404);
+    let gone = refused(admin.users_get(id, None).await, 404);
     assert_eq!(gone.instance, location);
 }
 
@@ -68,7 +72,8 @@ async fn every_kind_of_refusal_comes_back_as_a_typed_problem() {
         open.users_create(&new_user("Bob", "ANN@example.com")).await,
         409,
     );
-    assert_eq!(taken.title, "Conflict");
+    assert_eq!(taken.type_, "/problems/email-taken");
+    assert_eq!(taken.title, "E-mail Address Taken");
 
     // The spec cannot say what an e-mail address is; the service can, member by member.
     let invalid = new_user("Bob", "not an address");
@@ -86,7 +91,7 @@ async fn every_kind_of_refusal_comes_back_as_a_typed_problem() {
         )]
     );
 
-    let unauthorized = open.users_get(id(1)).await;
+    let unauthorized = open.users_get(id(1), None).await;
     let err = unauthorized.as_ref().expect_err("no token");
     if let client::Error::ErrorResponse(response) = err {
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
@@ -94,7 +99,7 @@ async fn every_kind_of_refusal_comes_back_as_a_typed_problem() {
     refused(unauthorized, 401);
 
     let ann = service.api(&service.login("ann@example.com", PASSWORD).await);
-    let forbidden = refused(ann.users_list(None, None).await, 403);
+    let forbidden = refused(ann.users_list(None, None, None).await, 403);
     assert_eq!(forbidden.instance, "/users");
 }
 

@@ -71,23 +71,6 @@ async fn plain_error_responses_become_problems_keeping_their_headers() {
     assert_eq!(resp.headers()["retry-after"], "5");
 }
 
-#[test]
-fn body_markers_are_found_under_nested_io_errors() {
-    let marker = io::Error::other(BodyTooLarge { limit: 5 });
-    assert_eq!(broken_body(&marker, "/x").status, 413);
-    let wrapped = io::Error::other(marker);
-    assert_eq!(
-        find_cause::<BodyTooLarge>(&wrapped).map(|t| t.limit),
-        Some(5)
-    );
-    let slow = io::Error::other(io::Error::other(BodyTimeout {
-        timeout: Duration::from_secs(1),
-    }));
-    assert_eq!(broken_body(&slow, "/x").status, 408);
-    assert!(find_cause::<BodyTooLarge>(&io::Error::other("reset")).is_none());
-    assert_eq!(broken_body(&io::Error::other("reset"), "/x").status, 400);
-}
-
 /// An edge around `route` with `limits`, called directly.
 fn edged(route: Route, limits: EdgeLimits) -> Arc<impl Endpoint<Output = Response>> {
     use poem::EndpointExt;
@@ -186,7 +169,7 @@ async fn a_body_slower_than_the_timeout_is_408_and_closes_the_connection() {
     let read = make(|req: Request| async move {
         match req.into_body().into_bytes().await {
             Ok(bytes) => format!("read {}", bytes.len()).into_response(),
-            Err(err) => unreadable_body(&err, "/upload").into_response(),
+            Err(err) => errors::unreadable_body(&err, "/upload").into_response(),
         }
     });
     let ep = edged(

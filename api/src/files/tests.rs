@@ -372,3 +372,69 @@ async fn files_list_by_name_a_page_at_a_time() {
     assert_eq!(rest.body["items"][0]["name"], "c.txt");
     assert_eq!(rest.body["next_cursor"], Value::Null);
 }
+
+async fn upload_if(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    bytes: &'static [u8],
+    condition: (&str, &str),
+) -> Reply {
+    Reply::of(
+        app.client
+            .put(format!("/files/{name}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header(condition.0, condition.1)
+            .content_type("application/octet-stream")
+            .body(bytes)
+            .send()
+            .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn file_writes_with_a_stale_if_match_are_412_and_keep_the_file() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    let first = upload(&app, &admin, "a.txt", CONTENT).await;
+    let tag = first.header("etag").unwrap().to_owned();
+    assert_eq!(tag, format!("\"{}\"", sha256_hex(CONTENT)));
+    let stale = upload_if(&app, &admin, "a.txt", b"other", ("if-match", "\"stale\"")).await;
+    let body = stale.assert_problem(412, "/files/a.txt");
+    assert_eq!(body["type"], "/problems/precondition-failed");
+    let create_only = upload_if(&app, &admin, "a.txt", b"other", ("if-none-match", "*")).await;
+    create_only.assert_problem(412, "/files/a.txt");
+    let kept = download(&app, Method::GET, "/files/a.txt", &admin, &[]).await;
+    assert_eq!(kept.body, CONTENT);
+    let replaced = upload_if(&app, &admin, "a.txt", b"other", ("if-match", &tag)).await;
+    assert_eq!(replaced.status, 200);
+    let gone = download(
+        &app,
+        Method::DELETE,
+        "/files/a.txt",
+        &admin,
+        &[("if-match", &tag)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::PRECONDITION_FAILED);
+    let new_tag = replaced.header("etag").unwrap().to_owned();
+    let gone = download(
+        &app,
+        Method::DELETE,
+        "/files/a.txt",
+        &admin,
+        &[("if-match", &new_tag)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let missing = download(
+        &app,
+        Method::DELETE,
+        "/files/a.txt",
+        &admin,
+        &[("if-match", "*")],
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::PRECONDITION_FAILED);
+}

@@ -226,7 +226,8 @@ async fn get_own_user_is_200_and_a_missing_id_is_404_for_an_admin() {
         .send(Method::GET, "/users/999", Some(&admin), None)
         .await;
     let body = reply.assert_problem(404, "/users/999");
-    assert_eq!(body["title"], "Not Found");
+    assert_eq!(body["type"], "/problems/user-not-found");
+    assert_eq!(body["title"], "User Not Found");
 }
 
 #[tokio::test]
@@ -586,4 +587,261 @@ async fn spec_bounds_match_the_domain_rules() {
             "{member}"
         );
     }
+}
+
+// --- conditional requests ------------------------------------------------------------------
+
+/// The `ETag` of a reply, which must have one.
+fn etag(reply: &Reply) -> String {
+    reply.header("etag").expect("an ETag").to_owned()
+}
+
+#[tokio::test]
+async fn get_user_has_a_strong_etag_and_if_none_match_gives_a_bodyless_304() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let first = app
+        .send(Method::GET, &ann.uri, Some(&ann.token), None)
+        .await;
+    let tag = etag(&first);
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    let again = app
+        .send(Method::GET, &ann.uri, Some(&ann.token), None)
+        .await;
+    assert_eq!(etag(&again), tag, "an unchanged user keeps its tag");
+    let cached = app
+        .send_with(
+            Method::GET,
+            &ann.uri,
+            Some(&ann.token),
+            None,
+            &[("if-none-match", &tag)],
+        )
+        .await;
+    assert_eq!(cached.status, 304);
+    assert_eq!(cached.body, Value::Null, "a 304 has no body");
+    assert_eq!(cached.header("etag"), Some(tag.as_str()));
+    let stale = app
+        .send_with(
+            Method::GET,
+            &ann.uri,
+            Some(&ann.token),
+            None,
+            &[("if-none-match", "\"old\"")],
+        )
+        .await;
+    assert_eq!(stale.status, 200);
+}
+
+#[tokio::test]
+async fn a_write_returns_the_etag_a_later_get_carries_and_changes_it() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let before = etag(
+        &app.send(Method::GET, &ann.uri, Some(&ann.token), None)
+            .await,
+    );
+    let patched = app
+        .send_with(
+            Method::PATCH,
+            &ann.uri,
+            Some(&ann.token),
+            Some(&json!({"bio": "new"})),
+            &[("if-match", &before)],
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let after = etag(&patched);
+    assert_ne!(after, before);
+    let read = app
+        .send(Method::GET, &ann.uri, Some(&ann.token), None)
+        .await;
+    assert_eq!(etag(&read), after);
+}
+
+#[tokio::test]
+async fn patch_with_a_stale_if_match_is_412_and_changes_nothing() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let reply = app
+        .send_with(
+            Method::PATCH,
+            &ann.uri,
+            Some(&ann.token),
+            Some(&json!({"name": "Changed"})),
+            &[("if-match", "\"nope\"")],
+        )
+        .await;
+    let body = reply.assert_problem(412, &ann.uri);
+    assert_eq!(body["type"], "/problems/precondition-failed");
+    let read = app
+        .send(Method::GET, &ann.uri, Some(&ann.token), None)
+        .await;
+    assert_eq!(read.body["name"], "Ann");
+}
+
+#[tokio::test]
+async fn put_and_delete_with_a_stale_if_match_are_412_and_change_nothing() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let stale = [("if-match", "\"stale\"")];
+    let input = user_in("Other", "ann@example.com");
+    let put = app
+        .send_with(
+            Method::PUT,
+            &ann.uri,
+            Some(&ann.token),
+            Some(&input),
+            &stale,
+        )
+        .await;
+    put.assert_problem(412, &ann.uri);
+    let delete = app
+        .send_with(Method::DELETE, &ann.uri, Some(&ann.token), None, &stale)
+        .await;
+    delete.assert_problem(412, &ann.uri);
+    let read = app
+        .send(Method::GET, &ann.uri, Some(&ann.token), None)
+        .await;
+    assert_eq!(read.body, ann.user);
+    let tag = etag(&read);
+    let delete = app
+        .send_with(
+            Method::DELETE,
+            &ann.uri,
+            Some(&ann.token),
+            None,
+            &[("if-match", &tag)],
+        )
+        .await;
+    assert_eq!(delete.status, 204);
+}
+
+#[tokio::test]
+async fn if_match_star_on_a_missing_user_is_412_and_creates_nothing() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    let star = [("if-match", "*")];
+    let patch = app
+        .send_with(
+            Method::PATCH,
+            "/users/77",
+            Some(&admin),
+            Some(&json!({"bio": "x"})),
+            &star,
+        )
+        .await;
+    patch.assert_problem(412, "/users/77");
+    let input = user_in("Zed", "zed@example.com");
+    let put = app
+        .send_with(Method::PUT, "/users/77", Some(&admin), Some(&input), &star)
+        .await;
+    put.assert_problem(412, "/users/77");
+    let delete = app
+        .send_with(Method::DELETE, "/users/77", Some(&admin), None, &star)
+        .await;
+    delete.assert_problem(412, "/users/77");
+    let read = app.send(Method::GET, "/users/77", Some(&admin), None).await;
+    assert_eq!(read.status, 404);
+}
+
+#[tokio::test]
+async fn put_with_if_none_match_star_only_creates() {
+    let app = test_app().await;
+    let admin = app.admin().await;
+    let create_only = [("if-none-match", "*")];
+    let input = user_in("Zed", "zed@example.com");
+    let created = app
+        .send_with(
+            Method::PUT,
+            "/users/77",
+            Some(&admin),
+            Some(&input),
+            &create_only,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let again = app
+        .send_with(
+            Method::PUT,
+            "/users/77",
+            Some(&admin),
+            Some(&user_in("Other", "o@example.com")),
+            &create_only,
+        )
+        .await;
+    again.assert_problem(412, "/users/77");
+    let read = app.send(Method::GET, "/users/77", Some(&admin), None).await;
+    assert_eq!(read.body["name"], "Zed");
+}
+
+#[tokio::test]
+async fn two_writers_holding_one_etag_never_both_win() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let tag = etag(
+        &app.send(Method::GET, &ann.uri, Some(&ann.token), None)
+            .await,
+    );
+    for round in 0..5 {
+        let tag = if round == 0 {
+            tag.clone()
+        } else {
+            etag(
+                &app.send(Method::GET, &ann.uri, Some(&ann.token), None)
+                    .await,
+            )
+        };
+        // Names new in every round: a patch that changes nothing keeps the tag, and rightly so.
+        let write = |name: &'static str| {
+            let body = json!({ "name": format!("{name} {round}") });
+            let tag = tag.clone();
+            let (app, ann) = (&app, &ann);
+            async move {
+                app.send_with(
+                    Method::PATCH,
+                    &ann.uri,
+                    Some(&ann.token),
+                    Some(&body),
+                    &[("if-match", &tag)],
+                )
+                .await
+                .status
+            }
+        };
+        let (a, b) = tokio::join!(write("First"), write("Second"));
+        let mut statuses = [a, b];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 412], "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_service_requiring_if_match_refuses_unconditional_user_writes_with_428() {
+    let app = crate::test_support::test_app_requiring_if_match().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let patch = json!({"bio": "x"});
+    let reply = app
+        .send(Method::PATCH, &ann.uri, Some(&ann.token), Some(&patch))
+        .await;
+    let body = reply.assert_problem(428, &ann.uri);
+    assert_eq!(body["type"], "/problems/precondition-required");
+    let delete = app
+        .send(Method::DELETE, &ann.uri, Some(&ann.token), None)
+        .await;
+    delete.assert_problem(428, &ann.uri);
+    let tag = etag(
+        &app.send(Method::GET, &ann.uri, Some(&ann.token), None)
+            .await,
+    );
+    let reply = app
+        .send_with(
+            Method::PATCH,
+            &ann.uri,
+            Some(&ann.token),
+            Some(&patch),
+            &[("if-match", &tag)],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
 }

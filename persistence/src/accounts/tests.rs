@@ -5,7 +5,7 @@ use domain::auth::Reach;
 use domain::{
     Email,
     idempotency::{Begin, IdempotencyKey, IdempotencyStore, IdempotentRequest},
-    users::{NewUserRecord, PasswordHash, UserName, UserRepository, check_deletion},
+    users::{NewUserRecord, PasswordHash, UserName, UserRepository, deletion_rule},
 };
 use std::{sync::Arc, time::Duration};
 
@@ -475,14 +475,27 @@ async fn a_user_with_money_stays_and_one_with_empty_accounts_goes_with_them() {
     let bank = bank().await;
     let rich = bank.user("rich@example.com").await;
     bank.account(rich, eur(), 10).await;
-    let err = bank.users.delete(rich, check_deletion).await.unwrap_err();
+    let err = bank
+        .users
+        .delete(
+            rich,
+            deletion_rule(rich, domain::precondition::Precondition::none()),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, domain::Error::UserHasFunds), "{err:?}");
     let poor = bank.user("poor@example.com").await;
     let empty = bank.account(poor, eur(), 5).await;
     bank.book(Movement::Withdrawal(empty, amount(5)))
         .await
         .unwrap();
-    bank.users.delete(poor, check_deletion).await.unwrap();
+    bank.users
+        .delete(
+            poor,
+            deletion_rule(poor, domain::precondition::Precondition::none()),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         bank.accounts.get(empty).await.unwrap(),
         None,

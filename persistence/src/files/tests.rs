@@ -1,6 +1,7 @@
 use super::*;
 use crate::test_support::test_db;
 use chrono::SubsecRound;
+use domain::precondition::Precondition;
 use futures_util::stream;
 
 struct Store {
@@ -98,7 +99,7 @@ async fn put_creates_then_replaces_and_reports_the_blob_it_replaced() {
     let first = store.blobs.stage(chunks(&[b"one"])).await.unwrap();
     let (info, outcome, replaced) = store
         .files
-        .put(&name("a.txt"), first.clone(), now)
+        .put(&name("a.txt"), first.clone(), now, &Precondition::none())
         .await
         .unwrap();
     assert_eq!((outcome, replaced), (PutOutcome::Created, None));
@@ -107,7 +108,7 @@ async fn put_creates_then_replaces_and_reports_the_blob_it_replaced() {
     let later = now + chrono::Duration::seconds(1);
     let (info, outcome, replaced) = store
         .files
-        .put(&name("a.txt"), second.clone(), later)
+        .put(&name("a.txt"), second.clone(), later, &Precondition::none())
         .await
         .unwrap();
     assert_eq!(
@@ -128,7 +129,7 @@ async fn files_list_by_name_and_delete_returns_the_blob() {
         let staged = store.blobs.stage(chunks(&[b"x"])).await.unwrap();
         store
             .files
-            .put(&name(file), staged, Utc::now())
+            .put(&name(file), staged, Utc::now(), &Precondition::none())
             .await
             .unwrap();
     }
@@ -143,9 +144,17 @@ async fn files_list_by_name_and_delete_returns_the_blob() {
     assert_eq!(names, ["a", "b", "c"]);
     let after_a = store.files.list(Some(name("a")), 1).await.unwrap();
     assert_eq!(after_a[0].name, name("b"));
-    let blob = store.files.delete(&name("b")).await.unwrap();
+    let blob = store
+        .files
+        .delete(&name("b"), &Precondition::none())
+        .await
+        .unwrap();
     assert!(blob.0.starts_with(".blob-"));
-    let err = store.files.delete(&name("b")).await.unwrap_err();
+    let err = store
+        .files
+        .delete(&name("b"), &Precondition::none())
+        .await
+        .unwrap_err();
     assert!(matches!(err, domain::Error::FileNotFound(_)));
 }
 
@@ -156,7 +165,12 @@ async fn sweeping_removes_partial_uploads_and_unreferenced_blobs_only() {
     let kept = store.blobs.stage(chunks(&[b"kept"])).await.unwrap();
     store
         .files
-        .put(&name("kept"), kept.clone(), Utc::now())
+        .put(
+            &name("kept"),
+            kept.clone(),
+            Utc::now(),
+            &Precondition::none(),
+        )
         .await
         .unwrap();
     let orphan = store.blobs.stage(chunks(&[b"orphan"])).await.unwrap();

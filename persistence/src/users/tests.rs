@@ -1,6 +1,9 @@
 use super::*;
 use chrono::{SubsecRound, Utc};
-use domain::users::{PutOutcome, check_deletion, put_user};
+use domain::{
+    precondition::Precondition,
+    users::{PutOutcome, deletion_rule, put_user},
+};
 use std::time::Duration;
 
 struct TestDb {
@@ -193,9 +196,16 @@ async fn deleted_user_is_gone_and_its_id_is_never_reused() {
         .insert(record("Ann", "ann@example.com"))
         .await
         .unwrap();
-    db.repo.delete(ann.id, check_deletion).await.unwrap();
+    db.repo
+        .delete(ann.id, deletion_rule(ann.id, Precondition::none()))
+        .await
+        .unwrap();
     assert_eq!(db.repo.get(ann.id).await.unwrap(), None);
-    let err = db.repo.delete(ann.id, check_deletion).await.unwrap_err();
+    let err = db
+        .repo
+        .delete(ann.id, deletion_rule(ann.id, Precondition::none()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, domain::Error::UserNotFound(_)));
     let next = db
         .repo
@@ -252,7 +262,7 @@ async fn credentials_follow_this_processes_writes_at_once_despite_the_cache() {
     let after = db.repo.credentials(ann.id).await.unwrap().unwrap();
     assert_eq!(after.password_hash.as_phc(), "$argon2id$new");
     assert!(after.is_admin);
-    db.repo.delete(ann.id, |_| Ok(())).await.unwrap();
+    db.repo.delete(ann.id, Box::new(|_| Ok(()))).await.unwrap();
     assert_eq!(db.repo.credentials(ann.id).await.unwrap(), None);
 }
 
@@ -274,7 +284,7 @@ async fn reads_follow_this_processes_writes_at_once_despite_the_cache() {
     db.repo.upsert(ann.id, edit).await.unwrap();
     let renamed = db.repo.get(ann.id).await.unwrap().unwrap();
     assert_eq!(renamed.name.as_str(), "Annie");
-    db.repo.delete(ann.id, |_| Ok(())).await.unwrap();
+    db.repo.delete(ann.id, Box::new(|_| Ok(()))).await.unwrap();
     assert_eq!(db.repo.get(ann.id).await.unwrap(), None);
 }
 
@@ -284,7 +294,11 @@ async fn the_last_admin_is_not_deleted() {
     let mut admin = record("Admin", "admin@example.com");
     admin.is_admin = true;
     let admin = db.repo.insert(admin).await.unwrap();
-    let err = db.repo.delete(admin.id, check_deletion).await.unwrap_err();
+    let err = db
+        .repo
+        .delete(admin.id, deletion_rule(admin.id, Precondition::none()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, domain::Error::LastAdmin), "{err:?}");
     assert!(db.repo.get(admin.id).await.unwrap().is_some());
 }
@@ -302,7 +316,10 @@ async fn two_admins_deleted_at_once_leave_one() {
         .iter()
         .map(|&target| {
             let repo = db.repo.clone();
-            tokio::spawn(async move { repo.delete(target, check_deletion).await })
+            tokio::spawn(async move {
+                repo.delete(target, deletion_rule(target, Precondition::none()))
+                    .await
+            })
         })
         .collect();
     let mut refused = 0;

@@ -14,8 +14,12 @@ Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds time
   transfer     POST /transfers of 1, alternating directions
   create_user  POST /users (Argon2 every time), and meanwhile get_user at 8 connections, whose
                p99 says whether sign-ups starve reads
+  page, page_gzip, page_br, page_zstd
+               GET /users?limit=100 (an admin's page of 100 users) without compression and
+               with each coding (this service only): req/s and the bytes of one response
   export       GET /exports/users.csv over 100,000 and 1,000,000 users inserted directly:
-               rows/s and the server's peak RSS (VmHWM, /proc)
+               rows/s and the server's peak RSS (VmHWM, /proc); then, for this service, the same
+               export under each of gzip, br and zstd: bytes sent, rows/s and peak RSS
   download     a --download-mib MiB file uploaded, then downloaded whole with curl: MiB/s
 
 Prints one line per measurement and a summary of medians with ratios, and writes the results
@@ -204,10 +208,10 @@ def to_ms(text):
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def wrk(target, script, duration, connections=64):
+def wrk(target, script, duration, connections=64, extra_env=None):
     # RUN_ID makes each run's sign-up addresses unique (wrk's Lua seeds its random numbers
     # from the clock, and two runs could draw the same prefix, turning sign-ups into 409s).
-    env = dict(os.environ, **target.env, RUN_ID=str(time.time_ns()))
+    env = dict(os.environ, **target.env, **(extra_env or {}), RUN_ID=str(time.time_ns()))
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
                           "-s", os.path.join(HERE, "lua", script), target.base],
                          env=env, capture_output=True, text=True, check=True).stdout
@@ -264,6 +268,17 @@ def export(target):
     return lines - 1, time.monotonic() - started
 
 
+def fetch_size(target, path, encoding):
+    """Bytes and seconds of one GET of `path` as the admin, asking for `encoding` (curl does not
+    decode it: the bytes are those sent)."""
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
+                          "-H", "Authorization: Bearer " + target.env["TOKEN"],
+                          "-H", "Accept-Encoding: " + (encoding or "identity"), target.base + path],
+                         capture_output=True, text=True, check=True).stdout
+    size, seconds = out.split()
+    return int(size), float(seconds)
+
+
 def download(target, mib):
     """Uploads a file of `mib` MiB (streamed), then times downloading it whole with curl."""
     token = call("POST", target.base + "/auth/tokens", ADMIN)["access_token"]
@@ -284,7 +299,8 @@ def main():
     parser.add_argument("--peer", action="store_true", help="also measure the FastAPI peer")
     parser.add_argument("--bare", action="store_true", help="also measure the bare poem server (get_user)")
     parser.add_argument("--postgres", metavar="URL", help="also measure this service on PostgreSQL")
-    parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,export,download")
+    parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,"
+                        "page,page_gzip,page_br,page_zstd,export,download")
     parser.add_argument("--download-mib", type=int, default=1024)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
@@ -318,8 +334,14 @@ def main():
                 for target in targets:
                     if target.name == "bare" and scenario != "get_user":
                         continue
+                    if scenario.startswith("page") and not target.name.startswith("ours"):
+                        continue
                     if scenario == "create_user":
                         result = signup_storm(target, args.duration)
+                    elif scenario.startswith("page"):
+                        encoding = scenario.partition("_")[2]
+                        result = wrk(target, "page.lua", args.duration, extra_env={"ENCODING": encoding})
+                        result["bytes"] = fetch_size(target, "/users?limit=100", encoding)[0]
                     else:
                         result = wrk(target, f"{scenario}.lua", args.duration)
                     results.append({"scenario": scenario, "target": target.name, "round": round_, **result})
@@ -353,6 +375,17 @@ def main():
                         print(f"export {name:4} {size:>8} users: {rows} rows, {rows / seconds:,.0f} rows/s, "
                               f"peak RSS {result['peak_rss_mib']:.1f} MiB (RSS before: {rss_before:.1f} MiB)",
                               flush=True)
+                        if name == "ours":
+                            for encoding in ("identity", "gzip", "br", "zstd"):
+                                target.reset_peak_rss()
+                                sent, seconds = fetch_size(target, "/exports/users.csv", encoding)
+                                coded = {"scenario": "export_coded", "target": name, "users": size,
+                                         "encoding": encoding, "bytes": sent, "rows_per_s": rows / seconds,
+                                         "peak_rss_mib": target.peak_rss_mib()}
+                                results.append(coded)
+                                print(f"export {name:4} {size:>8} users as {encoding:8}: {sent:,} bytes, "
+                                      f"{rows / seconds:,.0f} rows/s, peak RSS {coded['peak_rss_mib']:.1f} MiB",
+                                      flush=True)
                     finally:
                         target.stop()
         if "download" in scenarios:
@@ -396,6 +429,8 @@ def summarize(results):
         if (scenario, "bare") in medians and target not in ("bare", "peer"):
             bare = statistics.median(r["rps"] for r in medians[(scenario, "bare")])
             line += f"  {100 * rps / bare:3.0f}% of bare poem"
+        if "bytes" in rows[0]:
+            line += f"  ({rows[0]['bytes']:,} bytes a response)"
         if "get_user_p99_ms_during" in rows[0]:
             line += f"  (get_user p99 meanwhile {statistics.median(r['get_user_p99_ms_during'] for r in rows):.2f} ms)"
         print(line)

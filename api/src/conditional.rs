@@ -40,6 +40,9 @@ pub fn quoted(tag: &str) -> String {
 /// never issued. A tag a compressed response carried names the same state as the identity one.
 /// `If-None-Match` is read only without `If-Match`, as §13.2.2 orders them.
 pub fn condition(if_match: Option<&str>, if_none_match: Option<&str>) -> Condition {
+    // An empty field lists nothing to compare with: it is read as absent, as most servers do.
+    let if_match = if_match.filter(|value| !value.trim().is_empty());
+    let if_none_match = if_none_match.filter(|value| !value.trim().is_empty());
     if let Some(if_match) = if_match {
         if is_star(if_match) {
             return Condition::Exists;
@@ -176,6 +179,7 @@ mod tests {
             Condition::NoneOf(vec!["a".into(), "b".into()])
         );
         assert_eq!(condition(None, None), Condition::None);
+        assert_eq!(condition(Some(" "), Some("")), Condition::None);
     }
 
     #[test]

@@ -60,8 +60,9 @@ pub fn complete(generated: &str) -> Value {
     doc
 }
 
-/// Documents what the edge does for every JSON representation ([`crate::conditional`]): the
-/// `ETag` of each JSON 200 and 201 and, on a GET, `If-None-Match` and its 304.
+/// Documents what the edge does for every JSON representation ([`crate::conditional`],
+/// [`crate::compression`]): the `ETag` of each JSON 200 and 201 and, on a GET,
+/// `If-None-Match` and its 304; the coding of JSON and CSV 200s.
 fn add_entity_tags(get: bool, operation: &mut Map<String, Value>) {
     let Some(responses) = operation
         .get_mut("responses")
@@ -71,22 +72,38 @@ fn add_entity_tags(get: bool, operation: &mut Map<String, Value>) {
     };
     let mut tagged_ok = false;
     for (status, response) in responses.iter_mut() {
-        let json = response
-            .get("content")
-            .and_then(Value::as_object)
-            .is_some_and(|content| {
-                content
-                    .keys()
-                    .any(|media| media.starts_with("application/json"))
-            });
-        if !(json && (status == "200" || status == "201")) {
-            continue;
-        }
-        tagged_ok |= status == "200";
-        let headers = response
+        let media = |prefix: &str| {
+            response
+                .get("content")
+                .and_then(Value::as_object)
+                .is_some_and(|content| content.keys().any(|media| media.starts_with(prefix)))
+        };
+        let (json, csv) = (media("application/json"), media("text/csv"));
+        let Some(headers) = response
             .as_object_mut()
-            .map(|response| response.entry("headers").or_insert_with(|| json!({})));
-        if let Some(headers) = headers.and_then(Value::as_object_mut) {
+            .map(|response| response.entry("headers").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        if status == "200" && (json || csv) {
+            headers.entry("Content-Encoding").or_insert_with(|| {
+                json!({
+                    "description": "`br`, `zstd` or `gzip` when `Accept-Encoding` asked for one and the body is at least 1 KiB (or streamed); absent otherwise.",
+                    "required": false,
+                    "schema": {"type": "string", "enum": ["br", "zstd", "gzip"]},
+                })
+            });
+            headers.entry("Vary").or_insert_with(|| {
+                json!({
+                    "description": "`Accept-Encoding`: the body's coding depends on it.",
+                    "required": true,
+                    "schema": {"type": "string"},
+                })
+            });
+        }
+        if json && (status == "200" || status == "201") {
+            tagged_ok |= status == "200";
             headers.entry("ETag").or_insert_with(|| {
                 json!({
                     "description": "The representation's strong entity tag: it changes whenever the representation does. Send it back in `If-None-Match` (GET) or `If-Match` (writes).",
@@ -94,6 +111,11 @@ fn add_entity_tags(get: bool, operation: &mut Map<String, Value>) {
                     "schema": {"type": "string", "example": "\"3q2-7wAAZz0rM1Vj9vXlAg\""},
                 })
             });
+        }
+        if headers.is_empty()
+            && let Some(response) = response.as_object_mut()
+        {
+            response.remove("headers");
         }
     }
     if !(get && tagged_ok) {

@@ -495,13 +495,15 @@ impl UserService {
         let now = now();
         let actor = *actor;
         let edit: UserEdit = Box::new(move |existing| {
-            precondition.check(existing)?;
+            // Refusals of the request itself come first: a precondition is only weighed for a
+            // request that would otherwise succeed (RFC 9110 §13.2.1).
             if existing.is_none() {
                 actor.require_admin("Only an admin may create a user with a chosen id.")?;
                 if id.get() > MAX_CHOSEN_ID {
                     return Err(Error::ChosenIdTooLarge);
                 }
             }
+            precondition.check(existing)?;
             let password_hash = password.resolve(existing)?;
             Ok(put_user(id, existing, input, password_hash, now).0)
         });

@@ -74,6 +74,12 @@ pub fn none_match(header: &str, etag: &str) -> bool {
         .any(|tag| tag == current)
 }
 
+/// Whether an `If-Range` header lets a `Range` apply (RFC 9110 §13.1.5): absent, or the current
+/// tag `etag`, compared strongly.
+pub fn if_range_holds(header: Option<&str>, etag: &str) -> bool {
+    header.is_none_or(|tag| tag.trim() == etag)
+}
+
 fn is_star(value: &str) -> bool {
     value.trim() == "*"
 }
@@ -188,6 +194,15 @@ mod tests {
         assert!(none_match("\"abc-gzip\"", "\"abc\""));
         assert!(none_match("*", "\"abc\""));
         assert!(!none_match("\"abd\"", "\"abc\""));
+    }
+
+    #[test]
+    fn if_range_needs_the_current_tag() {
+        let tag = quoted("abc");
+        assert!(if_range_holds(None, &tag));
+        assert!(if_range_holds(Some("\"abc\""), &tag));
+        assert!(!if_range_holds(Some("\"old\""), &tag));
+        assert!(!if_range_holds(Some("W/\"abc\""), &tag));
     }
 
     #[tokio::test]

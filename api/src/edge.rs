@@ -16,7 +16,7 @@ use crate::{
     metrics::HttpMetrics,
     problem::{self, FieldError, PROBLEM_JSON, Problem},
     problem_types::ProblemType,
-    routes::RouteTable,
+    route_table::RouteTable,
 };
 use futures_util::{FutureExt, StreamExt};
 use poem::{

@@ -2,6 +2,7 @@
 //! delete; every user lists and downloads, with single byte ranges, strong `ETag`s and
 //! conditional requests.
 
+mod disposition;
 mod range;
 
 use crate::{
@@ -118,8 +119,8 @@ struct Representation {
 impl Representation {
     fn of(file: &FileInfo) -> Self {
         Self {
-            disposition: range::attachment(file.name.as_str()),
-            etag: range::etag(&file.sha256),
+            disposition: disposition::attachment(file.name.as_str()),
+            etag: conditional::quoted(&file.sha256),
             last_modified: file
                 .updated_at
                 .format("%a, %d %b %Y %H:%M:%S GMT")
@@ -284,7 +285,7 @@ impl FilesApi {
             files.put(&auth.0, &name.0.0, body.0, precondition).await,
             |(file, outcome)| {
                 let out = Json(FileOut::from(&file));
-                let etag = range::etag(&file.sha256);
+                let etag = conditional::quoted(&file.sha256);
                 match outcome {
                     PutOutcome::Created => {
                         FilesPut::Created(out, format!("/files/{}", file.name), etag)
@@ -353,10 +354,12 @@ impl FilesApi {
             Err(err) => return FilesGet::from_problem(problem_for(err, req.uri().path())),
         };
         let shown = Representation::of(&file);
-        if range::none_match(if_none_match.0.as_deref(), &shown.etag) {
+        if (if_none_match.0.as_deref())
+            .is_some_and(|tags| conditional::none_match(tags, &shown.etag))
+        {
             return FilesGet::NotModified(shown.etag);
         }
-        let wanted = if range::if_range_holds(if_range.0.as_deref(), &shown.etag) {
+        let wanted = if conditional::if_range_holds(if_range.0.as_deref(), &shown.etag) {
             range::wanted(range.0.as_deref(), file.size)
         } else {
             Wanted::Whole
@@ -427,7 +430,9 @@ impl FilesApi {
     ) -> FilesHead {
         reply(req, files.get(&auth.0, &name.0.0).await, |file| {
             let shown = Representation::of(&file);
-            if range::none_match(if_none_match.0.as_deref(), &shown.etag) {
+            if (if_none_match.0.as_deref())
+                .is_some_and(|tags| conditional::none_match(tags, &shown.etag))
+            {
                 return FilesHead::NotModified(shown.etag);
             }
             FilesHead::Whole(

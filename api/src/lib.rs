@@ -15,14 +15,14 @@ pub mod edge;
 pub mod errors;
 pub mod exports;
 pub mod files;
+pub mod health;
 pub mod metrics;
 pub mod notifications;
-pub mod ops;
 pub mod paging;
 pub mod params;
 pub mod problem;
 pub mod problem_types;
-pub mod routes;
+pub mod route_table;
 pub mod spec;
 pub mod transfers;
 pub mod types;
@@ -99,7 +99,7 @@ pub type Api = (
     notifications::NotificationsApi,
     files::FilesApi,
     exports::ExportsApi,
-    ops::OpsApi,
+    health::HealthApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -125,7 +125,7 @@ pub fn openapi() -> OpenApiService<Api, ()> {
             notifications::NotificationsApi,
             files::FilesApi,
             exports::ExportsApi,
-            ops::OpsApi,
+            health::HealthApi,
         ),
         "Service API",
         env!("CARGO_PKG_VERSION"),
@@ -159,7 +159,7 @@ pub fn app(
     let spec = spec_value();
     let spec_json = serde_json::to_string_pretty(&spec).unwrap_or_default();
     let spec_yaml = serde_yaml::to_string(&spec).unwrap_or_default();
-    let routes = routes::RouteTable::from_spec(
+    let routes = route_table::RouteTable::from_spec(
         &spec,
         &[
             "/openapi.json",
@@ -209,7 +209,7 @@ pub fn app(
 fn cors(origins: &[String]) -> Cors {
     Cors::new()
         .allow_origins(origins.iter().map(String::as_str))
-        .allow_methods(routes::METHOD_ORDER)
+        .allow_methods(route_table::METHOD_ORDER)
         .allow_headers([
             "authorization",
             "content-type",

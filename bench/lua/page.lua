@@ -1,5 +1,5 @@
 -- GET /users?limit=100 (an admin's first page of 100 users) with Accept-Encoding: ENCODING.
-local headers = { ["Authorization"] = "Bearer " .. os.getenv("ADMIN_TOKEN") }
+local headers = { ["Authorization"] = "Bearer " .. os.getenv("TOKEN") }
 local encoding = os.getenv("ENCODING")
 if encoding and encoding ~= "" then
   headers["Accept-Encoding"] = encoding

@@ -1,4 +1,4 @@
-//! The HTTP side of downloads: `Range` (RFC 9110 §14), entity tags, `Content-Disposition`.
+//! `Range` of a download (RFC 9110 §14): which bytes a client asks for.
 
 use std::ops::Range;
 
@@ -58,56 +58,6 @@ fn within(start: u64, last: u64, size: u64) -> Wanted {
     }
 }
 
-/// The strong entity tag of a file with this SHA-256.
-pub fn etag(sha256: &str) -> String {
-    format!("\"{sha256}\"")
-}
-
-/// Whether `If-None-Match` lists `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`.
-pub fn none_match(header: Option<&str>, etag: &str) -> bool {
-    let Some(header) = header else {
-        return false;
-    };
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-}
-
-/// Whether an `If-Range` header lets a `Range` apply: absent, or the current (strong) tag.
-pub fn if_range_holds(header: Option<&str>, etag: &str) -> bool {
-    header.is_none_or(|tag| tag.trim() == etag)
-}
-
-/// `Content-Disposition: attachment` for `name`, with an RFC 5987 `filename*` when the name is
-/// not plain ASCII.
-pub fn attachment(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if ascii == name {
-        return format!("attachment; filename=\"{name}\"");
-    }
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,34 +92,5 @@ mod tests {
         ] {
             assert_eq!(wanted(ignored, 10), Wanted::Whole, "{ignored:?}");
         }
-    }
-
-    #[test]
-    fn if_none_match_compares_weakly_and_knows_star() {
-        let tag = etag("abc");
-        assert!(none_match(Some("\"abc\""), &tag));
-        assert!(none_match(Some("W/\"abc\""), &tag));
-        assert!(none_match(Some("\"x\", \"abc\""), &tag));
-        assert!(none_match(Some("*"), &tag));
-        assert!(!none_match(Some("\"other\""), &tag));
-        assert!(!none_match(None, &tag));
-    }
-
-    #[test]
-    fn if_range_needs_the_current_tag() {
-        let tag = etag("abc");
-        assert!(if_range_holds(None, &tag));
-        assert!(if_range_holds(Some("\"abc\""), &tag));
-        assert!(!if_range_holds(Some("\"old\""), &tag));
-        assert!(!if_range_holds(Some("W/\"abc\""), &tag));
-    }
-
-    #[test]
-    fn disposition_quotes_ascii_and_adds_filename_star_otherwise() {
-        assert_eq!(attachment("a.txt"), "attachment; filename=\"a.txt\"");
-        assert_eq!(
-            attachment("résumé.pdf"),
-            "attachment; filename=\"r_sum_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"
-        );
     }
 }

@@ -206,3 +206,37 @@ async fn only_blob_ids_this_store_made_are_ever_opened() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failed_precondition_leaves_the_file_as_it_was() {
+    use domain::precondition::Condition;
+    let store = store().await;
+    let first = store.blobs.stage(chunks(&[b"one"])).await.unwrap();
+    let (info, _, _) = store
+        .files
+        .put(&name("a.txt"), first, Utc::now(), &Precondition::none())
+        .await
+        .unwrap();
+    let tag_of = |file: &FileInfo| file.sha256.clone();
+    let stale = Precondition::new(Condition::Matches(vec!["stale".into()]), tag_of);
+    let second = store.blobs.stage(chunks(&[b"two"])).await.unwrap();
+    let err = store
+        .files
+        .put(&name("a.txt"), second, Utc::now(), &stale)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::PreconditionFailed), "{err:?}");
+    let err = store
+        .files
+        .delete(&name("a.txt"), &stale)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::PreconditionFailed), "{err:?}");
+    assert_eq!(
+        store.files.get(&name("a.txt")).await.unwrap(),
+        Some(info.clone())
+    );
+    let current = Precondition::new(Condition::Matches(vec![info.sha256.clone()]), tag_of);
+    store.files.delete(&name("a.txt"), &current).await.unwrap();
+    assert_eq!(store.files.get(&name("a.txt")).await.unwrap(), None);
+}

@@ -363,3 +363,30 @@ async fn export_streams_every_user_in_id_order_across_batches() {
     assert_eq!(exported[3].email, "u3@example.com");
     assert!(exported.iter().all(|user| user.created_at == created_at));
 }
+
+#[tokio::test]
+async fn a_deletion_whose_precondition_fails_keeps_the_user() {
+    use domain::precondition::Condition;
+    let db = test_db().await;
+    let ann = db
+        .repo
+        .insert(record("Ann", "ann@example.com"))
+        .await
+        .unwrap();
+    let tag_of = |user: &domain::users::User| user.updated_at.to_rfc3339();
+    let stale = Precondition::new(Condition::Matches(vec!["stale".into()]), tag_of);
+    let err = db
+        .repo
+        .delete(ann.id, deletion_rule(ann.id, stale))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::PreconditionFailed), "{err:?}");
+    assert_eq!(db.repo.get(ann.id).await.unwrap(), Some(ann.clone()));
+    let missing = Precondition::new(Condition::Exists, tag_of);
+    let err = db
+        .repo
+        .delete(id(999), deletion_rule(id(999), missing))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::PreconditionFailed), "{err:?}");
+}

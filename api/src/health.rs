@@ -16,7 +16,7 @@ use poem_openapi::{Object, OpenApi, payload::Json};
 use std::sync::Arc;
 
 /// The service's health operations.
-pub struct OpsApi;
+pub struct HealthApi;
 
 /// A health answer.
 #[derive(Object, Debug)]
@@ -54,7 +54,7 @@ responses! {
 }
 
 #[OpenApi(tag = "Tag::Operations")]
-impl OpsApi {
+impl HealthApi {
     /// Liveness
     ///
     /// Answers as long as the process serves HTTP; it checks no dependency.

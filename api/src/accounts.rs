@@ -10,9 +10,8 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     paging::next_page,
-    params::idempotency_key,
     params::{Id, IdCursor, IdempotencyKeyParam, LimitParam},
-    problem::{FromProblem, reply, reply_replayable},
+    problem::{reply, reply_keyed},
     responses,
     types::{Nullable, Timestamp},
 };
@@ -185,12 +184,9 @@ responses! {
     }
     guarded("`owner_id` is someone else and the caller is not an admin.");
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member is invalid, or no user has `owner_id` (`errors` names each).",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 responses! {
@@ -249,14 +245,11 @@ responses! {
     }
     guarded("The account is someone else's and the caller is not an admin.");
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
         404 NotFound: "No account has this id.",
         409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id, the amount or the `Idempotency-Key` is invalid, the key was used with another request, or the balance would overflow.",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 responses! {
@@ -273,16 +266,13 @@ responses! {
     }
     guarded("The account is someone else's and the caller is not an admin.");
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
         #[oai(header(name = "Idempotent-Replayed", ty = "Option<String>"))]
         402 InsufficientFunds: "Insufficient Funds: the balance does not cover the amount; `balance` and `required` say by how much.",
         404 NotFound: "No account has this id.",
         409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id, the amount or the `Idempotency-Key` is invalid, or the key was used with another request.",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 #[OpenApi(tag = "Tag::Accounts")]
@@ -404,18 +394,12 @@ impl AccountsApi {
         key: Header<Option<IdempotencyKeyParam>>,
         body: JsonBody<AmountIn>,
     ) -> DepositsCreate {
-        let key = match idempotency_key(req, key.0) {
-            Ok(key) => key,
-            Err(unreadable) => return FromProblem::from_problem(unreadable.problem(req)),
-        };
-        let outcome = accounts.deposit(&auth.0, id.0.0, body.0, key).await;
-        reply_replayable(req, outcome, |t, replayed| {
-            DepositsCreate::Created(
-                Json(TransactionOut::from(&t)),
-                transaction_location(&t),
-                replayed,
-            )
+        let run = |key| accounts.deposit(&auth.0, id.0.0, body.0, key);
+        reply_keyed(req, key.0, run, |t, replayed| {
+            let location = transaction_location(&t);
+            DepositsCreate::Created(Json(TransactionOut::from(&t)), location, replayed)
         })
+        .await
     }
 
     /// Withdraw money
@@ -440,18 +424,12 @@ impl AccountsApi {
         key: Header<Option<IdempotencyKeyParam>>,
         body: JsonBody<AmountIn>,
     ) -> WithdrawalsCreate {
-        let key = match idempotency_key(req, key.0) {
-            Ok(key) => key,
-            Err(unreadable) => return FromProblem::from_problem(unreadable.problem(req)),
-        };
-        let outcome = accounts.withdraw(&auth.0, id.0.0, body.0, key).await;
-        reply_replayable(req, outcome, |t, replayed| {
-            WithdrawalsCreate::Created(
-                Json(TransactionOut::from(&t)),
-                transaction_location(&t),
-                replayed,
-            )
+        let run = |key| accounts.withdraw(&auth.0, id.0.0, body.0, key);
+        reply_keyed(req, key.0, run, |t, replayed| {
+            let location = transaction_location(&t);
+            WithdrawalsCreate::Created(Json(TransactionOut::from(&t)), location, replayed)
         })
+        .await
     }
 }
 

@@ -110,12 +110,8 @@ responses! {
         Created(Json<TokenOut>, #[oai(header = "Cache-Control")] String),
     }
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
         #[oai(header(name = "WWW-Authenticate", ty = "String"))]
         401 Unauthorized: "The e-mail address or the password is wrong (the answer does not say which).",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "`email` or `password` is missing or too long; `errors` names each.",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         #[oai(header(name = "RateLimit-Policy", ty = "String", description = "Every login limit in force (draft-ietf-httpapi-ratelimit-headers): `\"email\";q=20;w=300, \"client\";q=200;w=300` allows 20 failures per address and 200 per client within 300 seconds."))]
@@ -125,6 +121,7 @@ responses! {
         #[oai(header(name = "Retry-After", ty = "u64"))]
         503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 #[OpenApi(tag = "Tag::Auth")]

@@ -138,12 +138,9 @@ responses! {
     }
     authenticated;
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member is missing or invalid; `errors` names each.",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 responses! {

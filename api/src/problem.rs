@@ -222,13 +222,24 @@ pub fn reply<T, R: FromProblem>(
     }
 }
 
-/// The response for a money-moving request's `outcome`: `ok` of its value (and the
-/// `Idempotent-Replayed` header value), or the problem for its error, marked replayed too.
-pub fn reply_replayable<T, R: FromProblem>(
+/// The response to a money-moving request: its `Idempotency-Key` (`key`, as parsed) read, a
+/// key that was sent but could not be read refused with 422, `run` with the key, and its
+/// outcome answered by `ok` (given the `Idempotent-Replayed` header value) or as the problem
+/// for its error, marked replayed too.
+pub async fn reply_keyed<T, R: FromProblem, F>(
     req: &poem::Request,
-    outcome: domain::accounts::Replayable<T>,
+    key: Option<crate::params::IdempotencyKeyParam>,
+    run: impl FnOnce(Option<domain::idempotency::IdempotencyKey>) -> F,
     ok: impl FnOnce(T, Option<String>) -> R,
-) -> R {
+) -> R
+where
+    F: std::future::Future<Output = domain::accounts::Replayable<T>>,
+{
+    let key = match crate::params::idempotency_key(req, key) {
+        Ok(key) => key,
+        Err(unreadable) => return R::from_problem(unreadable.problem(req)),
+    };
+    let outcome = run(key).await;
     let replayed = outcome.replayed;
     match outcome.result {
         Ok(value) => ok(value, replayed.then(|| "true".to_owned())),
@@ -276,6 +287,7 @@ macro_rules! responses {
         $vis:vis enum $name:ident { $($success:tt)* }
         guarded($forbidden:literal);
         problems { $($problems:tt)* }
+        $(json_body($unsupported:literal);)?
     ) => {
         $crate::responses! {
             $(#[$meta])*
@@ -285,6 +297,7 @@ macro_rules! responses {
                 403 Forbidden: $forbidden,
                 $($problems)*
             }
+            $(json_body($unsupported);)?
         }
     };
     (
@@ -293,6 +306,7 @@ macro_rules! responses {
         guarded($forbidden:literal);
         bodiless;
         problems { $($problems:tt)* }
+        $(json_body($unsupported:literal);)?
     ) => {
         $crate::responses! {
             $(#[$meta])*
@@ -305,6 +319,7 @@ macro_rules! responses {
                 #[oai(header(name = "Retry-After", ty = "u64"))]
                 503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
             }
+            $(json_body($unsupported);)?
         }
     };
     (
@@ -312,6 +327,7 @@ macro_rules! responses {
         $vis:vis enum $name:ident { $($success:tt)* }
         authenticated;
         problems { $($problems:tt)* }
+        $(json_body($unsupported:literal);)?
     ) => {
         $crate::responses! {
             $(#[$meta])*
@@ -324,12 +340,14 @@ macro_rules! responses {
                 #[oai(header(name = "Retry-After", ty = "u64"))]
                 503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
             }
+            $(json_body($unsupported);)?
         }
     };
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident { $($success:tt)* }
         problems { $($(#[$attr:meta])* $status:literal $variant:ident : $doc:literal),* $(,)? }
+        $(json_body($unsupported:literal);)?
     ) => {
         $(#[$meta])*
         #[derive(poem_openapi::ApiResponse)]
@@ -341,6 +359,20 @@ macro_rules! responses {
                 #[oai(status = $status)]
                 $variant($crate::problem::ProblemBody),
             )*
+            $(
+                /// The body is not well-formed JSON.
+                #[oai(status = 400)]
+                BadRequest($crate::problem::ProblemBody),
+                /// The body came more slowly than the body timeout allows; nothing was done.
+                #[oai(status = 408)]
+                RequestTimeout($crate::problem::ProblemBody),
+                /// The body is larger than the configured limit.
+                #[oai(status = 413)]
+                PayloadTooLarge($crate::problem::ProblemBody),
+                #[doc = $unsupported]
+                #[oai(status = 415)]
+                UnsupportedMediaType($crate::problem::ProblemBody),
+            )?
             /// An unexpected failure; the details are in the server log under the request id.
             #[oai(status = 500)]
             InternalServerError($crate::problem::ProblemBody),
@@ -350,6 +382,15 @@ macro_rules! responses {
             fn from_problem(body: $crate::problem::ProblemBody) -> Self {
                 match body.problem.status {
                     $($status => Self::$variant(body),)*
+                    $(
+                        400 => Self::BadRequest(body),
+                        408 => Self::RequestTimeout(body),
+                        413 => Self::PayloadTooLarge(body),
+                        415 => {
+                            let _described: &str = $unsupported;
+                            Self::UnsupportedMediaType(body)
+                        }
+                    )?
                     500 => Self::InternalServerError(body),
                     other => {
                         tracing::error!(

@@ -5,8 +5,7 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     params::IdempotencyKeyParam,
-    params::idempotency_key,
-    problem::{FromProblem, reply_replayable},
+    problem::reply_keyed,
     responses,
     types::Timestamp,
 };
@@ -97,16 +96,13 @@ responses! {
     }
     guarded("The source account is someone else's and the caller is not an admin.");
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
         #[oai(header(name = "Idempotent-Replayed", ty = "Option<String>"))]
         402 InsufficientFunds: "Insufficient Funds: the source balance does not cover the amount; `balance` and `required` say by how much.",
         404 NotFound: "No account has one of the ids.",
         409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member is invalid, the accounts are the same or differ in currency, or the `Idempotency-Key` is invalid or was used with another request.",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 #[OpenApi(tag = "Tag::Transfers")]
@@ -133,15 +129,10 @@ impl TransfersApi {
         body: JsonBody<TransferIn>,
     ) -> TransfersCreate {
         let input = body.0;
-        let key = match idempotency_key(req, key.0) {
-            Ok(key) => key,
-            Err(unreadable) => return FromProblem::from_problem(unreadable.problem(req)),
-        };
-        let outcome = accounts
-            .transfer(&auth.0, input.from, input.to, input.amount, key)
-            .await;
-        reply_replayable(req, outcome, |t, replayed| {
+        let run = |key| accounts.transfer(&auth.0, input.from, input.to, input.amount, key);
+        reply_keyed(req, key.0, run, |t, replayed| {
             TransfersCreate::Created(Json(TransferOut::from(&t)), replayed)
         })
+        .await
     }
 }

@@ -156,16 +156,13 @@ responses! {
         Created(Json<UserOut>, #[oai(header = "Location")] String),
     }
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
         409 Conflict: "The e-mail address is taken by another user.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "A member of the body is missing or invalid; `errors` names each.",
         406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
         503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 responses! {
@@ -207,15 +204,12 @@ responses! {
     }
     guarded("The user is someone else, or does not exist yet (creating with a chosen id), and the caller is not an admin.");
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
         409 Conflict: "The e-mail address is taken by another user, or a concurrent request changed or created this user first.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         412 PreconditionFailed: "`If-Match` names no current `ETag` of the user (it changed, or does not exist), or `If-None-Match` names the current one (`*`: the user exists); nothing was changed.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/json`.",
         422 Unprocessable: "The id or a member of the body is invalid (a new user's id is at most 2^53 - 1); `errors` names each.",
         428 PreconditionRequired: "The service is set to require conditional writes to users, and the request has neither `If-Match` nor `If-None-Match`.",
     }
+    json_body("The body is not sent as `application/json`.");
 }
 
 responses! {
@@ -227,16 +221,13 @@ responses! {
     }
     guarded("The user is someone else and the caller is not an admin.");
     problems {
-        400 BadRequest: "The body is not well-formed JSON.",
         404 NotFound: "No user has this id.",
         409 Conflict: "The e-mail address is taken by another user.",
-        408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
         412 PreconditionFailed: "`If-Match` names no current `ETag` of the user (it changed since, or does not exist); nothing was changed.",
-        413 PayloadTooLarge: "The body is larger than the configured limit.",
-        415 UnsupportedMediaType: "The body is not sent as `application/merge-patch+json` or `application/json`.",
         422 Unprocessable: "The id or a member of the patch is invalid (`name`, `email` and `password` cannot be null).",
         428 PreconditionRequired: "The service is set to require conditional writes to users, and the request has no `If-Match`.",
     }
+    json_body("The body is not sent as `application/merge-patch+json` or `application/json`.");
 }
 
 responses! {

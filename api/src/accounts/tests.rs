@@ -547,7 +547,8 @@ async fn a_user_with_money_cannot_be_deleted_409_until_the_accounts_are_empty() 
     let reply = app
         .send(Method::DELETE, &ann.uri, Some(&ann.token), None)
         .await;
-    reply.assert_problem(409, &ann.uri);
+    let body = reply.assert_problem(409, &ann.uri);
+    assert_eq!(body["type"], "/problems/user-has-funds");
     money(&app, &ann.token, &withdrawals(&account), 20, None).await;
     let reply = app
         .send(Method::DELETE, &ann.uri, Some(&ann.token), None)

@@ -241,7 +241,10 @@ async fn the_last_admin_cannot_be_deleted_409() {
     let admin = app.admin().await;
     let uri = admin_id(&app, &admin).await;
     let reply = app.send(Method::DELETE, &uri, Some(&admin), None).await;
-    reply.assert_problem(409, &uri);
+    let body = reply.assert_problem(409, &uri);
+    // 409 has several causes; the type says it is this one.
+    assert_eq!(body["type"], "/problems/last-admin");
+    assert_eq!(body["title"], "Last Admin");
     // With a second admin, the first may go.
     app.services
         .users

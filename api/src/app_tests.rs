@@ -384,3 +384,152 @@ async fn problem_pages_are_open_without_a_token() {
     let resp = app.client.get("/problems/insufficient-funds").send().await;
     resp.assert_status_is_ok();
 }
+
+/// Every bound a request schema or parameter states in the spec, and the domain constant it
+/// must equal: poem-openapi takes validator bounds only as literals, so this is where they
+/// are tied to the rules they restate.
+#[test]
+fn every_bound_in_a_request_schema_or_parameter_is_the_domains() {
+    use domain::{
+        Email, Limit,
+        files::FileName,
+        idempotency::IdempotencyKey,
+        money::Amount,
+        notifications::{MessageBody, Subject},
+        users::{Bio, MAX_CHOSEN_ID, Password, UserName},
+    };
+    use serde_json::Value;
+    let length = |n: usize| n as f64;
+    // (schema or parameter, member, keyword) -> the domain's value
+    let expected: Vec<((&str, &str, &str), f64)> = vec![
+        (("UserIn", "name", "minLength"), 1.0),
+        (("UserIn", "name", "maxLength"), length(UserName::MAX_LEN)),
+        (("UserIn", "email", "maxLength"), length(Email::MAX_LEN)),
+        (
+            ("UserIn", "password", "minLength"),
+            length(Password::MIN_LEN),
+        ),
+        (
+            ("UserIn", "password", "maxLength"),
+            length(Password::MAX_LEN),
+        ),
+        (("UserIn", "bio", "maxLength"), length(Bio::MAX_LEN)),
+        (("UserPatchIn", "name", "minLength"), 1.0),
+        (
+            ("UserPatchIn", "name", "maxLength"),
+            length(UserName::MAX_LEN),
+        ),
+        (
+            ("UserPatchIn", "email", "maxLength"),
+            length(Email::MAX_LEN),
+        ),
+        (
+            ("UserPatchIn", "password", "minLength"),
+            length(Password::MIN_LEN),
+        ),
+        (
+            ("UserPatchIn", "password", "maxLength"),
+            length(Password::MAX_LEN),
+        ),
+        (("UserPatchIn", "bio", "maxLength"), length(Bio::MAX_LEN)),
+        (("TokenIn", "email", "maxLength"), length(Email::MAX_LEN)),
+        (
+            ("TokenIn", "password", "maxLength"),
+            length(Password::MAX_LEN),
+        ),
+        (
+            ("NotificationIn", "email", "maxLength"),
+            length(Email::MAX_LEN),
+        ),
+        (("NotificationIn", "subject", "minLength"), 1.0),
+        (
+            ("NotificationIn", "subject", "maxLength"),
+            length(Subject::MAX_LEN),
+        ),
+        (("NotificationIn", "body", "minLength"), 1.0),
+        (
+            ("NotificationIn", "body", "maxLength"),
+            length(MessageBody::MAX_LEN),
+        ),
+        (("AccountIn", "owner_id", "minimum"), 1.0),
+        (("AmountIn", "amount", "minimum"), 1.0),
+        (("AmountIn", "amount", "maximum"), Amount::MAX as f64),
+        (("TransferIn", "from_account_id", "minimum"), 1.0),
+        (("TransferIn", "to_account_id", "minimum"), 1.0),
+        (("TransferIn", "amount", "minimum"), 1.0),
+        (("TransferIn", "amount", "maximum"), Amount::MAX as f64),
+        (("parameter", "limit", "minimum"), f64::from(Limit::MIN)),
+        (("parameter", "limit", "maximum"), f64::from(Limit::MAX)),
+        (("parameter", "id", "minimum"), 1.0),
+        (("parameter", "id", "maximum"), MAX_CHOSEN_ID as f64),
+        (("parameter", "tid", "minimum"), 1.0),
+        (("parameter", "name", "minLength"), 1.0),
+        (
+            ("parameter", "name", "maxLength"),
+            length(FileName::MAX_LEN),
+        ),
+        (("parameter", "Idempotency-Key", "minLength"), 1.0),
+        (
+            ("parameter", "Idempotency-Key", "maxLength"),
+            length(IdempotencyKey::MAX_LEN),
+        ),
+        // Opaque cursors: bounds of this crate's own encoding, no domain rule.
+        (("parameter", "cursor", "maxLength"), 64.0),
+        (("parameter", "cursor", "maxLength"), 400.0),
+    ];
+    let spec = crate::spec_value();
+    let mut stated = Vec::new();
+    let bounds = |schema: &Value, at: (&str, &str), stated: &mut Vec<_>| {
+        for keyword in ["minLength", "maxLength", "minimum", "maximum"] {
+            if let Some(value) = schema.get(keyword).and_then(Value::as_f64) {
+                stated.push(((at.0.to_owned(), at.1.to_owned(), keyword), value));
+            }
+        }
+    };
+    let schemas = &spec["components"]["schemas"];
+    for item in spec["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                bounds(&parameter["schema"], ("parameter", name), &mut stated);
+            }
+            let bodies = operation["requestBody"]["content"].as_object();
+            for media in bodies.into_iter().flat_map(|content| content.values()) {
+                let Some(reference) = media["schema"]["$ref"].as_str() else {
+                    continue;
+                };
+                let name = reference.rsplit('/').next().unwrap();
+                let properties = schemas[name]["properties"].as_object().unwrap();
+                for (member, schema) in properties {
+                    bounds(schema, (name, member), &mut stated);
+                }
+            }
+        }
+    }
+    for ((schema, member, keyword), value) in &stated {
+        let known = expected.iter().any(|((s, m, k), v)| {
+            s == schema && m == member && k == keyword && (v - value).abs() < 1.0
+        });
+        assert!(
+            known,
+            "{schema}.{member} states {keyword} = {value}, which no domain constant backs here"
+        );
+    }
+}
+
+/// The layering rule, pinned: `api` knows HTTP and the domain, never storage (its tests may).
+#[test]
+fn api_depends_on_no_storage_crate() {
+    let manifest = include_str!("../Cargo.toml");
+    let dependencies = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap_or_default();
+    for forbidden in ["persistence", "sea-orm", "sqlx"] {
+        assert!(
+            !dependencies.lines().any(|line| line.starts_with(forbidden)),
+            "api must not depend on {forbidden}"
+        );
+    }
+}

@@ -1,8 +1,4 @@
 use crate::test_support::{BODY_LIMIT, Member, Reply, TestApp, test_app, user_in};
-use domain::{
-    Email,
-    users::{Bio, Password, UserName},
-};
 use poem::http::Method;
 use serde_json::{Value, json};
 
@@ -569,24 +565,6 @@ async fn admin_delete_is_204_with_empty_body_then_404() {
     reply.assert_problem(404, &ann.uri);
     let reply = app.send(Method::GET, &ann.uri, Some(&admin), None).await;
     reply.assert_problem(404, &ann.uri);
-}
-
-#[tokio::test]
-async fn spec_bounds_match_the_domain_rules() {
-    let spec: Value = crate::spec_value();
-    let user_in = &spec["components"]["schemas"]["UserIn"]["properties"];
-    assert_eq!(user_in["name"]["maxLength"], UserName::MAX_LEN);
-    assert_eq!(user_in["email"]["maxLength"], Email::MAX_LEN);
-    assert_eq!(user_in["password"]["minLength"], Password::MIN_LEN);
-    assert_eq!(user_in["password"]["maxLength"], Password::MAX_LEN);
-    assert_eq!(user_in["bio"]["maxLength"], Bio::MAX_LEN);
-    let patch = &spec["components"]["schemas"]["UserPatchIn"]["properties"];
-    for member in ["name", "email", "password", "bio"] {
-        assert_eq!(
-            patch[member]["maxLength"], user_in[member]["maxLength"],
-            "{member}"
-        );
-    }
 }
 
 // --- conditional requests ------------------------------------------------------------------

@@ -5,8 +5,9 @@
 //! balance and the amount asked for) and never overflows; every movement writes a ledger row,
 //! so a balance always equals the sum of its account's transactions; a transfer goes between two
 //! different accounts of one currency; only an account's owner or an admin touches it (for a
-//! transfer, the source account's). Storage applies these rules under a lock on the accounts
-//! involved ([`AccountRepository::book`]).
+//! transfer, the source account's). The rules are stated once, here, as a [`Plan`] that
+//! storage executes atomically as it stands ([`AccountRepository::book`]); a refusal is named
+//! here too ([`Plan::refusal`]), from the accounts storage found.
 
 use crate::{
     Error, Page, PageRequest, Result,
@@ -184,96 +185,217 @@ impl Booked {
 }
 
 impl Account {
-    /// The balance after paying `amount` in.
+    /// The balance after paying `amount` in: [`Error::BalanceOverflow`] when it has no room.
     pub fn credited(&self, amount: Amount) -> Result<i64> {
-        self.balance
-            .checked_add(amount.get())
-            .ok_or(Error::BalanceOverflow)
+        Leg::credit(self.id, TransactionKind::Deposit, amount).applied_to(self)
     }
 
-    /// The balance after paying `amount` out; never below zero.
+    /// The balance after paying `amount` out; never below zero: [`Error::InsufficientFunds`]
+    /// when the balance does not cover it.
     pub fn debited(&self, amount: Amount) -> Result<i64> {
-        if self.balance < amount.get() {
-            return Err(Error::InsufficientFunds {
-                balance: self.balance,
-                required: amount.get(),
-            });
-        }
-        Ok(self.balance - amount.get())
+        Leg::debit(self.id, TransactionKind::Withdrawal, amount).applied_to(self)
     }
 }
 
-/// One ledger row a movement writes: the account, what happened to it, its balance after.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+/// The condition a balance must meet for one side of a movement: the one statement of the
+/// cover and overflow rules, which storage tests as it stands and [`Plan::refusal`] explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The balance must be at least this: it covers the debit.
+    AtLeast(i64),
+    /// The balance must be at most this: the credit has room.
+    AtMost(i64),
+}
+
+impl Bound {
+    /// Whether `balance` meets the bound.
+    pub fn holds(self, balance: i64) -> bool {
+        match self {
+            Self::AtLeast(least) => balance >= least,
+            Self::AtMost(most) => balance <= most,
+        }
+    }
+}
+
+/// One account's side of a movement: what storage adds to its balance, and the bound the
+/// balance must meet first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leg {
     /// The account.
-    pub account: Account,
-    /// What kind of movement it records.
+    pub account: AccountId,
+    /// The ledger row's kind.
     pub kind: TransactionKind,
-    /// The balance after it.
-    pub balance_after: i64,
+    /// What the balance changes by: the amount, negative for a debit.
+    pub change: i64,
+    /// The bound the balance must meet before the change.
+    pub bound: Bound,
 }
 
-/// Decides a movement on the accounts as they are (`None`: no such account), for a caller whose
-/// reach is `reach`. The rules apply in this order: the source account exists and is within
-/// reach (404, 403), the target of a transfer exists (404) and shares the currency (422), then
-/// the money is there (402) and no balance overflows (422). `target` is ignored but for
-/// transfers.
-pub fn plan(
-    movement: Movement,
-    reach: Reach,
-    source: Option<&Account>,
-    target: Option<&Account>,
-) -> Result<Vec<Entry>> {
-    let source = source.ok_or(Error::AccountNotFound(movement.source()))?;
-    if !reach.allows(source.owner_id) {
-        return Err(Error::Forbidden(
-            "The account is someone else's, and only its owner or an admin may move its money.",
-        ));
-    }
-    let entry = |account: &Account, kind, balance_after| Entry {
-        account: account.clone(),
-        kind,
-        balance_after,
-    };
-    match movement {
-        Movement::Deposit(_, amount) => Ok(vec![entry(
-            source,
-            TransactionKind::Deposit,
-            source.credited(amount)?,
-        )]),
-        Movement::Withdrawal(_, amount) => Ok(vec![entry(
-            source,
-            TransactionKind::Withdrawal,
-            source.debited(amount)?,
-        )]),
-        Movement::Transfer { to, amount, .. } => {
-            let target = target.ok_or(Error::AccountNotFound(to))?;
-            let (source_after, target_after) = transfer_balances(source, target, amount)?;
-            Ok(vec![
-                entry(source, TransactionKind::TransferOut, source_after),
-                entry(target, TransactionKind::TransferIn, target_after),
-            ])
+impl Leg {
+    /// Paying `amount` out: the balance must cover it.
+    fn debit(account: AccountId, kind: TransactionKind, amount: Amount) -> Self {
+        Self {
+            account,
+            kind,
+            change: -amount.get(),
+            bound: Bound::AtLeast(amount.get()),
         }
     }
+
+    /// Paying `amount` in: the balance must have room for it.
+    fn credit(account: AccountId, kind: TransactionKind, amount: Amount) -> Self {
+        Self {
+            account,
+            kind,
+            change: amount.get(),
+            bound: Bound::AtMost(i64::MAX - amount.get()),
+        }
+    }
+
+    /// The balance of `account` after this leg, or why the leg cannot apply to it.
+    fn applied_to(self, account: &Account) -> Result<i64> {
+        if self.bound.holds(account.balance) {
+            return Ok(account.balance + self.change);
+        }
+        Err(match self.bound {
+            Bound::AtLeast(_) => Error::InsufficientFunds {
+                balance: account.balance,
+                required: -self.change,
+            },
+            Bound::AtMost(_) => Error::BalanceOverflow,
+        })
+    }
 }
 
-/// Checks what a transfer can check without the balances: two different accounts.
-pub fn check_transfer_accounts(from: AccountId, to: AccountId) -> Result<()> {
-    if from == to {
-        return Err(Error::SameAccount);
-    }
-    Ok(())
+/// A movement as the domain decides it, for storage to execute atomically as it stands: the
+/// legs (a debit, a credit, or both), the owner the source account must have, and whether
+/// the two accounts must share a currency. Storage applies every leg or none; when a
+/// condition fails it writes nothing and hands back the accounts as they were, and
+/// [`Plan::refusal`] alone says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The movement.
+    pub movement: Movement,
+    /// The leg paying out (a withdrawal, a transfer's source).
+    pub debit: Option<Leg>,
+    /// The leg paying in (a deposit, a transfer's target).
+    pub credit: Option<Leg>,
+    /// The user who must own the source account; `None`: anyone's (an admin).
+    pub owner: Option<UserId>,
+    /// Whether the two accounts must hold one currency (a transfer).
+    pub same_currency: bool,
 }
 
-/// The balances of `from` and `to` after moving `amount`: same currency, enough money, no
-/// overflow.
-pub fn transfer_balances(from: &Account, to: &Account, amount: Amount) -> Result<(i64, i64)> {
-    check_transfer_accounts(from.id, to.id)?;
-    if from.currency != to.currency {
-        return Err(Error::CurrencyMismatch);
+impl Plan {
+    /// The plan of `movement` for a caller whose reach is `reach`;
+    /// [`Error::SameAccount`] for a transfer from an account to itself.
+    pub fn new(movement: Movement, reach: Reach) -> Result<Self> {
+        let owner = match reach {
+            Reach::Everything => None,
+            Reach::OwnedBy(owner) => Some(owner),
+        };
+        let (debit, credit) = match movement {
+            Movement::Deposit(id, amount) => (
+                None,
+                Some(Leg::credit(id, TransactionKind::Deposit, amount)),
+            ),
+            Movement::Withdrawal(id, amount) => (
+                Some(Leg::debit(id, TransactionKind::Withdrawal, amount)),
+                None,
+            ),
+            Movement::Transfer { from, to, amount } => {
+                if from == to {
+                    return Err(Error::SameAccount);
+                }
+                (
+                    Some(Leg::debit(from, TransactionKind::TransferOut, amount)),
+                    Some(Leg::credit(to, TransactionKind::TransferIn, amount)),
+                )
+            }
+        };
+        Ok(Self {
+            movement,
+            debit,
+            credit,
+            owner,
+            same_currency: matches!(movement, Movement::Transfer { .. }),
+        })
     }
-    Ok((from.debited(amount)?, to.credited(amount)?))
+
+    /// The legs in account id order: the order storage locks them in, so that two movements
+    /// in opposite directions never wait for each other.
+    pub fn legs(&self) -> Vec<Leg> {
+        let mut legs: Vec<Leg> = self.debit.into_iter().chain(self.credit).collect();
+        legs.sort_by_key(|leg| leg.account);
+        legs
+    }
+
+    /// The amount the movement carries.
+    pub fn amount(&self) -> i64 {
+        self.debit.or(self.credit).map_or(0, |leg| leg.change.abs())
+    }
+
+    /// Why the plan could not run on the accounts as storage found them (its source and, for
+    /// a transfer, its target; `None` when missing), in the order the rules apply: the source
+    /// exists and is within reach (404, 403), a transfer's target exists (404) and shares the
+    /// currency (422), then the money is there (402) and no balance overflows (422). `None`
+    /// when nothing stands in the way: a concurrent change made the movement possible since.
+    pub fn refusal(&self, source: Option<&Account>, target: Option<&Account>) -> Option<Error> {
+        let source_id = self.movement.source();
+        let Some(source) = source else {
+            return Some(Error::AccountNotFound(source_id));
+        };
+        if self.owner.is_some_and(|owner| owner != source.owner_id) {
+            return Some(Error::Forbidden(
+                "The account is someone else's, and only its owner or an admin may move its money.",
+            ));
+        }
+        let accounts = match self.movement {
+            Movement::Transfer { to, .. } => {
+                let Some(target) = target else {
+                    return Some(Error::AccountNotFound(to));
+                };
+                if self.same_currency && source.currency != target.currency {
+                    return Some(Error::CurrencyMismatch);
+                }
+                [Some(source), Some(target)]
+            }
+            Movement::Deposit(..) | Movement::Withdrawal(..) => [Some(source), None],
+        };
+        let account_of = |leg: &Leg| accounts.into_iter().flatten().find(|a| a.id == leg.account);
+        self.debit
+            .iter()
+            .chain(self.credit.iter())
+            .find_map(|leg| leg.applied_to(account_of(leg)?).err())
+    }
+}
+
+/// The outcome a refusal leaves under the request's idempotency key, when it is part of the
+/// key's history: insufficient funds is (a repeat must get the same 402, not a success after a
+/// deposit landed meanwhile); every other refusal gives the key back.
+pub fn recorded_refusal(refusal: &Error) -> Option<Outcome> {
+    match refusal {
+        Error::InsufficientFunds { balance, required } => Some(Outcome::InsufficientFunds {
+            balance: *balance,
+            required: *required,
+        }),
+        _ => None,
+    }
+}
+
+/// What storage did with a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Booking {
+    /// Every leg applied, the ledger written and the outcome recorded under the claim.
+    Booked(Booked),
+    /// A condition did not hold and nothing was written: the accounts as they were, for
+    /// [`Plan::refusal`] to name why.
+    Refused {
+        /// The movement's source account, if it exists.
+        source: Option<Account>,
+        /// A transfer's target account, if it exists.
+        target: Option<Account>,
+    },
 }
 
 /// Where accounts, the ledger and transfers are stored.
@@ -308,18 +430,12 @@ pub trait AccountRepository: Send + Sync {
     /// The transfer with `id`, if any.
     async fn transfer(&self, id: TransferId) -> Result<Option<Transfer>>;
 
-    /// Books `movement` for a caller with `reach`, atomically: under a lock on the accounts
-    /// involved, decides as [`plan`] does from the accounts as they are, writes the new
-    /// balances and the ledger rows, and records the outcome under `claim` (when given) in the
-    /// same transaction. A movement refused for insufficient funds changes no balance, but its
-    /// outcome is recorded too; one refused for any other reason records nothing.
-    async fn book(
-        &self,
-        movement: Movement,
-        reach: Reach,
-        claim: Option<&Claim>,
-        now: DateTime<Utc>,
-    ) -> Result<Booked>;
+    /// Executes `plan` atomically: every leg whose bound holds (and the owner and currency
+    /// conditions) applied, the ledger rows written and the outcome recorded under `claim`
+    /// (when given), all in one transaction; or, when a condition fails, nothing written and
+    /// the accounts as they are handed back ([`Booking::Refused`]).
+    async fn book(&self, plan: &Plan, claim: Option<&Claim>, now: DateTime<Utc>)
+    -> Result<Booking>;
 }
 
 /// The outcome of a money-moving request, and whether it was replayed from an earlier one with
@@ -340,6 +456,9 @@ impl<T> Replayable<T> {
         }
     }
 }
+
+/// How often a refused plan runs again when the accounts found no longer explain the refusal.
+const EXECUTIONS: usize = 3;
 
 /// The accounts use cases.
 #[derive(Clone)]
@@ -441,22 +560,26 @@ impl AccountService {
         amount: Amount,
         key: Option<IdempotencyKey>,
     ) -> Replayable<Transfer> {
-        if let Err(err) = check_transfer_accounts(from, to) {
-            return Replayable::fresh(Err(err));
-        }
         self.move_money(actor, Movement::Transfer { from, to, amount }, key)
             .await
             .map_booked(Booked::into_transfer)
     }
 
+    /// Books `movement` for `actor`: its plan decided here, executed by storage as it stands,
+    /// a refusal named here from the accounts storage found, and the idempotency key settled
+    /// by what the request came to.
     async fn move_money(
         &self,
         actor: &Principal,
         movement: Movement,
         key: Option<IdempotencyKey>,
     ) -> Replayable<Booked> {
+        let plan = match Plan::new(movement, actor.reach()) {
+            Ok(plan) => plan,
+            Err(refused) => return Replayable::fresh(Err(refused)),
+        };
         // The account's existence and owner are checked with the booking itself, in one round
-        // trip; a refused request gives its claimed key back below.
+        // trip; a refused request settles its claimed key below.
         let claim = match key {
             None => None,
             Some(key) => {
@@ -483,20 +606,44 @@ impl AccountService {
                 }
             }
         };
-        let result = self
-            .accounts
-            .book(movement, actor.reach(), claim.as_ref(), now())
-            .await;
-        if let (Err(err), Some(claim)) = (&result, claim)
-            && !matches!(err, Error::InsufficientFunds { .. })
-        {
-            // Nothing moved and no outcome was recorded: the key may be used again. If even
-            // this fails, the claim's lease runs out instead.
-            if let Err(release) = self.keys.release(claim).await {
-                tracing::warn!(error = %release, "cannot release an idempotency key");
-            }
+        let result = self.execute(&plan, claim.as_ref()).await;
+        if let (Err(err), Some(claim)) = (&result, claim) {
+            self.settle(claim, err).await;
         }
         Replayable::fresh(result)
+    }
+
+    /// Has storage execute `plan`; a refusal comes back with the accounts it found, named
+    /// here. Behind SQLite's one writer the accounts found are those the statement saw; on
+    /// PostgreSQL a concurrent change can make a refused plan possible before they are read,
+    /// and the plan then runs again.
+    async fn execute(&self, plan: &Plan, claim: Option<&Claim>) -> Result<Booked> {
+        for _ in 0..EXECUTIONS {
+            match self.accounts.book(plan, claim, now()).await? {
+                Booking::Booked(booked) => return Ok(booked),
+                Booking::Refused { source, target } => {
+                    if let Some(refused) = plan.refusal(source.as_ref(), target.as_ref()) {
+                        return Err(refused);
+                    }
+                }
+            }
+        }
+        Err(Error::Conflict(
+            "The accounts kept changing while the movement was booked; retry it.",
+        ))
+    }
+
+    /// Settles the key of a request refused with `refusal`: its outcome recorded when the
+    /// refusal is part of the key's history, else the key given back. If even this fails, the
+    /// claim's lease runs out instead.
+    async fn settle(&self, claim: Claim, refusal: &Error) {
+        let settled = match recorded_refusal(refusal) {
+            Some(outcome) => self.keys.complete(claim, &outcome).await,
+            None => self.keys.release(claim).await,
+        };
+        if let Err(err) = settled {
+            tracing::warn!(error = %err, "cannot settle an idempotency key");
+        }
     }
 
     async fn replay(&self, outcome: Outcome) -> Result<Booked> {

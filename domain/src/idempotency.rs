@@ -105,6 +105,10 @@ pub trait IdempotencyStore: Send + Sync {
     /// Gives a claim up: the request changed nothing, and the key may be used again.
     async fn release(&self, claim: Claim) -> Result<()>;
 
+    /// Records `outcome` as what the request under `claim` came to, when it is decided apart
+    /// from its booking (a refusal): repeats then get it.
+    async fn complete(&self, claim: Claim, outcome: &Outcome) -> Result<()>;
+
     /// Forgets keys older than [`KEY_LIFETIME`]; returns how many.
     async fn purge_expired(&self) -> Result<u64>;
 }

@@ -1,15 +1,15 @@
 //! Accounts, the ledger and transfers in SQL: [`SqlAccountRepository`], the domain's
 //! [`AccountRepository`].
 //!
-//! A money movement is one transaction. On PostgreSQL its usual course is one atomic
-//! conditional update per account, `UPDATE accounts SET balance = balance - :amount WHERE id =
-//! :id AND balance >= :amount [AND owner_id = :caller] RETURNING …` (the row lock comes with
-//! it), in id order so that two transfers in opposite directions cannot deadlock; then the
-//! ledger rows and the idempotency outcome, and commit. When an update matches no row,
-//! something the domain forbids is the matter: the transaction is rolled back and the accounts
-//! are read again under `SELECT … FOR UPDATE` for [`plan`] to decide, which names the refusal
-//! (or, if a concurrent change made the movement possible meanwhile, books it). SQLite, with one
-//! writer at a time, books each movement in a single statement instead: see [`sqlite`].
+//! A money movement arrives as the domain's [`Plan`] and is executed as it stands, in one
+//! transaction. On PostgreSQL each leg is one conditional update, `UPDATE accounts SET balance
+//! = balance + :change WHERE id = :id AND balance {>=,<=} :bound [AND owner_id = :owner]
+//! RETURNING …` (the row lock comes with it), in account id order so that two transfers in
+//! opposite directions cannot deadlock; then the ledger rows and the idempotency outcome, and
+//! commit. When a leg matches no row, or the currencies differ where the plan wants one, the
+//! transaction is rolled back and the accounts are handed back as they are, for the domain to
+//! name the refusal. SQLite, with one writer at a time, executes each plan in a single
+//! statement instead: see [`sqlite`].
 
 use crate::{
     Database,
@@ -21,11 +21,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
     accounts::{
-        Account, AccountId, AccountRepository, Booked, Entry, Movement, Transaction, TransactionId,
-        TransactionKind, Transfer, TransferId, plan,
+        Account, AccountId, AccountRepository, Booked, Booking, Bound, Leg, Movement, Plan,
+        Transaction, TransactionId, TransactionKind, Transfer, TransferId,
     },
-    auth::Reach,
-    idempotency::{Claim, Outcome},
+    idempotency::Claim,
     money::{Amount, Currency},
     users::UserId,
 };
@@ -33,13 +32,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
     ExprTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
 };
-
-/// Which way a conditional balance update moves money.
-#[derive(Clone, Copy)]
-enum Side {
-    Debit,
-    Credit,
-}
 
 /// The `accounts` table.
 pub(crate) mod account {
@@ -189,188 +181,73 @@ impl SqlAccountRepository {
         row.map(to_transfer).transpose()
     }
 
-    async fn book_movement(
+    async fn book_plan(
         &self,
-        movement: Movement,
-        reach: Reach,
+        plan: &Plan,
         claim: Option<&Claim>,
         now: DateTime<Utc>,
-    ) -> Result<Booked> {
+    ) -> Result<Booking> {
         if self.db.backend() == DbBackend::Sqlite {
-            return self.book_on_sqlite(movement, reach, claim, now).await;
+            return self.book_on_sqlite(plan, claim, now).await;
         }
         let txn = self.db.begin_write().await?;
-        if let Some(entries) = self.apply_conditionally(&txn, movement, reach).await? {
-            return self.record(txn, movement, entries, claim, now).await;
-        }
-        txn.rollback().await?;
-        let txn = self.db.begin_write().await?;
-        let (source, target) = self.read(&txn.txn, movement, true).await?;
-        match plan(movement, reach, source.as_ref(), target.as_ref()) {
-            Ok(entries) => {
-                for entry in &entries {
-                    account::Entity::update_many()
-                        .col_expr(account::Column::Balance, entry.balance_after.into())
-                        .filter(account::Column::Id.eq(entry.account.id.get()))
-                        .exec(&txn.txn)
-                        .await?;
-                }
-                self.record(txn, movement, entries, claim, now).await
+        let mut applied = Vec::with_capacity(2);
+        for leg in plan.legs() {
+            match self.apply(&txn, plan, leg).await? {
+                Some(account) => applied.push((leg, account)),
+                None => return self.refused(txn, plan).await,
             }
-            Err(refused) => Err(match claim {
-                Some(claim) => keep_refusal(txn, claim, refused).await?,
-                None => refused.into(),
-            }),
         }
+        if plan.same_currency
+            && applied
+                .windows(2)
+                .any(|w| w[0].1.currency != w[1].1.currency)
+        {
+            return self.refused(txn, plan).await;
+        }
+        let booked = record(&txn, plan, &applied, now).await?;
+        if let Some(claim) = claim {
+            complete(&txn.txn, claim, &booked.outcome()).await?;
+        }
+        txn.commit().await?;
+        Ok(Booking::Booked(booked))
     }
 
-    /// The movement as conditional updates, in account id order; `None` as soon as one matches
-    /// no row or the currencies differ (the caller then rolls back).
-    async fn apply_conditionally(
-        &self,
-        txn: &WriteTxn,
-        movement: Movement,
-        reach: Reach,
-    ) -> Result<Option<Vec<Entry>>> {
-        let entry = |account: Account, kind| Entry {
-            balance_after: account.balance,
-            account,
-            kind,
-        };
-        let entries = match movement {
-            Movement::Deposit(id, amount) => self
-                .shift(txn, Side::Credit, id, amount, reach)
-                .await?
-                .map(|account| vec![entry(account, TransactionKind::Deposit)]),
-            Movement::Withdrawal(id, amount) => self
-                .shift(txn, Side::Debit, id, amount, reach)
-                .await?
-                .map(|account| vec![entry(account, TransactionKind::Withdrawal)]),
-            Movement::Transfer { from, to, amount } => {
-                let (source, target) = if from < to {
-                    let source = self.shift(txn, Side::Debit, from, amount, reach).await?;
-                    let target = match source {
-                        Some(_) => {
-                            self.shift(txn, Side::Credit, to, amount, Reach::Everything)
-                                .await?
-                        }
-                        None => None,
-                    };
-                    (source, target)
-                } else {
-                    let target = self
-                        .shift(txn, Side::Credit, to, amount, Reach::Everything)
-                        .await?;
-                    let source = match target {
-                        Some(_) => self.shift(txn, Side::Debit, from, amount, reach).await?,
-                        None => None,
-                    };
-                    (source, target)
-                };
-                match (source, target) {
-                    (Some(source), Some(target)) if source.currency == target.currency => {
-                        Some(vec![
-                            entry(source, TransactionKind::TransferOut),
-                            entry(target, TransactionKind::TransferIn),
-                        ])
-                    }
-                    _ => None,
-                }
-            }
-        };
-        Ok(entries)
-    }
-
-    /// Moves `amount` out of ([`Side::Debit`]) or into the account when `reach` allows and
-    /// the balance covers the debit or has room for the credit; the account after, or `None`
-    /// when no row matched.
-    async fn shift(
-        &self,
-        txn: &WriteTxn,
-        side: Side,
-        id: AccountId,
-        amount: Amount,
-        reach: Reach,
-    ) -> Result<Option<Account>> {
-        let (balance, possible) = match side {
-            Side::Debit => (
-                Expr::col(account::Column::Balance).sub(amount.get()),
-                account::Column::Balance.gte(amount.get()),
-            ),
-            Side::Credit => (
-                Expr::col(account::Column::Balance).add(amount.get()),
-                account::Column::Balance.lte(i64::MAX - amount.get()),
-            ),
+    /// Applies `leg` of `plan` as one conditional update: the account after, or `None` when
+    /// its bound (or the plan's owner, on the source account) does not hold, or it is missing.
+    async fn apply(&self, txn: &WriteTxn, plan: &Plan, leg: Leg) -> Result<Option<Account>> {
+        let condition = match leg.bound {
+            Bound::AtLeast(least) => account::Column::Balance.gte(least),
+            Bound::AtMost(most) => account::Column::Balance.lte(most),
         };
         let mut update = account::Entity::update_many()
-            .col_expr(account::Column::Balance, balance)
-            .filter(account::Column::Id.eq(id.get()))
-            .filter(possible);
-        if let Reach::OwnedBy(owner) = reach {
+            .col_expr(
+                account::Column::Balance,
+                Expr::col(account::Column::Balance).add(leg.change),
+            )
+            .filter(account::Column::Id.eq(leg.account.get()))
+            .filter(condition);
+        if let Some(owner) = plan.owner.filter(|_| leg.account == plan.movement.source()) {
             update = update.filter(account::Column::OwnerId.eq(owner.get()));
         }
         let changed = update.exec_with_returning(&txn.txn).await?;
         changed.into_iter().next().map(to_account).transpose()
     }
 
-    /// Writes the ledger rows of `entries` (and the transfer), records the outcome under
-    /// `claim`, and commits.
-    async fn record(
-        &self,
-        txn: WriteTxn,
-        movement: Movement,
-        entries: Vec<Entry>,
-        claim: Option<&Claim>,
-        now: DateTime<Utc>,
-    ) -> Result<Booked> {
-        let amount = movement_amount(movement);
-        let transfer = match movement {
-            Movement::Transfer { from, to, .. } => Some(
-                transfer::ActiveModel {
-                    from_account_id: Set(from.get()),
-                    to_account_id: Set(to.get()),
-                    amount: Set(amount.get()),
-                    created_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(&txn.txn)
-                .await?,
-            ),
-            _ => None,
-        };
-        let mut rows = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let row = ledger::ActiveModel {
-                account_id: Set(entry.account.id.get()),
-                kind: Set(entry.kind.as_str().to_owned()),
-                amount: Set(amount.get()),
-                balance_after: Set(entry.balance_after),
-                transfer_id: Set(transfer.as_ref().map(|t| t.id)),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn.txn)
-            .await?;
-            rows.push(row);
-        }
-        let booked = match transfer {
-            Some(transfer) => Booked::Transfer(to_transfer(transfer)?),
-            None => Booked::Transaction(to_transaction(rows.remove(0))?),
-        };
-        if let Some(claim) = claim {
-            complete(&txn.txn, claim, &booked.outcome()).await?;
-        }
-        txn.commit().await?;
-        Ok(booked)
+    /// Ends a refused plan's transaction, writing nothing, and hands back its accounts as
+    /// they are now.
+    async fn refused(&self, txn: WriteTxn, plan: &Plan) -> Result<Booking> {
+        txn.rollback().await?;
+        let (source, target) = self.read(self.db.conn(), plan.movement).await?;
+        Ok(Booking::Refused { source, target })
     }
 
-    /// Reads the accounts of `movement` in id order, locking them (on PostgreSQL) when `lock`
-    /// says so: its source, and for a transfer its target (each `None` when missing).
+    /// Reads the accounts of `movement`: its source, and for a transfer its target (each
+    /// `None` when missing).
     async fn read<C: ConnectionTrait>(
         &self,
         conn: &C,
         movement: Movement,
-        lock: bool,
     ) -> Result<(Option<Account>, Option<Account>)> {
         let (source, target) = match movement {
             Movement::Deposit(id, _) | Movement::Withdrawal(id, _) => (id, None),
@@ -380,14 +257,8 @@ impl SqlAccountRepository {
             .into_iter()
             .flatten()
             .map(AccountId::get);
-        let mut query = account::Entity::find()
+        let found: Vec<Account> = account::Entity::find()
             .filter(account::Column::Id.is_in(ids))
-            .order_by_asc(account::Column::Id);
-        if lock {
-            // SQLite has no row locks; its query builder leaves the clause out.
-            query = query.lock_exclusive();
-        }
-        let found: Vec<Account> = query
             .all(conn)
             .await?
             .into_iter()
@@ -398,23 +269,51 @@ impl SqlAccountRepository {
     }
 }
 
-/// Ends the transaction of a movement refused under `claim`: an insufficient-funds refusal is
-/// part of the key's history (a repeat must get the same 402, not a success after a deposit
-/// landed meanwhile), so it is recorded and committed; any other refusal records nothing. The
-/// refusal, to answer with.
-async fn keep_refusal(txn: WriteTxn, claim: &Claim, refused: domain::Error) -> Result<Error> {
-    if let domain::Error::InsufficientFunds { balance, required } = refused {
-        let outcome = Outcome::InsufficientFunds { balance, required };
-        complete(&txn.txn, claim, &outcome).await?;
-        txn.commit().await?;
+/// Writes the ledger rows of the `applied` legs (each with its account after) and, for a
+/// transfer, the transfer row.
+async fn record(
+    txn: &WriteTxn,
+    plan: &Plan,
+    applied: &[(Leg, Account)],
+    now: DateTime<Utc>,
+) -> Result<Booked> {
+    let amount = plan.amount();
+    let transfer = match plan.movement {
+        Movement::Transfer { from, to, .. } => Some(
+            transfer::ActiveModel {
+                from_account_id: Set(from.get()),
+                to_account_id: Set(to.get()),
+                amount: Set(amount),
+                created_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn.txn)
+            .await?,
+        ),
+        _ => None,
+    };
+    let mut rows = Vec::with_capacity(applied.len());
+    for (leg, account) in applied {
+        let row = ledger::ActiveModel {
+            account_id: Set(account.id.get()),
+            kind: Set(leg.kind.as_str().to_owned()),
+            amount: Set(amount),
+            balance_after: Set(account.balance),
+            transfer_id: Set(transfer.as_ref().map(|t| t.id)),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn.txn)
+        .await?;
+        rows.push(row);
     }
-    Ok(refused.into())
-}
-
-fn movement_amount(movement: Movement) -> Amount {
-    match movement {
-        Movement::Deposit(_, amount) | Movement::Withdrawal(_, amount) => amount,
-        Movement::Transfer { amount, .. } => amount,
+    match (transfer, rows.pop()) {
+        (Some(transfer), _) => Ok(Booked::Transfer(to_transfer(transfer)?)),
+        (None, Some(row)) => Ok(Booked::Transaction(to_transaction(row)?)),
+        (None, None) => Err(Error::Corrupt {
+            what: "plan",
+            reason: "a movement without legs".into(),
+        }),
     }
 }
 
@@ -456,12 +355,11 @@ impl AccountRepository for SqlAccountRepository {
 
     async fn book(
         &self,
-        movement: Movement,
-        reach: Reach,
+        plan: &Plan,
         claim: Option<&Claim>,
         now: DateTime<Utc>,
-    ) -> domain::Result<Booked> {
-        Ok(self.book_movement(movement, reach, claim, now).await?)
+    ) -> domain::Result<Booking> {
+        Ok(self.book_plan(plan, claim, now).await?)
     }
 }
 

@@ -138,6 +138,13 @@ impl IdempotencyStore for SqlIdempotencyStore {
         Ok(())
     }
 
+    async fn complete(&self, claim: Claim, outcome: &Outcome) -> domain::Result<()> {
+        let txn = self.db.begin_write().await?;
+        complete(&txn.txn, &claim, outcome).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     async fn purge_expired(&self) -> domain::Result<u64> {
         let cutoff: DateTime<Utc> = Utc::now() - KEY_LIFETIME;
         let _gate = self.db.gate().await;

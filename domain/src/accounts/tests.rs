@@ -45,31 +45,91 @@ fn deposit_that_would_overflow_the_balance_is_refused() {
     ));
 }
 
-#[test]
-fn transfer_moves_the_amount_between_two_accounts_of_one_currency() {
-    let (from, to) = (account(1, 100, "EUR"), account(2, 5, "EUR"));
-    assert_eq!(transfer_balances(&from, &to, amount(30)).unwrap(), (70, 35));
+fn id(n: i64) -> AccountId {
+    AccountId::parse(n).unwrap()
+}
+
+fn transfer(from: i64, to: i64, n: i64) -> Movement {
+    Movement::Transfer {
+        from: id(from),
+        to: id(to),
+        amount: amount(n),
+    }
+}
+
+fn refusal(
+    movement: Movement,
+    reach: Reach,
+    found: (Option<&Account>, Option<&Account>),
+) -> Option<Error> {
+    Plan::new(movement, reach)
+        .unwrap()
+        .refusal(found.0, found.1)
 }
 
 #[test]
-fn transfer_to_the_same_account_is_refused() {
-    let same = account(1, 100, "EUR");
+fn a_transfer_plans_a_debit_covered_and_a_credit_with_room_in_id_order() {
+    let plan = Plan::new(transfer(2, 1, 30), Reach::Everything).unwrap();
+    assert_eq!(
+        plan.legs(),
+        [
+            Leg {
+                account: id(1),
+                kind: TransactionKind::TransferIn,
+                change: 30,
+                bound: Bound::AtMost(i64::MAX - 30),
+            },
+            Leg {
+                account: id(2),
+                kind: TransactionKind::TransferOut,
+                change: -30,
+                bound: Bound::AtLeast(30),
+            },
+        ]
+    );
+    assert!(plan.same_currency && plan.owner.is_none());
+    assert_eq!(plan.amount(), 30);
+}
+
+#[test]
+fn a_users_plan_names_them_as_the_source_owner() {
+    let plan = Plan::new(Movement::Deposit(id(4), amount(5)), reach_of(9)).unwrap();
+    assert_eq!(plan.owner, UserId::parse(9).ok());
+    assert_eq!(plan.debit, None);
+    assert!(!plan.same_currency);
+}
+
+#[test]
+fn transfer_to_the_same_account_is_refused_before_any_plan() {
     assert!(matches!(
-        transfer_balances(&same, &same, amount(1)),
+        Plan::new(transfer(1, 1, 1), Reach::Everything),
         Err(Error::SameAccount)
     ));
-    assert!(matches!(
-        check_transfer_accounts(same.id, same.id),
-        Err(Error::SameAccount)
-    ));
+}
+
+#[test]
+fn a_transfer_that_the_accounts_allow_has_no_refusal() {
+    let (from, to) = (account(1, 100, "EUR"), account(2, 5, "EUR"));
+    assert!(
+        refusal(
+            transfer(1, 2, 30),
+            Reach::Everything,
+            (Some(&from), Some(&to))
+        )
+        .is_none()
+    );
 }
 
 #[test]
 fn transfer_between_currencies_is_refused_before_funds_are_looked_at() {
     let (from, to) = (account(1, 0, "EUR"), account(2, 0, "USD"));
     assert!(matches!(
-        transfer_balances(&from, &to, amount(1)),
-        Err(Error::CurrencyMismatch)
+        refusal(
+            transfer(1, 2, 1),
+            Reach::Everything,
+            (Some(&from), Some(&to))
+        ),
+        Some(Error::CurrencyMismatch)
     ));
 }
 
@@ -77,12 +137,46 @@ fn transfer_between_currencies_is_refused_before_funds_are_looked_at() {
 fn transfer_beyond_the_source_balance_is_insufficient_funds() {
     let (from, to) = (account(1, 10, "EUR"), account(2, 0, "EUR"));
     assert!(matches!(
-        transfer_balances(&from, &to, amount(11)),
-        Err(Error::InsufficientFunds {
+        refusal(
+            transfer(1, 2, 11),
+            Reach::Everything,
+            (Some(&from), Some(&to))
+        ),
+        Some(Error::InsufficientFunds {
             balance: 10,
             required: 11
         })
     ));
+}
+
+#[test]
+fn a_credit_without_room_is_balance_overflow() {
+    let (from, to) = (account(1, 10, "EUR"), account(2, i64::MAX - 2, "EUR"));
+    assert!(matches!(
+        refusal(
+            transfer(1, 2, 3),
+            Reach::Everything,
+            (Some(&from), Some(&to))
+        ),
+        Some(Error::BalanceOverflow)
+    ));
+}
+
+#[test]
+fn only_insufficient_funds_is_recorded_under_a_key() {
+    let refused = Error::InsufficientFunds {
+        balance: 1,
+        required: 2,
+    };
+    assert_eq!(
+        recorded_refusal(&refused),
+        Some(Outcome::InsufficientFunds {
+            balance: 1,
+            required: 2
+        })
+    );
+    assert_eq!(recorded_refusal(&Error::BalanceOverflow), None);
+    assert_eq!(recorded_refusal(&Error::AccountNotFound(id(1))), None);
 }
 
 #[test]
@@ -121,75 +215,39 @@ fn reach_of(owner: i64) -> Reach {
 }
 
 #[test]
-fn plan_refuses_in_the_order_of_the_rules() {
+fn a_refusal_is_named_in_the_order_of_the_rules() {
     let mine = account(1, 5, "EUR");
     let dollars = account(2, 0, "USD");
-    let id = |n| AccountId::parse(n).unwrap();
-    let transfer = |to, n| Movement::Transfer {
-        from: id(1),
-        to: id(to),
-        amount: amount(n),
-    };
     // Missing source first, then someone else's, then a missing target, then currency, then money.
     assert!(matches!(
-        plan(transfer(2, 9), reach_of(1), None, Some(&dollars)),
-        Err(Error::AccountNotFound(_))
+        refusal(transfer(1, 2, 9), reach_of(1), (None, Some(&dollars))),
+        Some(Error::AccountNotFound(_))
     ));
     assert!(matches!(
-        plan(transfer(2, 9), reach_of(7), Some(&mine), Some(&dollars)),
-        Err(Error::Forbidden(_))
+        refusal(
+            transfer(1, 2, 9),
+            reach_of(7),
+            (Some(&mine), Some(&dollars))
+        ),
+        Some(Error::Forbidden(_))
     ));
     assert!(
-        matches!(plan(transfer(3, 9), reach_of(1), Some(&mine), None), Err(Error::AccountNotFound(a)) if a == id(3))
+        matches!(refusal(transfer(1, 3, 9), reach_of(1), (Some(&mine), None)), Some(Error::AccountNotFound(a)) if a == id(3))
     );
     assert!(matches!(
-        plan(transfer(2, 9), reach_of(1), Some(&mine), Some(&dollars)),
-        Err(Error::CurrencyMismatch)
+        refusal(
+            transfer(1, 2, 9),
+            reach_of(1),
+            (Some(&mine), Some(&dollars))
+        ),
+        Some(Error::CurrencyMismatch)
     ));
     let euros = account(2, 0, "EUR");
     assert!(matches!(
-        plan(transfer(2, 9), reach_of(1), Some(&mine), Some(&euros)),
-        Err(Error::InsufficientFunds {
+        refusal(transfer(1, 2, 9), reach_of(1), (Some(&mine), Some(&euros))),
+        Some(Error::InsufficientFunds {
             balance: 5,
             required: 9
         })
     ));
-}
-
-#[test]
-fn plan_books_the_entries_a_movement_writes() {
-    let (a, b) = (account(1, 50, "EUR"), account(2, 0, "EUR"));
-    let entries = plan(
-        Movement::Transfer {
-            from: a.id,
-            to: b.id,
-            amount: amount(20),
-        },
-        Reach::Everything,
-        Some(&a),
-        Some(&b),
-    )
-    .unwrap();
-    let summary: Vec<_> = entries
-        .iter()
-        .map(|e| (e.account.id, e.kind, e.balance_after))
-        .collect();
-    assert_eq!(
-        summary,
-        [
-            (a.id, TransactionKind::TransferOut, 30),
-            (b.id, TransactionKind::TransferIn, 20)
-        ]
-    );
-    let deposit = plan(
-        Movement::Deposit(a.id, amount(1)),
-        reach_of(1),
-        Some(&a),
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        (deposit[0].kind, deposit[0].balance_after),
-        (TransactionKind::Deposit, 51)
-    );
 }

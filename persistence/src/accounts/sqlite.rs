@@ -1,93 +1,67 @@
-//! Money movements on SQLite: each one a single `INSERT … SELECT … RETURNING`, whose
-//! triggers (migration m0006) write the rest of the ledger and move the balances.
+//! Money movements on SQLite: each plan executed as a single `INSERT … SELECT … RETURNING`,
+//! whose triggers (migration m0006) write the rest of the ledger and move the balances.
 //!
 //! SQLite takes its write lock before such a statement reads anything, and the write gate
-//! queues this process's writers in front of it, so the condition in the `SELECT` (the
-//! account exists, is within reach, the balance covers the debit or has room for the credit,
-//! the currencies match) holds when the rows are written. A statement is atomic with its
-//! triggers, so without an idempotency key a movement is one round trip to the driver's
-//! SQLite thread; with one, it runs in a transaction with the key's outcome.
+//! queues this process's writers in front of it, so the plan's conditions in the `SELECT` (the
+//! legs' bounds, the source's owner, one currency) hold when the rows are written. A statement
+//! is atomic with its triggers, so without an idempotency key a movement is one round trip to
+//! the driver's SQLite thread; with one, it runs in a transaction with the key's outcome.
 
-use super::{SqlAccountRepository, keep_refusal, ledger, to_transaction, to_transfer, transfer};
-use crate::{
-    error::{Error, Result},
-    idempotency::complete,
-};
+use super::{SqlAccountRepository, ledger, to_transaction, to_transfer, transfer};
+use crate::{error::Result, idempotency::complete};
 use chrono::{DateTime, Utc};
 use domain::{
-    accounts::{Booked, Movement, TransactionKind, plan},
-    auth::Reach,
+    accounts::{Booked, Booking, Bound, Leg, Movement, Plan},
     idempotency::Claim,
 };
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 
 impl SqlAccountRepository {
-    /// Books `movement` in one statement (and the outcome under `claim`, in one transaction
-    /// with it); a refusal is named from the accounts as they are, still behind the gate.
+    /// Executes `plan` in one statement (and records the outcome under `claim`, in one
+    /// transaction with it); when the statement writes nothing, the accounts are read back
+    /// still behind the gate, so they are the ones the statement saw.
     pub(super) async fn book_on_sqlite(
         &self,
-        movement: Movement,
-        reach: Reach,
+        plan: &Plan,
         claim: Option<&Claim>,
         now: DateTime<Utc>,
-    ) -> Result<Booked> {
-        let statement = booking(movement, reach, now);
+    ) -> Result<Booking> {
+        let statement = booking(plan, now);
         let Some(claim) = claim else {
             let _gate = self.db.gate().await;
-            return match run(self.db.conn(), movement, statement).await? {
-                Some(booked) => Ok(booked),
-                None => Err(self.refusal(self.db.conn(), movement, reach).await),
+            return match run(self.db.conn(), plan, statement).await? {
+                Some(booked) => Ok(Booking::Booked(booked)),
+                None => self.found(self.db.conn(), plan).await,
             };
         };
         let txn = self.db.begin_write().await?;
-        match run(&txn.txn, movement, statement).await? {
+        match run(&txn.txn, plan, statement).await? {
             Some(booked) => {
                 complete(&txn.txn, claim, &booked.outcome()).await?;
                 txn.commit().await?;
-                Ok(booked)
+                Ok(Booking::Booked(booked))
             }
-            None => match self.refusal(&txn.txn, movement, reach).await {
-                Error::Domain(refused) => Err(keep_refusal(txn, claim, refused).await?),
-                other => Err(other),
-            },
+            None => self.found(&txn.txn, plan).await,
         }
     }
 
-    /// Why the booking statement wrote nothing: the domain's rules applied to the accounts as
-    /// they are now, which no writer has changed since (the gate is still held).
-    async fn refusal<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        movement: Movement,
-        reach: Reach,
-    ) -> Error {
-        let (source, target) = match self.read(conn, movement, false).await {
-            Ok(accounts) => accounts,
-            Err(err) => return err,
-        };
-        match plan(movement, reach, source.as_ref(), target.as_ref()) {
-            Err(refused) => refused.into(),
-            Ok(_) => Error::Corrupt {
-                what: "booking",
-                reason: format!(
-                    "the statement refused what the rules allow: {}",
-                    movement.describe()
-                ),
-            },
-        }
+    /// The refusal of a plan whose statement wrote nothing: its accounts as they are.
+    async fn found<C: ConnectionTrait>(&self, conn: &C, plan: &Plan) -> Result<Booking> {
+        let (source, target) = self.read(conn, plan.movement).await?;
+        Ok(Booking::Refused { source, target })
     }
 }
 
-/// Runs the booking statement: the movement booked, or `None` when its condition held no row.
+/// Runs the booking statement: the movement booked, or `None` when its conditions held no row.
 async fn run<C: ConnectionTrait>(
     conn: &C,
-    movement: Movement,
+    plan: &Plan,
     statement: Statement,
 ) -> Result<Option<Booked>> {
     let Some(row) = conn.query_one_raw(statement).await? else {
         return Ok(None);
     };
-    let booked = match movement {
+    let booked = match plan.movement {
         Movement::Transfer { .. } => {
             Booked::Transfer(to_transfer(transfer::Model::from_query_result(&row, "")?)?)
         }
@@ -98,70 +72,77 @@ async fn run<C: ConnectionTrait>(
     Ok(Some(booked))
 }
 
-/// The one statement that books `movement` if the rules allow it, returning the row written.
-fn booking(movement: Movement, reach: Reach, now: DateTime<Utc>) -> Statement {
-    let owner = match reach {
-        Reach::Everything => None,
-        Reach::OwnedBy(owner) => Some(owner.get()),
+/// The condition a leg's bound puts on the balance column `balance`, its value bound as
+/// `?{slot}`.
+fn bounded(balance: &str, leg: &Leg, slot: usize, values: &mut Vec<Value>) -> String {
+    let (op, value) = match leg.bound {
+        Bound::AtLeast(least) => (">=", least),
+        Bound::AtMost(most) => ("<=", most),
     };
-    // The caller's reach, as a condition on the debited account's owner (bound as ?6).
-    let mine = |column: &str| match owner {
-        Some(_) => format!(" AND {column} = ?6"),
-        None => String::new(),
-    };
-    let (sql, mut values): (String, Vec<Value>) = match movement {
-        Movement::Deposit(id, amount) | Movement::Withdrawal(id, amount) => {
-            // ?5 is the bound the balance must keep: room for a credit, cover for a debit.
-            let (kind, after, possible, bound) = match movement {
-                Movement::Deposit(..) => (
-                    TransactionKind::Deposit,
-                    "balance + ?2",
-                    "balance <= ?5",
-                    i64::MAX - amount.get(),
-                ),
-                _ => (
-                    TransactionKind::Withdrawal,
-                    "balance - ?2",
-                    "balance >= ?5",
-                    amount.get(),
-                ),
-            };
-            let sql = format!(
-                "INSERT INTO transactions \
-                     (account_id, kind, amount, balance_after, transfer_id, created_at) \
-                 SELECT id, ?3, ?2, {after}, NULL, ?4 FROM accounts \
-                 WHERE id = ?1 AND {possible}{mine} \
-                 RETURNING id, account_id, kind, amount, balance_after, transfer_id, created_at",
-                mine = mine("owner_id"),
-            );
-            let values = vec![
-                id.get().into(),
-                amount.get().into(),
-                kind.as_str().into(),
+    values.push(value.into());
+    debug_assert_eq!(values.len(), slot);
+    format!("{balance} {op} ?{slot}")
+}
+
+/// The one statement that executes `plan` if its conditions hold, returning the row written.
+fn booking(plan: &Plan, now: DateTime<Utc>) -> Statement {
+    let amount = plan.amount();
+    let mut values: Vec<Value> = Vec::with_capacity(8);
+    let sql = match (plan.debit, plan.credit) {
+        (Some(debit), Some(credit)) => {
+            values.extend([
+                debit.account.get().into(),
+                credit.account.get().into(),
+                amount.into(),
                 now.into(),
-                bound.into(),
-            ];
-            (sql, values)
-        }
-        Movement::Transfer { from, to, amount } => {
-            let sql = format!(
+            ]);
+            let covered = bounded("source.balance", &debit, 5, &mut values);
+            let room = bounded("target.balance", &credit, 6, &mut values);
+            let currency = if plan.same_currency {
+                " AND source.currency = target.currency"
+            } else {
+                ""
+            };
+            let owner = owned(plan, "source.owner_id", &mut values);
+            format!(
                 "INSERT INTO transfers (from_account_id, to_account_id, amount, created_at) \
                  SELECT source.id, target.id, ?3, ?4 FROM accounts AS source, accounts AS target \
-                 WHERE source.id = ?1 AND target.id = ?2 AND source.currency = target.currency \
-                   AND source.balance >= ?3 AND target.balance <= ?5{mine} \
-                 RETURNING id, from_account_id, to_account_id, amount, created_at",
-                mine = mine("source.owner_id"),
-            );
-            let values = vec![
-                from.get().into(),
-                to.get().into(),
-                amount.get().into(),
-                now.into(),
-                (i64::MAX - amount.get()).into(),
-            ];
-            (sql, values)
+                 WHERE source.id = ?1 AND target.id = ?2 AND {covered} AND {room}{currency}{owner} \
+                 RETURNING id, from_account_id, to_account_id, amount, created_at"
+            )
         }
+        (Some(leg), None) | (None, Some(leg)) => {
+            values.extend([
+                leg.account.get().into(),
+                leg.change.into(),
+                leg.kind.as_str().into(),
+                now.into(),
+                amount.into(),
+            ]);
+            let bound = bounded("balance", &leg, 6, &mut values);
+            let owner = owned(plan, "owner_id", &mut values);
+            format!(
+                "INSERT INTO transactions \
+                     (account_id, kind, amount, balance_after, transfer_id, created_at) \
+                 SELECT id, ?3, ?5, balance + ?2, NULL, ?4 FROM accounts \
+                 WHERE id = ?1 AND {bound}{owner} \
+                 RETURNING id, account_id, kind, amount, balance_after, transfer_id, created_at"
+            )
+        }
+        // A plan always has a leg; a statement that matches nothing is refused as any other.
+        (None, None) => "SELECT NULL WHERE 0".to_owned(),
     };
-    values.extend(owner.map(Value::from));
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+/// The condition that the source account belongs to the plan's owner (none for an admin),
+/// its value bound as the next slot.
+fn owned(plan: &Plan, column: &str, values: &mut Vec<Value>) -> String {
+    match plan.owner {
+        Some(owner) => {
+            values.push(owner.get().into());
+            format!(" AND {column} = ?{}", values.len())
+        }
+        None => String::new(),
+    }
 }

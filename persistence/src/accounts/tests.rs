@@ -65,8 +65,25 @@ impl Bank {
         self.book_as(Reach::Everything, movement).await
     }
 
+    /// Books `movement` as the domain would: its plan executed by storage, a refusal named by
+    /// the plan from the accounts storage found.
     async fn book_as(&self, reach: Reach, movement: Movement) -> domain::Result<Booked> {
-        self.accounts.book(movement, reach, None, now()).await
+        self.book_under(reach, movement, None).await
+    }
+
+    async fn book_under(
+        &self,
+        reach: Reach,
+        movement: Movement,
+        claim: Option<&Claim>,
+    ) -> domain::Result<Booked> {
+        let plan = Plan::new(movement, reach)?;
+        match self.accounts.book(&plan, claim, now()).await? {
+            Booking::Booked(booked) => Ok(booked),
+            Booking::Refused { source, target } => Err(plan
+                .refusal(source.as_ref(), target.as_ref())
+                .expect("storage refuses only what the plan's rules refuse")),
+        }
     }
 
     async fn balance(&self, id: AccountId) -> i64 {
@@ -344,8 +361,7 @@ async fn idempotency_claim_completes_with_the_booking_and_replays_after() {
     };
     assert_eq!(bank.keys.begin(&first).await.unwrap(), Begin::InFlight);
     let booked = bank
-        .accounts
-        .book(movement, Reach::Everything, Some(&claim), now())
+        .book_under(Reach::Everything, movement, Some(&claim))
         .await
         .unwrap();
     assert_eq!(
@@ -370,24 +386,32 @@ async fn insufficient_funds_under_a_key_is_recorded_and_a_released_key_is_free_a
     let bank = bank().await;
     let owner = bank.user("ann@example.com").await;
     let id = bank.account(owner, eur(), 3).await;
-    let movement = Movement::Withdrawal(id, amount(5));
-    let req = request(owner, "k2", &movement.describe());
-    let Begin::Execute(claim) = bank.keys.begin(&req).await.unwrap() else {
-        panic!("claimed");
+    let service = domain::accounts::AccountService::new(
+        Arc::new(bank.accounts.clone()),
+        Arc::new(SqlIdempotencyStore::new(bank.db.db.clone())),
+    );
+    let admin = domain::auth::Principal {
+        user_id: owner,
+        is_admin: true,
     };
-    let err = bank
-        .accounts
-        .book(movement, Reach::Everything, Some(&claim), now())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, domain::Error::InsufficientFunds { .. }));
-    assert_eq!(
-        bank.keys.begin(&req).await.unwrap(),
-        Begin::Replay(domain::idempotency::Outcome::InsufficientFunds {
+    let key = || Some(IdempotencyKey::parse("k2").unwrap());
+    let refused = service.withdraw(&admin, id, amount(5), key()).await;
+    assert!(matches!(
+        refused.result,
+        Err(domain::Error::InsufficientFunds { .. })
+    ));
+    // The refusal is the key's outcome now: a repeat after a deposit gets the same 402.
+    bank.book(Movement::Deposit(id, amount(10))).await.unwrap();
+    let repeated = service.withdraw(&admin, id, amount(5), key()).await;
+    assert!(repeated.replayed);
+    assert!(matches!(
+        repeated.result,
+        Err(domain::Error::InsufficientFunds {
             balance: 3,
             required: 5
         })
-    );
+    ));
+    assert_eq!(bank.balance(id).await, 13, "the repeat moved nothing");
     let fresh = request(owner, "k3", "anything");
     let Begin::Execute(claim) = bank.keys.begin(&fresh).await.unwrap() else {
         panic!("claimed");
@@ -421,13 +445,11 @@ async fn a_claim_whose_lease_ran_out_is_taken_over_and_its_holder_cannot_complet
     let Begin::Execute(taken) = bank.keys.begin(&req).await.unwrap() else {
         panic!("taken over");
     };
-    bank.accounts
-        .book(movement, Reach::Everything, Some(&taken), now())
+    bank.book_under(Reach::Everything, movement, Some(&taken))
         .await
         .unwrap();
     let err = bank
-        .accounts
-        .book(movement, Reach::Everything, Some(&stale), now())
+        .book_under(Reach::Everything, movement, Some(&stale))
         .await
         .unwrap_err();
     assert!(
@@ -559,12 +581,7 @@ mod properties {
                     (movement, ok.then_some((a, -n, Some((b, n)))))
                 }
             };
-            let result = match movement {
-                Movement::Transfer { from, to, .. } if from == to => {
-                    Err(domain::Error::SameAccount)
-                }
-                _ => bank.book(movement).await,
-            };
+            let result = bank.book(movement).await;
             match expected {
                 Some((a, delta, other)) => {
                     prop_assert!(result.is_ok(), "{movement:?}: {result:?}");

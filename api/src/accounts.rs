@@ -17,7 +17,9 @@ use crate::{
 };
 use domain::{
     PageRequest,
-    accounts::{Account, AccountId, AccountService, Transaction, TransactionId, TransactionKind},
+    accounts::{
+        Account, AccountId, AccountService, Movement, Transaction, TransactionId, TransactionKind,
+    },
     money::{Amount, Currency},
     users::UserId,
 };
@@ -394,7 +396,7 @@ impl AccountsApi {
         key: Header<Option<IdempotencyKeyParam>>,
         body: JsonBody<AmountIn>,
     ) -> DepositsCreate {
-        let run = |key| accounts.deposit(&auth.0, id.0.0, body.0, key);
+        let run = |key| accounts.book_on_account(&auth.0, Movement::Deposit(id.0.0, body.0), key);
         reply_keyed(req, key.0, run, |t, replayed| {
             let location = transaction_location(&t);
             DepositsCreate::Created(Json(TransactionOut::from(&t)), location, replayed)
@@ -424,7 +426,8 @@ impl AccountsApi {
         key: Header<Option<IdempotencyKeyParam>>,
         body: JsonBody<AmountIn>,
     ) -> WithdrawalsCreate {
-        let run = |key| accounts.withdraw(&auth.0, id.0.0, body.0, key);
+        let run =
+            |key| accounts.book_on_account(&auth.0, Movement::Withdrawal(id.0.0, body.0), key);
         reply_keyed(req, key.0, run, |t, replayed| {
             let location = transaction_location(&t);
             WithdrawalsCreate::Created(Json(TransactionOut::from(&t)), location, replayed)

@@ -524,28 +524,15 @@ impl AccountService {
             .ok_or(Error::TransactionNotFound(transaction))
     }
 
-    /// Pays `amount` into the account.
-    pub async fn deposit(
+    /// Books a deposit or a withdrawal (`movement`) on one account: a deposit pays its amount
+    /// in, a withdrawal pays it out if the balance covers it.
+    pub async fn book_on_account(
         &self,
         actor: &Principal,
-        id: AccountId,
-        amount: Amount,
+        movement: Movement,
         key: Option<IdempotencyKey>,
     ) -> Replayable<Transaction> {
-        self.move_money(actor, Movement::Deposit(id, amount), key)
-            .await
-            .map_booked(Booked::into_transaction)
-    }
-
-    /// Pays `amount` out of the account, if the balance covers it.
-    pub async fn withdraw(
-        &self,
-        actor: &Principal,
-        id: AccountId,
-        amount: Amount,
-        key: Option<IdempotencyKey>,
-    ) -> Replayable<Transaction> {
-        self.move_money(actor, Movement::Withdrawal(id, amount), key)
+        self.move_money(actor, movement, key)
             .await
             .map_booked(Booked::into_transaction)
     }

@@ -15,7 +15,7 @@ mod migrations;
 pub mod notifications;
 pub mod passwords;
 #[cfg(any(test, feature = "test-support"))]
-pub mod scratch;
+pub mod test_database;
 pub mod tokens;
 pub mod users;
 
@@ -28,6 +28,3 @@ pub use notifications::SqlNotificationRepository;
 pub use passwords::Argon2Hasher;
 pub use tokens::HmacTokens;
 pub use users::SqlUserRepository;
-
-#[cfg(test)]
-mod test_support;

@@ -2,37 +2,48 @@
 //! fresh database (PostgreSQL when `TEST_DATABASE_URL` is set, else SQLite) and a temporary data
 //! directory.
 //!
-//! This is test code: a failure to start is a failed test, so it may `expect`.
+//! Everything the tests share is here, once: the harness ([`TestStorage`], [`Service`],
+//! [`process::Instance`]), the test users' password and sign-up, and waiting for a state.
+//!
+//! This is test code: a failure to start is a failed test, so it may `expect` and panic.
 #![allow(clippy::expect_used)]
 
 pub mod process;
 pub mod smtp;
 pub mod typed;
 
-use persistence::scratch::ScratchDatabase;
-use std::{path::Path, time::Duration};
+use persistence::test_database::TestDatabase;
+use sha2::{Digest, Sha256};
+use std::{
+    fmt::Display,
+    path::Path,
+    time::{Duration, Instant},
+};
 use tokio::sync::oneshot;
 
 /// The admin every test service starts with.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// The admin's password.
 pub const ADMIN_PASSWORD: &str = "admin password 1";
+/// The password of every other user the tests sign up.
+pub const PASSWORD: &str = "correct horse battery";
 
-/// Where a test service keeps its data: a temporary directory and a fresh database. Services
-/// started on one [`Scratch`] one after the other see each other's data, as a restarted
-/// service would.
-pub struct Scratch {
+/// A test storage: everything a test service stores, a temporary data directory and a
+/// [`TestDatabase`] (both of this test alone, deleted when dropped). Services started on one
+/// test storage one after the other see each other's data, as a restarted service would; the
+/// service processes of [`process::Instance`] share it at once.
+pub struct TestStorage {
     dir: tempfile::TempDir,
     /// The database.
-    pub db: ScratchDatabase,
+    pub db: TestDatabase,
 }
 
-impl Scratch {
+impl TestStorage {
     /// A fresh directory and database.
     pub async fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temporary directory"),
-            db: ScratchDatabase::new().await,
+            db: TestDatabase::new().await,
         }
     }
 
@@ -52,15 +63,15 @@ pub struct Service {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _scratch: Option<Scratch>,
+    _storage: Option<TestStorage>,
 }
 
-/// Settings for a test service whose data lives in `scratch`.
-pub fn settings(scratch: &Scratch) -> app::Settings {
+/// Settings for a test service whose data lives in `storage`.
+pub fn settings(storage: &TestStorage) -> app::Settings {
     app::Settings {
         bind: "127.0.0.1:0".to_owned(),
-        data_dir: scratch.dir().to_path_buf(),
-        database_url: Some(scratch.db.url.clone()),
+        data_dir: storage.dir().to_path_buf(),
+        database_url: Some(storage.db.url.clone()),
         database_pool_size: 4,
         max_body_bytes: 64 * 1024,
         max_file_bytes: 8 << 20,
@@ -102,15 +113,15 @@ impl Service {
 
     /// Starts a service with the test settings changed by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut app::Settings)) -> Self {
-        let scratch = Scratch::new().await;
-        let mut service = Self::start_on(&scratch, adjust).await;
-        service._scratch = Some(scratch);
+        let storage = TestStorage::new().await;
+        let mut service = Self::start_on(&storage, adjust).await;
+        service._storage = Some(storage);
         service
     }
 
-    /// Starts a service on `scratch` (which outlives it, to start another on the same data).
-    pub async fn start_on(scratch: &Scratch, adjust: impl FnOnce(&mut app::Settings)) -> Self {
-        let mut settings = settings(scratch);
+    /// Starts a service on `storage` (which outlives it, to start another on the same data).
+    pub async fn start_on(storage: &TestStorage, adjust: impl FnOnce(&mut app::Settings)) -> Self {
+        let mut settings = settings(storage);
         adjust(&mut settings);
         let (tx, rx) = oneshot::channel::<()>();
         let running = app::start(&settings, async {
@@ -129,13 +140,18 @@ impl Service {
                 .expect("a client"),
             shutdown: Some(tx),
             stopped: Some(running.stopped),
-            _scratch: None,
+            _storage: None,
         }
     }
 
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `127.0.0.1:PORT`, to open a socket of one's own.
+    pub fn host_port(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     /// GETs `url` (a path of this service, or an absolute URL) as the holder of `token`, and
@@ -187,6 +203,26 @@ impl Service {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
+    /// Signs `name` up with `email` and [`PASSWORD`] (`POST /users`, which must answer 201)
+    /// and logs them in.
+    pub async fn signup(&self, name: &str, email: &str) -> SignedUp {
+        let created = self
+            .anonymous()
+            .users_create(&typed::new_user(name, email))
+            .await
+            .expect("a new user");
+        assert_eq!(created.status(), 201);
+        let uri = created.headers()["location"]
+            .to_str()
+            .expect("a Location")
+            .to_owned();
+        SignedUp {
+            id: created.into_inner().id,
+            uri,
+            token: self.login(email, PASSWORD).await,
+        }
+    }
+
     /// Asks the service to stop and waits until it has drained and stopped.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -199,7 +235,80 @@ impl Service {
     }
 }
 
-/// A valid `UserIn`.
+/// A user [`Service::signup`] made.
+pub struct SignedUp {
+    /// Their id.
+    pub id: i64,
+    /// Their URI, `/users/{id}` (the `Location` of the 201).
+    pub uri: String,
+    /// A bearer token of theirs.
+    pub token: String,
+}
+
+/// A valid `UserIn` with password [`PASSWORD`].
 pub fn user_in(name: &str, email: &str) -> serde_json::Value {
-    serde_json::json!({"name": name, "email": email, "password": "correct horse battery"})
+    serde_json::json!({"name": name, "email": email, "password": PASSWORD})
+}
+
+/// Waits for a state instead of sleeping and hoping: calls `check` every 20 ms until it
+/// gives `Ok`, and returns what it holds. `Err` is the state seen so far; once `deadline` has
+/// passed, panics with `what` was awaited and that state.
+pub async fn wait_until<T, S: Display>(
+    deadline: Instant,
+    what: impl Display,
+    mut check: impl AsyncFnMut() -> Result<T, S>,
+) -> T {
+    loop {
+        match check().await {
+            Ok(done) => return done,
+            Err(state) => assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}; last seen: {state}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The SHA-256 of `bytes`, in lowercase hex (as the files API gives it).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every item of the paged list at `base` + `path` (which has no query), following
+/// `next_cursor`, as the holder of `token`.
+pub async fn all_items(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: &str,
+) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let mut url = format!("{base}{path}?limit=100");
+    loop {
+        let page: serde_json::Value = client
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("a page")
+            .json()
+            .await
+            .expect("a JSON page");
+        items.extend(
+            page["items"]
+                .as_array()
+                .expect("a list of items")
+                .iter()
+                .cloned(),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => url = format!("{base}{path}?limit=100&cursor={cursor}"),
+            None => return items,
+        }
+    }
 }

@@ -1,11 +1,11 @@
-//! The service as a separate process: the real binary, started on a scratch database, stopped
+//! The service as a separate process: the real binary, started on a test storage, stopped
 //! gently (SIGTERM) or killed (SIGKILL).
 
-use crate::{ADMIN_EMAIL, ADMIN_PASSWORD, Scratch};
+use crate::{ADMIN_EMAIL, ADMIN_PASSWORD, TestStorage, wait_until};
 use std::{
     net::TcpListener,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -34,21 +34,21 @@ pub struct Instance {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     child: Child,
-    killed: bool,
+    exited: bool,
 }
 
 impl Instance {
-    /// Starts the binary on `scratch`'s data and database, with the test admin, a shared token
+    /// Starts the binary on `storage`'s data and database, with the test admin, a shared token
     /// key and `env` on top, on a free loopback port.
-    pub fn spawn(scratch: &Scratch, env: &[(&str, String)]) -> Self {
+    pub fn spawn(storage: &TestStorage, env: &[(&str, String)]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let child = Command::new(binary())
             .args(["--bind", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", &scratch.db.url)
-            .env("DATA_DIR", scratch.dir())
+            .env("DATABASE_URL", &storage.db.url)
+            .env("DATA_DIR", storage.dir())
             .env("TOKEN_KEY", "one key for every instance of the test")
             .env("ADMIN_EMAIL", ADMIN_EMAIL)
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -61,40 +61,51 @@ impl Instance {
         Self {
             base: format!("http://127.0.0.1:{port}"),
             child,
-            killed: false,
+            exited: false,
         }
     }
 
     /// Waits until the service answers `/readyz` (at most a minute).
     pub async fn wait_ready(&self, client: &reqwest::Client) {
+        let url = format!("{}/readyz", self.base);
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = client.get(format!("{}/readyz", self.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
+        wait_until(deadline, format!("{url} answers"), async || {
+            match client.get(&url).send().await {
+                Ok(ready) if ready.status().is_success() => Ok(()),
+                Ok(ready) => Err(ready.status().to_string()),
+                Err(err) => Err(err.to_string()),
             }
-            assert!(Instant::now() < deadline, "{} did not start", self.base);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+    }
+
+    /// Stops the process gently (SIGTERM: it drains requests and deliveries in flight, then
+    /// exits) and waits until it has exited. After this, nothing more comes from it.
+    pub fn stop(mut self) -> ExitStatus {
+        self.terminate().expect("the service exits")
     }
 
     /// Kills the process at once (SIGKILL): no draining, no flushing, as in a crash.
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.killed = true;
+        self.exited = true;
+    }
+
+    fn terminate(&mut self) -> std::io::Result<ExitStatus> {
+        self.exited = true;
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait()
     }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        if self.killed {
-            return;
+        if !self.exited {
+            let _ = self.terminate();
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }
 
@@ -119,7 +130,7 @@ pub async fn admin_token(client: &reqwest::Client, base: &str) -> String {
 
 /// Polls the notification at `url` until it is `sent`; panics once `deadline` passes.
 pub async fn wait_until_sent(client: &reqwest::Client, url: &str, token: &str, deadline: Instant) {
-    loop {
+    wait_until(deadline, format!("{url} is sent"), async || {
         let state: serde_json::Value = client
             .get(url)
             .bearer_auth(token)
@@ -130,9 +141,10 @@ pub async fn wait_until_sent(client: &reqwest::Client, url: &str, token: &str, d
             .await
             .expect("a JSON body");
         if state["status"] == "sent" {
-            return;
+            Ok(())
+        } else {
+            Err(state)
         }
-        assert!(Instant::now() < deadline, "{url} not sent: {state}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }

@@ -1,10 +1,8 @@
 //! Helpers for tests that drive the service through the generated client.
 
+use crate::PASSWORD;
 use client::types;
 use std::num::NonZeroU64;
-
-/// The password of every user [`new_user`] makes.
-pub const PASSWORD: &str = "correct horse battery";
 
 /// A `UserIn` with password [`PASSWORD`].
 pub fn new_user(name: &str, email: &str) -> types::UserIn {

@@ -1,5 +1,8 @@
 use super::*;
-use crate::{SqlIdempotencyStore, SqlUserRepository, test_support::test_db};
+use crate::{
+    SqlIdempotencyStore, SqlUserRepository,
+    test_database::{MigratedTestDatabase, TestDatabase},
+};
 use chrono::SubsecRound;
 use domain::auth::Reach;
 use domain::{
@@ -13,11 +16,11 @@ struct Bank {
     accounts: SqlAccountRepository,
     users: SqlUserRepository,
     keys: SqlIdempotencyStore,
-    db: crate::test_support::TestDb,
+    db: MigratedTestDatabase,
 }
 
 async fn bank() -> Bank {
-    let db = test_db().await;
+    let db = TestDatabase::migrated().await;
     Bank {
         accounts: SqlAccountRepository::new(db.db.clone()),
         users: SqlUserRepository::new(db.db.clone(), Duration::from_secs(60)),
@@ -395,14 +398,18 @@ async fn insufficient_funds_under_a_key_is_recorded_and_a_released_key_is_free_a
         is_admin: true,
     };
     let key = || Some(IdempotencyKey::parse("k2").unwrap());
-    let refused = service.withdraw(&admin, id, amount(5), key()).await;
+    let refused = service
+        .book_on_account(&admin, Movement::Withdrawal(id, amount(5)), key())
+        .await;
     assert!(matches!(
         refused.result,
         Err(domain::Error::InsufficientFunds { .. })
     ));
     // The refusal is the key's outcome now: a repeat after a deposit gets the same 402.
     bank.book(Movement::Deposit(id, amount(10))).await.unwrap();
-    let repeated = service.withdraw(&admin, id, amount(5), key()).await;
+    let repeated = service
+        .book_on_account(&admin, Movement::Withdrawal(id, amount(5)), key())
+        .await;
     assert!(repeated.replayed);
     assert!(matches!(
         repeated.result,

@@ -1,12 +1,12 @@
 use super::*;
-use crate::scratch::ScratchDatabase;
+use crate::test_database::TestDatabase;
 use futures_util::FutureExt;
 use sea_orm::Statement;
 
 /// One connection, so that whatever a cancelled request leaves on it, the next borrower gets.
-async fn single_connection(scratch: &ScratchDatabase) -> Database {
+async fn single_connection(database: &TestDatabase) -> Database {
     let settings = DatabaseSettings {
-        url: scratch.url.clone(),
+        url: database.url.clone(),
         max_connections: 1,
     };
     let db = Database::connect(&settings).await.unwrap();
@@ -44,9 +44,9 @@ async fn begin_dropped_after(db: &Database, polls: usize) -> Option<usize> {
 
 #[tokio::test]
 async fn a_request_dropped_while_its_transaction_begins_leaves_later_writes_committed() {
-    let scratch = ScratchDatabase::new().await;
-    let db = single_connection(&scratch).await;
-    let other = single_connection(&scratch).await;
+    let database = TestDatabase::new().await;
+    let db = single_connection(&database).await;
+    let other = single_connection(&database).await;
     db.conn()
         .execute_unprepared("CREATE TABLE cancel_probe (id BIGINT)")
         .await

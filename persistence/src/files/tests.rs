@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_support::test_db;
+use crate::test_database::{MigratedTestDatabase, TestDatabase};
 use chrono::SubsecRound;
 use domain::precondition::Precondition;
 use futures_util::stream;
@@ -8,11 +8,11 @@ struct Store {
     files: SqlFileRepository,
     blobs: FsBlobStore,
     dir: tempfile::TempDir,
-    _db: crate::test_support::TestDb,
+    _db: MigratedTestDatabase,
 }
 
 async fn store() -> Store {
-    let db = test_db().await;
+    let db = TestDatabase::migrated().await;
     let dir = tempfile::tempdir().unwrap();
     Store {
         files: SqlFileRepository::new(db.db.clone()),

@@ -1,5 +1,8 @@
 use super::*;
-use crate::{SqlUserRepository, test_support::test_db};
+use crate::{
+    SqlUserRepository,
+    test_database::{MigratedTestDatabase, TestDatabase},
+};
 use chrono::{Duration, SubsecRound};
 use domain::users::{NewUserRecord, PasswordHash, UserName, UserRepository};
 use std::{collections::HashSet, sync::Arc};
@@ -7,7 +10,7 @@ use std::{collections::HashSet, sync::Arc};
 struct Outbox {
     repo: SqlNotificationRepository,
     owner: UserId,
-    _db: crate::test_support::TestDb,
+    _db: MigratedTestDatabase,
 }
 
 fn now() -> DateTime<Utc> {
@@ -15,7 +18,7 @@ fn now() -> DateTime<Utc> {
 }
 
 async fn outbox() -> Outbox {
-    let db = test_db().await;
+    let db = TestDatabase::migrated().await;
     let users = SqlUserRepository::new(db.db.clone(), std::time::Duration::from_secs(1));
     let owner = users
         .insert(NewUserRecord {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_database::{MigratedTestDatabase, TestDatabase};
 use chrono::{SubsecRound, Utc};
 use domain::{
     precondition::Precondition,
@@ -6,14 +7,15 @@ use domain::{
 };
 use std::time::Duration;
 
-struct TestDb {
+/// The repository over a fresh, migrated test database.
+struct Users {
     repo: SqlUserRepository,
-    _db: crate::test_support::TestDb,
+    _db: MigratedTestDatabase,
 }
 
-async fn test_db() -> TestDb {
-    let db = crate::test_support::test_db().await;
-    TestDb {
+async fn users() -> Users {
+    let db = TestDatabase::migrated().await;
+    Users {
         repo: SqlUserRepository::new(db.db.clone(), Duration::from_secs(60)),
         _db: db,
     }
@@ -36,7 +38,7 @@ fn id(n: i64) -> UserId {
 
 #[tokio::test]
 async fn inserted_user_reads_back_equal() {
-    let db = test_db().await;
+    let db = users().await;
     let mut rec = record("Ann", "Ann@Example.com");
     rec.bio = Some(Bio::parse("hi").unwrap());
     let user = db.repo.insert(rec.clone()).await.unwrap();
@@ -49,7 +51,7 @@ async fn inserted_user_reads_back_equal() {
 
 #[tokio::test]
 async fn email_differing_only_in_case_is_taken() {
-    let db = test_db().await;
+    let db = users().await;
     db.repo
         .insert(record("Ann", "ann@example.com"))
         .await
@@ -64,13 +66,13 @@ async fn email_differing_only_in_case_is_taken() {
 
 #[tokio::test]
 async fn missing_user_reads_as_none() {
-    let db = test_db().await;
+    let db = users().await;
     assert_eq!(db.repo.get(id(99)).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn list_walks_pages_by_ascending_id() {
-    let db = test_db().await;
+    let db = users().await;
     for n in 0..5 {
         db.repo
             .insert(record("U", &format!("u{n}@example.com")))
@@ -99,7 +101,7 @@ fn put_edit(target: UserId, email: &str) -> UserEdit {
 
 #[tokio::test]
 async fn upsert_creates_with_the_chosen_id_then_replaces() {
-    let db = test_db().await;
+    let db = users().await;
     let (created, outcome) = db
         .repo
         .upsert(id(40), put_edit(id(40), "p@example.com"))
@@ -122,7 +124,7 @@ async fn upsert_creates_with_the_chosen_id_then_replaces() {
 
 #[tokio::test]
 async fn upsert_to_an_email_of_another_user_is_taken_and_changes_nothing() {
-    let db = test_db().await;
+    let db = users().await;
     let ann = db
         .repo
         .insert(record("Ann", "ann@example.com"))
@@ -145,7 +147,7 @@ async fn upsert_to_an_email_of_another_user_is_taken_and_changes_nothing() {
 
 #[tokio::test]
 async fn failing_edit_writes_nothing() {
-    let db = test_db().await;
+    let db = users().await;
     let edit: UserEdit = Box::new(|existing| {
         existing
             .cloned()
@@ -158,7 +160,7 @@ async fn failing_edit_writes_nothing() {
 
 #[tokio::test]
 async fn concurrent_edits_of_one_user_lose_no_update() {
-    let db = test_db().await;
+    let db = users().await;
     let user = db
         .repo
         .insert(record("Ann", "ann@example.com"))
@@ -190,7 +192,7 @@ async fn concurrent_edits_of_one_user_lose_no_update() {
 
 #[tokio::test]
 async fn deleted_user_is_gone_and_its_id_is_never_reused() {
-    let db = test_db().await;
+    let db = users().await;
     let ann = db
         .repo
         .insert(record("Ann", "ann@example.com"))
@@ -217,7 +219,7 @@ async fn deleted_user_is_gone_and_its_id_is_never_reused() {
 
 #[tokio::test]
 async fn find_by_email_ignores_case() {
-    let db = test_db().await;
+    let db = users().await;
     let ann = db
         .repo
         .insert(record("Ann", "Ann@Example.com"))
@@ -239,7 +241,7 @@ async fn find_by_email_ignores_case() {
 
 #[tokio::test]
 async fn credentials_follow_this_processes_writes_at_once_despite_the_cache() {
-    let db = test_db().await;
+    let db = users().await;
     assert_eq!(
         db.repo.credentials(id(1)).await.unwrap(),
         None,
@@ -268,7 +270,7 @@ async fn credentials_follow_this_processes_writes_at_once_despite_the_cache() {
 
 #[tokio::test]
 async fn reads_follow_this_processes_writes_at_once_despite_the_cache() {
-    let db = test_db().await;
+    let db = users().await;
     assert_eq!(db.repo.get(id(1)).await.unwrap(), None, "cached as absent");
     let ann = db
         .repo
@@ -290,7 +292,7 @@ async fn reads_follow_this_processes_writes_at_once_despite_the_cache() {
 
 #[tokio::test]
 async fn the_last_admin_is_not_deleted() {
-    let db = test_db().await;
+    let db = users().await;
     let mut admin = record("Admin", "admin@example.com");
     admin.is_admin = true;
     let admin = db.repo.insert(admin).await.unwrap();
@@ -305,7 +307,7 @@ async fn the_last_admin_is_not_deleted() {
 
 #[tokio::test]
 async fn two_admins_deleted_at_once_leave_one() {
-    let db = test_db().await;
+    let db = users().await;
     let mut ids = Vec::new();
     for n in 0..2 {
         let mut admin = record("Admin", &format!("admin{n}@example.com"));
@@ -335,7 +337,7 @@ async fn two_admins_deleted_at_once_leave_one() {
 #[tokio::test]
 async fn export_streams_every_user_in_id_order_across_batches() {
     use futures_util::TryStreamExt;
-    let db = test_db().await;
+    let db = users().await;
     let total = super::export::BATCH as usize * 2 + 7;
     let created_at = Utc::now().trunc_subsecs(6);
     // Inserted directly, in one transaction: only the stream is under test.
@@ -367,7 +369,7 @@ async fn export_streams_every_user_in_id_order_across_batches() {
 #[tokio::test]
 async fn a_deletion_whose_precondition_fails_keeps_the_user() {
     use domain::precondition::Condition;
-    let db = test_db().await;
+    let db = users().await;
     let ann = db
         .repo
         .insert(record("Ann", "ann@example.com"))

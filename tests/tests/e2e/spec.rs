@@ -1,5 +1,4 @@
 //! The committed `openapi.yaml` is the contract: it must equal what the service serves.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use e2e::Service;
 

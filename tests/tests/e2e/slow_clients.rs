@@ -1,6 +1,5 @@
 //! Slow and hostile clients over a real socket: a client that trickles its headers or its body
 //! is cut off after the configured timeout instead of holding a connection forever.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 
 use e2e::Service;
 use std::time::{Duration, Instant};
@@ -9,16 +8,11 @@ use tokio::{
     net::TcpStream,
 };
 
-/// The service's `host:port`.
-fn addr(service: &Service) -> String {
-    service.url("").trim_start_matches("http://").to_owned()
-}
-
 /// Connects to `service`, writes `head`, then one byte of `drip` every 100 ms until the server
 /// closes the connection (or 20 s pass). Returns what the server sent and how long the
 /// connection was held.
 async fn trickle(service: &Service, head: &str, drip: u8) -> (String, Duration) {
-    let mut stream = TcpStream::connect(addr(service)).await.unwrap();
+    let mut stream = TcpStream::connect(service.host_port()).await.unwrap();
     let started = Instant::now();
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut received = Vec::new();
@@ -84,7 +78,7 @@ async fn a_client_trickling_its_body_gets_408_after_the_body_timeout() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     let service = Service::start_with(|s| s.header_timeout_seconds = 1).await;
-    let mut stream = TcpStream::connect(addr(&service)).await.unwrap();
+    let mut stream = TcpStream::connect(service.host_port()).await.unwrap();
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
         .await

@@ -1,15 +1,18 @@
-//! Fresh databases for tests: a PostgreSQL database of its own on the server named by
-//! `TEST_DATABASE_URL` (created now, dropped when the value is dropped), or, without that
-//! setting, a SQLite file in a temporary directory. So every test that uses one runs on either
-//! backend, never sees another test's data, and leaves nothing behind.
+//! [`TestDatabase`]: a fresh database for one test, a PostgreSQL database of its own on the
+//! server named by `TEST_DATABASE_URL` (created now, dropped when the value is dropped), or,
+//! without that setting, a SQLite file in a temporary directory. So every test that uses one
+//! runs on either backend, never sees another test's data, and leaves nothing behind.
+//!
+//! This crate's own tests take one migrated and connected ([`TestDatabase::migrated`]); other
+//! crates' tests get the module through the `test-support` feature.
 
 use sea_orm::{ConnectionTrait, Database as Connector};
 
 /// The setting that points tests at a PostgreSQL server.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
-/// A fresh, empty database.
-pub struct ScratchDatabase {
+/// A test database: fresh and empty, of this test alone, deleted when dropped.
+pub struct TestDatabase {
     /// Its URL.
     pub url: String,
     postgres: Option<Postgres>,
@@ -21,7 +24,7 @@ struct Postgres {
     name: String,
 }
 
-impl ScratchDatabase {
+impl TestDatabase {
     /// A fresh database: on PostgreSQL when `TEST_DATABASE_URL` is set, else SQLite.
     pub async fn new() -> Self {
         match std::env::var(TEST_DATABASE_URL) {
@@ -33,21 +36,21 @@ impl ScratchDatabase {
     fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("a temporary directory: {err}"));
         Self {
-            url: format!("sqlite://{}/scratch.db", dir.path().display()),
+            url: format!("sqlite://{}/test.db", dir.path().display()),
             postgres: None,
             _dir: Some(dir),
         }
     }
 
     async fn postgres(server: String) -> Self {
-        let name = format!("scratch_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         let admin = Connector::connect(server.as_str())
             .await
             .unwrap_or_else(|err| panic!("{TEST_DATABASE_URL}={server} does not answer: {err}"));
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await
-            .unwrap_or_else(|err| panic!("cannot create a scratch database: {err}"));
+            .unwrap_or_else(|err| panic!("cannot create a test database: {err}"));
         let _ = admin.close().await;
         let url = match server.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),
@@ -66,7 +69,38 @@ impl ScratchDatabase {
     }
 }
 
-impl Drop for ScratchDatabase {
+/// A [`TestDatabase`], migrated, and a pool connected to it: what this crate's own tests run
+/// on. The pool closes before the database is dropped (fields drop in order).
+#[cfg(test)]
+pub(crate) struct MigratedTestDatabase {
+    /// The pool.
+    pub(crate) db: crate::Database,
+    _database: TestDatabase,
+}
+
+#[cfg(test)]
+impl TestDatabase {
+    /// A fresh test database, migrated, with a pool of four connections to it.
+    pub(crate) async fn migrated() -> MigratedTestDatabase {
+        let database = Self::new().await;
+        let settings = crate::DatabaseSettings {
+            url: database.url.clone(),
+            max_connections: 4,
+        };
+        let db = crate::Database::connect(&settings)
+            .await
+            .unwrap_or_else(|err| panic!("cannot connect to {}: {err}", database.url));
+        db.migrate()
+            .await
+            .unwrap_or_else(|err| panic!("cannot migrate a test database: {err}"));
+        MigratedTestDatabase {
+            db,
+            _database: database,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(Postgres { server, name }) = self.postgres.take() else {
             return;
@@ -90,7 +124,7 @@ impl Drop for ScratchDatabase {
         })
         .join();
         if let Ok(Err(err)) = dropped {
-            tracing::warn!(error = %err, "cannot drop a scratch database");
+            tracing::warn!(error = %err, "cannot drop a test database");
         }
     }
 }

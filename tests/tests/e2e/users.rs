@@ -1,10 +1,9 @@
 //! The users resource over a real socket.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use client::types;
 use e2e::{
-    Service,
-    typed::{PASSWORD, id, new_user, refused},
+    PASSWORD, Service,
+    typed::{id, new_user, refused},
     user_in,
 };
 use futures_util::stream;

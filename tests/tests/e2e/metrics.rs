@@ -1,29 +1,15 @@
 //! `GET /metrics` on its own listener: requests by route template and status with latency
 //! histograms, database pool use and the notification queue; never on the API port.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use e2e::{Service, user_in};
-use serde_json::{Value, json};
+use e2e::{Service, SignedUp};
+use serde_json::json;
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_and_show_pool_and_queue() {
     let service = Service::start_with(|s| s.notification_workers = 0).await;
-    let created: Value = service
-        .client
-        .post(service.url("/users"))
-        .json(&user_in("Mia", "mia@example.com"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = service
-        .login("mia@example.com", "correct horse battery")
-        .await;
-    let own = format!("/users/{}", created["id"]);
+    let SignedUp { uri, token, .. } = service.signup("Mia", "mia@example.com").await;
     for _ in 0..3 {
-        service.get_json(&own, &token).await;
+        service.get_json(&uri, &token).await;
     }
     let missing = service
         .client

@@ -1,5 +1,4 @@
 //! Graceful shutdown: requests already accepted finish; then the service stops cleanly.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use e2e::{Service, user_in};
 

@@ -1,28 +1,9 @@
 //! HTTP semantics over a real socket: entity tags and conditional requests, negotiation,
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 //! compression, and the problem types' pages.
 
-use e2e::{Service, user_in};
+use e2e::{Service, SignedUp};
 use reqwest::{Method, StatusCode, header};
 use std::io::Read;
-
-/// Signs a user up and returns their URI and token.
-async fn signup(service: &Service, email: &str) -> (String, String) {
-    let created = service
-        .client
-        .post(service.url("/users"))
-        .json(&user_in("Ann", email))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let uri = created.headers()[header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let token = service.login(email, "correct horse battery").await;
-    (uri, token)
-}
 
 async fn etag_of(service: &Service, uri: &str, token: &str) -> String {
     let resp = service
@@ -39,7 +20,7 @@ async fn etag_of(service: &Service, uri: &str, token: &str) -> String {
 #[tokio::test]
 async fn of_many_writers_holding_one_etag_exactly_one_wins() {
     let service = Service::start().await;
-    let (uri, token) = signup(&service, "ann@example.com").await;
+    let SignedUp { uri, token, .. } = service.signup("Ann", "ann@example.com").await;
     let tag = etag_of(&service, &uri, &token).await;
     let writers = (0..8).map(|n| {
         service
@@ -70,7 +51,7 @@ async fn of_many_writers_holding_one_etag_exactly_one_wins() {
 #[tokio::test]
 async fn a_current_if_none_match_is_a_bodyless_304_on_get_and_head() {
     let service = Service::start().await;
-    let (uri, token) = signup(&service, "ann@example.com").await;
+    let SignedUp { uri, token, .. } = service.signup("Ann", "ann@example.com").await;
     let tag = etag_of(&service, &uri, &token).await;
     for method in [Method::GET, Method::HEAD] {
         let resp = service
@@ -103,7 +84,7 @@ async fn a_current_if_none_match_is_a_bodyless_304_on_get_and_head() {
 #[tokio::test]
 async fn an_accept_without_json_is_406_and_errors_stay_problems() {
     let service = Service::start().await;
-    let (uri, token) = signup(&service, "ann@example.com").await;
+    let SignedUp { uri, token, .. } = service.signup("Ann", "ann@example.com").await;
     let refused = service
         .client
         .get(service.url(&uri))
@@ -135,7 +116,7 @@ async fn an_accept_without_json_is_406_and_errors_stay_problems() {
 async fn the_export_round_trips_through_gzip() {
     let service = Service::start().await;
     for n in 0..60 {
-        signup(&service, &format!("user{n}@example.com")).await;
+        service.signup("Ann", &format!("user{n}@example.com")).await;
     }
     let admin = service.admin().await;
     let export = |encoding: &'static str| {

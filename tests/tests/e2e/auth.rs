@@ -1,10 +1,7 @@
 //! Authentication end to end: the admin bootstrap across restarts, and tokens over HTTP.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use e2e::{ADMIN_EMAIL, ADMIN_PASSWORD, Scratch, Service, user_in};
+use e2e::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Service, TestStorage};
 use serde_json::json;
-
-const PASSWORD: &str = "correct horse battery";
 
 async fn list_status(service: &Service, token: &str) -> u16 {
     service
@@ -20,12 +17,12 @@ async fn list_status(service: &Service, token: &str) -> u16 {
 
 #[tokio::test]
 async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user_is_promoted() {
-    let scratch = Scratch::new().await;
+    let storage = TestStorage::new().await;
     let no_admin = |s: &mut app::Settings| {
         s.admin_email = None;
         s.admin_password = None;
     };
-    let mut first = Service::start_on(&scratch, no_admin).await;
+    let mut first = Service::start_on(&storage, no_admin).await;
     let resp = first
         .client
         .post(first.url("/auth/tokens"))
@@ -34,15 +31,7 @@ async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user
         .await
         .unwrap();
     assert_eq!(resp.status(), 401, "no admin, no default password");
-    let resp = first
-        .client
-        .post(first.url("/users"))
-        .json(&user_in("Ann", "ann@example.com"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let token = first.login("ann@example.com", PASSWORD).await;
+    let token = first.signup("Ann", "ann@example.com").await.token;
     assert_eq!(list_status(&first, &token).await, 403);
     first.stop().await.unwrap();
 
@@ -50,7 +39,7 @@ async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user
         s.admin_email = Some("ANN@example.com".to_owned());
         s.admin_password = Some("ignored for an existing user".to_owned());
     };
-    let mut second = Service::start_on(&scratch, promote).await;
+    let mut second = Service::start_on(&storage, promote).await;
     assert_eq!(
         list_status(&second, &token).await,
         200,
@@ -62,11 +51,11 @@ async fn without_admin_settings_there_is_no_admin_and_with_them_an_existing_user
 
 #[tokio::test]
 async fn a_token_from_one_start_works_after_a_restart_with_the_same_data() {
-    let scratch = Scratch::new().await;
-    let mut first = Service::start_on(&scratch, |_| {}).await;
+    let storage = TestStorage::new().await;
+    let mut first = Service::start_on(&storage, |_| {}).await;
     let token = first.admin().await;
     first.stop().await.unwrap();
-    let mut second = Service::start_on(&scratch, |_| {}).await;
+    let mut second = Service::start_on(&storage, |_| {}).await;
     assert_eq!(list_status(&second, &token).await, 200);
     second.stop().await.unwrap();
 }

@@ -1,22 +1,16 @@
 //! Files and the export over a real socket: streamed uploads, uploads cut short or too large
 //! leaving nothing partial, ranges and HEAD as hyper sends them, and a 100,000-user export.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use e2e::{Scratch, Service};
+use e2e::{Service, TestStorage, sha256_hex, wait_until};
 use futures_util::{StreamExt, stream};
-use sha2::{Digest, Sha256};
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Uploads `bytes` in 64 KiB chunks with chunked transfer encoding (no Content-Length).
@@ -48,14 +42,14 @@ fn leftovers(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head() {
-    let scratch = Scratch::new().await;
-    let service = Service::start_on(&scratch, |_| {}).await;
+    let storage = TestStorage::new().await;
+    let service = Service::start_on(&storage, |_| {}).await;
     let admin = service.admin().await;
     let bytes = pattern(3 * 1024 * 1024 + 17);
     let resp = upload_chunked(&service, &admin, "data.bin", bytes.clone()).await;
     assert_eq!(resp.status(), 201);
     let info: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(info["sha256"], hex(&bytes));
+    assert_eq!(info["sha256"], sha256_hex(&bytes));
     assert_eq!(info["size"], bytes.len());
 
     let url = service.url("/files/data.bin");
@@ -105,13 +99,13 @@ async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head()
         bytes.len().to_string().as_str()
     );
     assert!(head.bytes().await.unwrap().is_empty());
-    assert!(leftovers(scratch.dir()).is_empty());
+    assert!(leftovers(storage.dir()).is_empty());
 }
 
 #[tokio::test]
 async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
-    let scratch = Scratch::new().await;
-    let service = Service::start_on(&scratch, |s| s.max_file_bytes = 1 << 20).await;
+    let storage = TestStorage::new().await;
+    let service = Service::start_on(&storage, |s| s.max_file_bytes = 1 << 20).await;
     let admin = service.admin().await;
     let old = pattern(10);
     assert_eq!(
@@ -132,16 +126,16 @@ async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
         .unwrap();
     assert_eq!(kept.bytes().await.unwrap().as_ref(), old.as_slice());
     assert!(
-        leftovers(scratch.dir()).is_empty(),
+        leftovers(storage.dir()).is_empty(),
         "{:?}",
-        leftovers(scratch.dir())
+        leftovers(storage.dir())
     );
 }
 
 #[tokio::test]
 async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial_file() {
-    let scratch = Scratch::new().await;
-    let service = Service::start_on(&scratch, |_| {}).await;
+    let storage = TestStorage::new().await;
+    let service = Service::start_on(&storage, |_| {}).await;
     let admin = service.admin().await;
     let old = pattern(100);
     assert_eq!(
@@ -151,7 +145,7 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
         201
     );
 
-    let mut socket = tokio::net::TcpStream::connect(service.base.trim_start_matches("http://"))
+    let mut socket = tokio::net::TcpStream::connect(service.host_port())
         .await
         .unwrap();
     let head = format!(
@@ -165,15 +159,16 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
     }
     drop(socket);
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !leftovers(scratch.dir()).is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            leftovers(scratch.dir())
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    wait_until(deadline, "the partial upload is gone", async || {
+        let left = leftovers(storage.dir());
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    })
+    .await;
     let kept = service
         .client
         .get(service.url("/files/doc.bin"))
@@ -185,16 +180,16 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
 }
 
 /// Inserts users 2..=`count`+1 straight into the database, in one statement.
-async fn insert_users(scratch: &Scratch, count: u64) {
+async fn insert_users(storage: &TestStorage, count: u64) {
     use sea_orm::ConnectionTrait;
-    let numbers = if scratch.db.is_postgres() {
+    let numbers = if storage.db.is_postgres() {
         format!("(SELECT generate_series(1, {count}) AS i) AS n")
     } else {
         format!(
             "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) SELECT i FROM n) AS n"
         )
     };
-    let db = sea_orm::Database::connect(scratch.db.url.as_str())
+    let db = sea_orm::Database::connect(storage.db.url.as_str())
         .await
         .unwrap();
     db.execute_unprepared(&format!(
@@ -209,10 +204,10 @@ async fn insert_users(scratch: &Scratch, count: u64) {
 
 #[tokio::test]
 async fn an_export_of_100_000_users_streams_every_row_in_order() {
-    let scratch = Scratch::new().await;
-    let service = Service::start_on(&scratch, |_| {}).await;
+    let storage = TestStorage::new().await;
+    let service = Service::start_on(&storage, |_| {}).await;
     let admin = service.admin().await;
-    insert_users(&scratch, 100_000).await;
+    insert_users(&storage, 100_000).await;
     let resp = service
         .client
         .get(service.url("/exports/users.csv"))
@@ -251,11 +246,11 @@ async fn an_export_of_100_000_users_streams_every_row_in_order() {
 
 #[tokio::test]
 async fn a_client_leaving_an_export_midway_does_not_hold_the_database() {
-    let scratch = Scratch::new().await;
-    let service = Service::start_on(&scratch, |s| s.database_pool_size = 1).await;
+    let storage = TestStorage::new().await;
+    let service = Service::start_on(&storage, |s| s.database_pool_size = 1).await;
     let admin = service.admin().await;
-    insert_users(&scratch, 50_000).await;
-    let mut socket = tokio::net::TcpStream::connect(service.base.trim_start_matches("http://"))
+    insert_users(&storage, 50_000).await;
+    let mut socket = tokio::net::TcpStream::connect(service.host_port())
         .await
         .unwrap();
     let request = format!(

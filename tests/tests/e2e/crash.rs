@@ -2,15 +2,14 @@
 //! a restart on the same data, and then every acknowledged write must be there: users,
 //! deposits, withdrawals, transfers, whole files, and every accepted notification delivered.
 //! Runs on SQLite, and on PostgreSQL in the suite's PostgreSQL half.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 
 use e2e::{
-    Scratch,
+    PASSWORD, TestStorage, all_items,
     process::{Instance, admin_token, wait_until_sent},
+    sha256_hex,
     smtp::{Mode, SmtpServer},
 };
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
     sync::{
@@ -28,12 +27,17 @@ const ACCOUNTS: usize = 4;
 /// dies, and be sent again (with the same `Message-ID`) after the restart.
 const DELIVERY_WORKERS: usize = 4;
 
+/// Load until at least this many of every kind of write are acknowledged (or time is up).
+const EACH_KIND: usize = 10;
+
 /// What the service acknowledged with a 2xx before it was killed.
 #[derive(Default, Debug)]
 struct Acked {
     users: Vec<i64>,
-    /// (account, transaction id) of deposits and withdrawals.
-    movements: Vec<(i64, i64)>,
+    /// (account, transaction id).
+    deposits: Vec<(i64, i64)>,
+    /// (account, transaction id).
+    withdrawals: Vec<(i64, i64)>,
     /// (from, to, amount): each transfer has an amount of its own, to be found in both ledgers.
     transfers: Vec<(i64, i64, i64)>,
     files: Vec<String>,
@@ -41,12 +45,25 @@ struct Acked {
 }
 
 impl Acked {
+    /// How many of each of the six kinds of write, by name.
+    fn by_kind(&self) -> [(&'static str, usize); 6] {
+        [
+            ("users", self.users.len()),
+            ("deposits", self.deposits.len()),
+            ("withdrawals", self.withdrawals.len()),
+            ("transfers", self.transfers.len()),
+            ("files", self.files.len()),
+            ("notifications", self.notifications.len()),
+        ]
+    }
+
     fn total(&self) -> usize {
-        self.users.len()
-            + self.movements.len()
-            + self.transfers.len()
-            + self.files.len()
-            + self.notifications.len()
+        self.by_kind().iter().map(|(_, n)| n).sum()
+    }
+
+    /// How many of the kind with the fewest.
+    fn fewest(&self) -> usize {
+        self.by_kind().iter().map(|(_, n)| *n).min().unwrap_or(0)
     }
 }
 
@@ -71,13 +88,6 @@ fn content(name: &str) -> Vec<u8> {
         .collect()
 }
 
-fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 impl Load {
     /// One client: cycles through the six kinds of write until told to stop, recording each
     /// acknowledged one. A request cut off by the kill is simply not recorded.
@@ -92,7 +102,7 @@ impl Load {
                 0 => self
                     .client
                     .post(format!("{}/users", self.base))
-                    .json(&json!({"name": "Load", "email": format!("{tag}@example.com"), "password": "crash test password"})),
+                    .json(&json!({"name": "Load", "email": format!("{tag}@example.com"), "password": PASSWORD})),
                 1 => self
                     .client
                     .post(format!("{}/accounts/{account}/deposits", self.base))
@@ -131,8 +141,9 @@ impl Load {
             let mut acked = self.acked.lock().unwrap();
             match n % 6 {
                 0 => acked.users.push(body["id"].as_i64().unwrap()),
-                1 | 2 => acked
-                    .movements
+                1 => acked.deposits.push((account, body["id"].as_i64().unwrap())),
+                2 => acked
+                    .withdrawals
                     .push((account, body["id"].as_i64().unwrap())),
                 3 => acked
                     .transfers
@@ -150,23 +161,9 @@ async fn get(client: &reqwest::Client, url: String, token: &str) -> reqwest::Res
     client.get(url).bearer_auth(token).send().await.unwrap()
 }
 
-/// Every item of a paged list at `path`.
-async fn all_items(client: &reqwest::Client, base: &str, path: &str, token: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut url = format!("{base}{path}?limit=100");
-    loop {
-        let page: Value = get(client, url, token).await.json().await.unwrap();
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(cursor) => url = format!("{base}{path}?limit=100&cursor={cursor}"),
-            None => return items,
-        }
-    }
-}
-
 #[tokio::test]
 async fn every_acknowledged_write_survives_a_sigkill_under_load() {
-    let scratch = Scratch::new().await;
+    let storage = TestStorage::new().await;
     let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
     let env = [
         ("MAIL_URL", smtp.url()),
@@ -179,7 +176,7 @@ async fn every_acknowledged_write_survives_a_sigkill_under_load() {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let first = Instance::spawn(&scratch, &env);
+    let first = Instance::spawn(&storage, &env);
     first.wait_ready(&client).await;
     let token = admin_token(&client, &first.base).await;
     let me: Value = get(&client, format!("{}/users?limit=1", first.base), &token)
@@ -226,7 +223,14 @@ async fn every_acknowledged_write_survives_a_sigkill_under_load() {
         .collect();
     // Load until a good number of every kind of write is acknowledged (or 20 s pass).
     let started = Instant::now();
-    while load.acked.lock().unwrap().total() < 400 && started.elapsed() < Duration::from_secs(20) {
+    while started.elapsed() < Duration::from_secs(20) {
+        let enough = {
+            let acked = load.acked.lock().unwrap();
+            acked.total() >= 400 && acked.fewest() >= EACH_KIND
+        };
+        if enough {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let in_flight = load.in_flight.load(Ordering::SeqCst);
@@ -236,37 +240,65 @@ async fn every_acknowledged_write_survives_a_sigkill_under_load() {
         client.await.unwrap();
     }
     let acked = std::mem::take(&mut *load.acked.lock().unwrap());
+    let counts: Vec<String> = acked
+        .by_kind()
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
     eprintln!(
-        "killed with {in_flight} requests in flight after {} acknowledged writes: {} users, \
-         {} deposits and withdrawals, {} transfers, {} files, {} notifications",
+        "killed with {in_flight} requests in flight after {} acknowledged writes: {}",
         acked.total(),
-        acked.users.len(),
-        acked.movements.len(),
-        acked.transfers.len(),
-        acked.files.len(),
-        acked.notifications.len()
+        counts.join(", ")
     );
-    assert!(acked.total() > 0);
+    // A kind never acknowledged is a kind whose survival this test would not prove.
+    let unproven: Vec<&str> = acked
+        .by_kind()
+        .iter()
+        .filter(|(_, n)| *n == 0)
+        .map(|(kind, _)| *kind)
+        .collect();
+    assert!(
+        unproven.is_empty(),
+        "no {} acknowledged before the kill, so nothing shows they survive it ({})",
+        unproven.join(", no "),
+        counts.join(", ")
+    );
 
-    let second = Instance::spawn(&scratch, &env);
+    let second = Instance::spawn(&storage, &env);
     second.wait_ready(&client).await;
     let base = second.base.clone();
     let token = admin_token(&client, &base).await;
-    let mut found = 0;
+    // Every acknowledged write not found after the restart, named.
+    let mut missing: Vec<String> = Vec::new();
 
     for id in &acked.users {
-        let resp = get(&client, format!("{base}/users/{id}"), &token).await;
-        assert_eq!(resp.status(), 200, "acknowledged user {id}");
-        found += 1;
+        let status = get(&client, format!("{base}/users/{id}"), &token)
+            .await
+            .status();
+        if status != 200 {
+            missing.push(format!("user {id} ({status})"));
+        }
     }
-    for (account, tid) in &acked.movements {
-        let url = format!("{base}/accounts/{account}/transactions/{tid}");
-        assert_eq!(
-            get(&client, url, &token).await.status(),
-            200,
-            "transaction {tid}"
-        );
-        found += 1;
+    for (kind, movements) in [
+        ("deposit", &acked.deposits),
+        ("withdrawal", &acked.withdrawals),
+    ] {
+        for (account, tid) in movements {
+            let url = format!("{base}/accounts/{account}/transactions/{tid}");
+            let resp = get(&client, url, &token).await;
+            let status = resp.status();
+            if status != 200 {
+                missing.push(format!("{kind} {tid} of account {account} ({status})"));
+                continue;
+            }
+            let row: Value = resp.json().await.unwrap();
+            if row["kind"] != kind {
+                missing.push(format!(
+                    "{kind} {tid} of account {account} (a {})",
+                    row["kind"]
+                ));
+            }
+        }
     }
 
     // Every balance equals its ledger, never went below zero, and every transfer is in both.
@@ -308,23 +340,27 @@ async fn every_acknowledged_write_survives_a_sigkill_under_load() {
         assert_eq!(balance, sum, "account {account}: balance against ledger");
     }
     for (from, to, amount) in &acked.transfers {
-        assert!(
-            transfers_out[from].contains(amount),
-            "transfer of {amount} out of {from}"
-        );
-        assert!(
-            transfers_in[to].contains(amount),
-            "transfer of {amount} into {to}"
-        );
-        found += 1;
+        let out = transfers_out
+            .get(from)
+            .is_some_and(|out| out.contains(amount));
+        let into = transfers_in
+            .get(to)
+            .is_some_and(|into| into.contains(amount));
+        if !(out && into) {
+            missing.push(format!(
+                "transfer of {amount} from account {from} (in its ledger: {out}) to {to} (in \
+                 its ledger: {into})"
+            ));
+        }
     }
 
     // Every acknowledged file is there, and no stored file is partial.
     let stored = all_items(&client, &base, "/files", &token).await;
     let names: BTreeSet<&str> = stored.iter().map(|f| f["name"].as_str().unwrap()).collect();
     for name in &acked.files {
-        assert!(names.contains(name.as_str()), "acknowledged file {name}");
-        found += 1;
+        if !names.contains(name.as_str()) {
+            missing.push(format!("file {name}"));
+        }
     }
     for file in &stored {
         let name = file["name"].as_str().unwrap();
@@ -334,14 +370,20 @@ async fn every_acknowledged_write_survives_a_sigkill_under_load() {
             .await
             .unwrap();
         assert_eq!(bytes.as_ref(), content(name).as_slice(), "{name} is whole");
-        assert_eq!(file["sha256"], sha(&bytes));
+        assert_eq!(file["sha256"], sha256_hex(&bytes));
     }
 
-    // Every accepted notification is sent, and reaches the mail server once per Message-ID.
+    // Every accepted notification is there and is sent, and reaches the mail server once per
+    // Message-ID.
     let deadline = Instant::now() + Duration::from_secs(60);
     for location in &acked.notifications {
-        wait_until_sent(&client, &format!("{base}{location}"), &token, deadline).await;
-        found += 1;
+        let url = format!("{base}{location}");
+        let status = get(&client, url.clone(), &token).await.status();
+        if status != 200 {
+            missing.push(format!("notification {location} ({status})"));
+            continue;
+        }
+        wait_until_sent(&client, &url, &token, deadline).await;
     }
     let received = smtp.received();
     let ids: Vec<&str> = received
@@ -356,20 +398,24 @@ async fn every_acknowledged_write_survives_a_sigkill_under_load() {
         .collect();
     for id in &accepted {
         let tag = format!("<notification-{id}.");
-        assert!(
-            distinct.iter().any(|m| m.starts_with(&tag)),
-            "notification {id} reached the mail server"
-        );
+        if !distinct.iter().any(|m| m.starts_with(&tag)) {
+            missing.push(format!("notification {id} at the mail server"));
+        }
     }
     eprintln!(
-        "after restart: {found} of {} acknowledged writes found; {} messages received for {} \
+        "after restart: {} acknowledged writes checked, {} missing; {} messages received for {} \
          distinct notifications ({} repeated with the same Message-ID)",
         acked.total(),
+        missing.len(),
         ids.len(),
         distinct.len(),
         ids.len() - distinct.len()
     );
-    assert_eq!(found, acked.total());
+    assert!(
+        missing.is_empty(),
+        "acknowledged before the SIGKILL, missing after the restart: {}",
+        missing.join("; ")
+    );
     assert!(
         ids.len() - distinct.len() <= DELIVERY_WORKERS,
         "only deliveries in flight at the kill may repeat"

@@ -31,6 +31,7 @@ use poem_openapi::{
 };
 
 /// The accounts operations.
+#[derive(Default)]
 pub struct AccountsApi;
 
 /// An account.

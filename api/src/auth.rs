@@ -44,6 +44,7 @@ fn client(req: &Request) -> Option<std::net::IpAddr> {
 }
 
 /// The auth operations.
+#[derive(Default)]
 pub struct AuthApi;
 
 /// Credentials to exchange for a token.

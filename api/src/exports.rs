@@ -13,6 +13,7 @@ use poem::{Body, Request, web::Data};
 use poem_openapi::{OpenApi, payload::Binary};
 
 /// The exports operations.
+#[derive(Default)]
 pub struct ExportsApi;
 
 /// Bytes gathered before a chunk goes out: large enough to spare syscalls, small enough that

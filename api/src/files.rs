@@ -37,6 +37,7 @@ use poem_openapi::{
 use range::Wanted;
 
 /// The files operations.
+#[derive(Default)]
 pub struct FilesApi;
 
 /// A stored file.

@@ -16,6 +16,7 @@ use poem_openapi::{Object, OpenApi, payload::Json};
 use std::sync::Arc;
 
 /// The service's health operations.
+#[derive(Default)]
 pub struct HealthApi;
 
 /// A health answer.

@@ -117,16 +117,7 @@ character. Every response carries `X-Request-Id`.";
 /// printed without a database.
 pub fn openapi() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (
-            users::UsersApi,
-            auth::AuthApi,
-            accounts::AccountsApi,
-            transfers::TransfersApi,
-            notifications::NotificationsApi,
-            files::FilesApi,
-            exports::ExportsApi,
-            health::HealthApi,
-        ),
+        Api::default(),
         "Service API",
         env!("CARGO_PKG_VERSION"),
     )

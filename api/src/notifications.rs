@@ -24,6 +24,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{Enum, Object, OpenApi, param::Path, payload::Json, types};
 
 /// The notifications operations.
+#[derive(Default)]
 pub struct NotificationsApi;
 
 /// An e-mail to deliver.

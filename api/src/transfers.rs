@@ -17,6 +17,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, param::Header, payload::Json};
 
 /// The transfers operations.
+#[derive(Default)]
 pub struct TransfersApi;
 
 /// A transfer to make.

@@ -29,6 +29,7 @@ use poem_openapi::{
 };
 
 /// The users operations.
+#[derive(Default)]
 pub struct UsersApi;
 
 /// A user as the API shows it. It never holds a password or its hash.

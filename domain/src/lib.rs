@@ -37,6 +37,32 @@ macro_rules! positive_id {
     };
 }
 
+/// Declares a text value of `min..=max` characters (`MAX_LEN`), parsed once and never invalid
+/// after.
+macro_rules! bounded_text {
+    ($(#[$meta:meta])* $name:ident, $what:literal, $min:literal ..= $max:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            #[doc = concat!("The longest ", $what, " accepted, in characters.")]
+            pub const MAX_LEN: usize = $max;
+
+            #[doc = concat!("Parses a ", $what, ".")]
+            pub fn parse(value: &str) -> Result<Self, $crate::Violation> {
+                $crate::Violation::check_text(value, $min, Self::MAX_LEN)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            #[doc = concat!("The ", $what, " as text.")]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod auth;
 pub mod email;

@@ -45,25 +45,12 @@ impl Subject {
     }
 }
 
-/// A message body: 1..=10000 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageBody(String);
-
-impl MessageBody {
-    /// The longest body accepted, in characters.
-    pub const MAX_LEN: usize = 10_000;
-
-    /// Parses a body.
-    pub fn parse(value: &str) -> Result<Self, Violation> {
-        Violation::check_text(value, 1, Self::MAX_LEN)?;
-        Ok(Self(value.to_owned()))
-    }
-
-    /// The body as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+bounded_text!(
+    /// A message body: 1..=10000 characters.
+    MessageBody,
+    "body",
+    1..=10_000
+);
 
 /// Where a notification is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

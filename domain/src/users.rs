@@ -28,25 +28,12 @@ positive_id!(
 /// run out.
 pub const MAX_CHOSEN_ID: i64 = (1 << 53) - 1;
 
-/// A display name of 1..=100 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserName(String);
-
-impl UserName {
-    /// The longest name accepted, in characters.
-    pub const MAX_LEN: usize = 100;
-
-    /// Parses a name.
-    pub fn parse(value: &str) -> Result<Self, Violation> {
-        Violation::check_text(value, 1, Self::MAX_LEN)?;
-        Ok(Self(value.to_owned()))
-    }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+bounded_text!(
+    /// A display name of 1..=100 characters.
+    UserName,
+    "name",
+    1..=100
+);
 
 /// A password in clear, 8..=128 characters; it only ever lives long enough to be hashed.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,25 +63,12 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A free-text biography of at most 2000 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bio(String);
-
-impl Bio {
-    /// The longest bio accepted, in characters.
-    pub const MAX_LEN: usize = 2000;
-
-    /// Parses a bio (the empty string is a valid bio).
-    pub fn parse(value: &str) -> Result<Self, Violation> {
-        Violation::check_text(value, 0, Self::MAX_LEN)?;
-        Ok(Self(value.to_owned()))
-    }
-
-    /// The bio as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+bounded_text!(
+    /// A free-text biography of at most 2000 characters (the empty string is a valid bio).
+    Bio,
+    "bio",
+    0..=2000
+);
 
 /// A password hash in PHC string format; opaque to everything but the hasher.
 #[derive(Clone, PartialEq, Eq)]

@@ -38,7 +38,32 @@ pub struct TestApp {
     pub services: Services,
     /// Counts the wake-ups the delivery worker would get (the api tests run no worker).
     pub wakeups: Arc<Wakeups>,
+    /// The clock tokens are issued and checked by: real time, plus what a test added.
+    pub clock: Arc<TestClock>,
     _dir: tempfile::TempDir,
+}
+
+/// Real time in seconds since the Unix epoch, moved forward by a test at will: token expiry
+/// is tested without waiting for it.
+#[derive(Default)]
+pub struct TestClock {
+    ahead: std::sync::atomic::AtomicU64,
+}
+
+impl TestClock {
+    /// The time now, as tokens count it.
+    pub fn now(&self) -> u64 {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        real + self.ahead.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Moves the clock `by` forward.
+    pub fn advance(&self, by: Duration) {
+        self.ahead
+            .fetch_add(by.as_secs(), std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Counts wake-ups of the delivery worker.
@@ -90,7 +115,13 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
     .unwrap();
     db.migrate().await.unwrap();
     let repo = Arc::new(SqlUserRepository::new(db.clone(), Duration::from_secs(60)));
-    let tokens = Arc::new(HmacTokens::new(vec![42; 32], token_ttl).unwrap());
+    let clock = Arc::new(TestClock::default());
+    let time = clock.clone();
+    let tokens = Arc::new(
+        HmacTokens::new(vec![42; 32], token_ttl)
+            .unwrap()
+            .with_clock(Arc::new(move || time.now())),
+    );
     let users = UserService::new(repo.clone(), hasher.clone());
     let auth = AuthService::new(repo, hasher, tokens, THROTTLE)
         .await
@@ -128,6 +159,7 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
         db,
         services,
         wakeups,
+        clock,
         _dir: dir,
     }
 }

@@ -31,10 +31,14 @@ const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 /// The shortest key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
 
+/// The time in seconds since the Unix epoch, as tokens count it.
+pub type Clock = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// Signs and checks tokens with one HMAC-SHA256 key.
 pub struct HmacTokens {
     key: Vec<u8>,
     ttl: Duration,
+    clock: Clock,
 }
 
 impl HmacTokens {
@@ -45,7 +49,17 @@ impl HmacTokens {
                 "the token key must have at least {MIN_KEY_LEN} bytes"
             )));
         }
-        Ok(Self { key, ttl })
+        Ok(Self {
+            key,
+            ttl,
+            clock: std::sync::Arc::new(system_time),
+        })
+    }
+
+    /// The same codec, telling the time by `clock` (tests move time forward without waiting).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The configured key, or else the one kept in `dir/token.key` (created on first use).
@@ -102,7 +116,7 @@ impl HmacTokens {
     }
 }
 
-fn now() -> u64 {
+fn system_time() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
@@ -110,7 +124,7 @@ fn now() -> u64 {
 
 impl TokenCodec for HmacTokens {
     fn issue(&self, user_id: UserId, password_hash: &PasswordHash) -> domain::Result<IssuedToken> {
-        let issued_at = now();
+        let issued_at = (self.clock)();
         let expires_in = self.ttl.as_secs();
         let claims = json!({
             "sub": user_id.get().to_string(),
@@ -137,7 +151,7 @@ impl TokenCodec for HmacTokens {
         mac.update(signed.as_bytes());
         mac.verify_slice(&signature).ok()?;
         let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        if claims.get("exp")?.as_u64()? <= now() {
+        if claims.get("exp")?.as_u64()? <= (self.clock)() {
             return None;
         }
         let user_id = claims.get("sub")?.as_str()?.parse().ok()?;
@@ -208,6 +222,20 @@ mod tests {
         let codec = codec(0);
         let token = codec.issue(user(3), &hash("a")).unwrap().access_token;
         assert!(codec.verify(&token).is_none());
+    }
+
+    #[test]
+    fn a_token_verifies_until_its_expiry_by_the_codecs_clock() {
+        let time = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1_000));
+        let clock = time.clone();
+        let codec = codec(60).with_clock(std::sync::Arc::new(move || {
+            clock.load(std::sync::atomic::Ordering::SeqCst)
+        }));
+        let token = codec.issue(user(3), &hash("a")).unwrap().access_token;
+        time.store(1_059, std::sync::atomic::Ordering::SeqCst);
+        assert!(codec.verify(&token).is_some(), "a second before expiry");
+        time.store(1_060, std::sync::atomic::Ordering::SeqCst);
+        assert!(codec.verify(&token).is_none(), "at expiry");
     }
 
     #[test]

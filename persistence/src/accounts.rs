@@ -113,106 +113,6 @@ impl SqlAccountRepository {
         Self { db }
     }
 
-    async fn open(&self, owner: UserId, currency: Currency, now: DateTime<Utc>) -> Result<Account> {
-        let row = account::ActiveModel {
-            owner_id: Set(owner.get()),
-            balance: Set(0),
-            currency: Set(currency.as_str().to_owned()),
-            created_at: Set(now),
-            ..Default::default()
-        };
-        let _gate = self.db.gate().await;
-        match row.insert(self.db.conn()).await {
-            Ok(model) => to_account(model),
-            Err(err)
-                if matches!(
-                    err.sql_err(),
-                    Some(SqlErr::ForeignKeyConstraintViolation(_))
-                ) =>
-            {
-                Err(domain::Error::UnknownOwner(owner).into())
-            }
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    async fn find(&self, id: AccountId) -> Result<Option<Account>> {
-        let model = account::Entity::find_by_id(id.get())
-            .one(self.db.conn())
-            .await?;
-        model.map(to_account).transpose()
-    }
-
-    async fn ledger_page(
-        &self,
-        id: AccountId,
-        before: Option<TransactionId>,
-        limit: usize,
-    ) -> Result<Vec<Transaction>> {
-        let mut query = ledger::Entity::find()
-            .filter(ledger::Column::AccountId.eq(id.get()))
-            .order_by_desc(ledger::Column::Id);
-        if let Some(before) = before {
-            query = query.filter(ledger::Column::Id.lt(before.get()));
-        }
-        let rows = query
-            .limit(crate::database::sql_limit(limit))
-            .all(self.db.conn())
-            .await?;
-        rows.into_iter().map(to_transaction).collect()
-    }
-
-    async fn ledger_row(
-        &self,
-        account: AccountId,
-        id: TransactionId,
-    ) -> Result<Option<Transaction>> {
-        let row = ledger::Entity::find_by_id(id.get())
-            .filter(ledger::Column::AccountId.eq(account.get()))
-            .one(self.db.conn())
-            .await?;
-        row.map(to_transaction).transpose()
-    }
-
-    async fn find_transfer(&self, id: TransferId) -> Result<Option<Transfer>> {
-        let row = transfer::Entity::find_by_id(id.get())
-            .one(self.db.conn())
-            .await?;
-        row.map(to_transfer).transpose()
-    }
-
-    async fn book_plan(
-        &self,
-        plan: &Plan,
-        claim: Option<&Claim>,
-        now: DateTime<Utc>,
-    ) -> Result<Booking> {
-        if self.db.backend() == DbBackend::Sqlite {
-            return self.book_on_sqlite(plan, claim, now).await;
-        }
-        let txn = self.db.begin_write().await?;
-        let mut applied = Vec::with_capacity(2);
-        for leg in plan.legs() {
-            match self.apply(&txn, plan, leg).await? {
-                Some(account) => applied.push((leg, account)),
-                None => return self.refused(txn, plan).await,
-            }
-        }
-        if plan.same_currency
-            && applied
-                .windows(2)
-                .any(|w| w[0].1.currency != w[1].1.currency)
-        {
-            return self.refused(txn, plan).await;
-        }
-        let booked = record(&txn, plan, &applied, now).await?;
-        if let Some(claim) = claim {
-            complete(&txn.txn, claim, &booked.outcome()).await?;
-        }
-        txn.commit().await?;
-        Ok(Booking::Booked(booked))
-    }
-
     /// Applies `leg` of `plan` as one conditional update: the account after, or `None` when
     /// its bound (or the plan's owner, on the source account) does not hold, or it is missing.
     async fn apply(&self, txn: &WriteTxn, plan: &Plan, leg: Leg) -> Result<Option<Account>> {
@@ -325,11 +225,34 @@ impl AccountRepository for SqlAccountRepository {
         currency: Currency,
         now: DateTime<Utc>,
     ) -> domain::Result<Account> {
-        Ok(self.open(owner, currency, now).await?)
+        let row = account::ActiveModel {
+            owner_id: Set(owner.get()),
+            balance: Set(0),
+            currency: Set(currency.as_str().to_owned()),
+            created_at: Set(now),
+            ..Default::default()
+        };
+        let _gate = self.db.gate().await;
+        match row.insert(self.db.conn()).await {
+            Ok(model) => Ok(to_account(model)?),
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(SqlErr::ForeignKeyConstraintViolation(_))
+                ) =>
+            {
+                Err(domain::Error::UnknownOwner(owner))
+            }
+            Err(err) => Err(Error::from(err).into()),
+        }
     }
 
     async fn get(&self, id: AccountId) -> domain::Result<Option<Account>> {
-        Ok(self.find(id).await?)
+        let model = account::Entity::find_by_id(id.get())
+            .one(self.db.conn())
+            .await
+            .map_err(Error::from)?;
+        Ok(model.map(to_account).transpose()?)
     }
 
     async fn transactions(
@@ -338,7 +261,21 @@ impl AccountRepository for SqlAccountRepository {
         before: Option<TransactionId>,
         limit: usize,
     ) -> domain::Result<Vec<Transaction>> {
-        Ok(self.ledger_page(account, before, limit).await?)
+        let mut query = ledger::Entity::find()
+            .filter(ledger::Column::AccountId.eq(account.get()))
+            .order_by_desc(ledger::Column::Id);
+        if let Some(before) = before {
+            query = query.filter(ledger::Column::Id.lt(before.get()));
+        }
+        let rows = query
+            .limit(crate::database::sql_limit(limit))
+            .all(self.db.conn())
+            .await
+            .map_err(Error::from)?;
+        Ok(rows
+            .into_iter()
+            .map(to_transaction)
+            .collect::<Result<_>>()?)
     }
 
     async fn transaction(
@@ -346,11 +283,20 @@ impl AccountRepository for SqlAccountRepository {
         account: AccountId,
         id: TransactionId,
     ) -> domain::Result<Option<Transaction>> {
-        Ok(self.ledger_row(account, id).await?)
+        let row = ledger::Entity::find_by_id(id.get())
+            .filter(ledger::Column::AccountId.eq(account.get()))
+            .one(self.db.conn())
+            .await
+            .map_err(Error::from)?;
+        Ok(row.map(to_transaction).transpose()?)
     }
 
     async fn transfer(&self, id: TransferId) -> domain::Result<Option<Transfer>> {
-        Ok(self.find_transfer(id).await?)
+        let row = transfer::Entity::find_by_id(id.get())
+            .one(self.db.conn())
+            .await
+            .map_err(Error::from)?;
+        Ok(row.map(to_transfer).transpose()?)
     }
 
     async fn book(
@@ -359,7 +305,30 @@ impl AccountRepository for SqlAccountRepository {
         claim: Option<&Claim>,
         now: DateTime<Utc>,
     ) -> domain::Result<Booking> {
-        Ok(self.book_plan(plan, claim, now).await?)
+        if self.db.backend() == DbBackend::Sqlite {
+            return Ok(self.book_on_sqlite(plan, claim, now).await?);
+        }
+        let txn = self.db.begin_write().await?;
+        let mut applied = Vec::with_capacity(2);
+        for leg in plan.legs() {
+            match self.apply(&txn, plan, leg).await? {
+                Some(account) => applied.push((leg, account)),
+                None => return Ok(self.refused(txn, plan).await?),
+            }
+        }
+        if plan.same_currency
+            && applied
+                .windows(2)
+                .any(|w| w[0].1.currency != w[1].1.currency)
+        {
+            return Ok(self.refused(txn, plan).await?);
+        }
+        let booked = record(&txn, plan, &applied, now).await?;
+        if let Some(claim) = claim {
+            complete(&txn.txn, claim, &booked.outcome()).await?;
+        }
+        txn.commit().await?;
+        Ok(Booking::Booked(booked))
     }
 }
 

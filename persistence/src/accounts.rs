@@ -14,7 +14,7 @@
 use crate::{
     Database,
     database::WriteTxn,
-    error::{Error, Result, stored},
+    error::{Error, Result, in_storage, stored},
     idempotency::complete,
 };
 use async_trait::async_trait;
@@ -225,57 +225,61 @@ impl AccountRepository for SqlAccountRepository {
         currency: Currency,
         now: DateTime<Utc>,
     ) -> domain::Result<Account> {
-        let row = account::ActiveModel {
-            owner_id: Set(owner.get()),
-            balance: Set(0),
-            currency: Set(currency.as_str().to_owned()),
-            created_at: Set(now),
-            ..Default::default()
-        };
-        let _gate = self.db.gate().await;
-        match row.insert(self.db.conn()).await {
-            Ok(model) => Ok(to_account(model)?),
-            Err(err)
-                if matches!(
-                    err.sql_err(),
-                    Some(SqlErr::ForeignKeyConstraintViolation(_))
-                ) =>
-            {
-                Err(domain::Error::UnknownOwner(owner))
+        in_storage(async {
+            let row = account::ActiveModel {
+                owner_id: Set(owner.get()),
+                balance: Set(0),
+                currency: Set(currency.as_str().to_owned()),
+                created_at: Set(now),
+                ..Default::default()
+            };
+            let _gate = self.db.gate().await;
+            match row.insert(self.db.conn()).await {
+                Ok(model) => to_account(model),
+                Err(err)
+                    if matches!(
+                        err.sql_err(),
+                        Some(SqlErr::ForeignKeyConstraintViolation(_))
+                    ) =>
+                {
+                    Err(domain::Error::UnknownOwner(owner).into())
+                }
+                Err(err) => Err(err.into()),
             }
-            Err(err) => Err(Error::from(err).into()),
-        }
+        })
+        .await
     }
 
     async fn get(&self, id: AccountId) -> domain::Result<Option<Account>> {
-        let model = account::Entity::find_by_id(id.get())
-            .one(self.db.conn())
-            .await
-            .map_err(Error::from)?;
-        Ok(model.map(to_account).transpose()?)
+        in_storage(async {
+            let model = account::Entity::find_by_id(id.get())
+                .one(self.db.conn())
+                .await?;
+            model.map(to_account).transpose()
+        })
+        .await
     }
 
     async fn transactions(
         &self,
-        account: AccountId,
+        id: AccountId,
         before: Option<TransactionId>,
         limit: usize,
     ) -> domain::Result<Vec<Transaction>> {
-        let mut query = ledger::Entity::find()
-            .filter(ledger::Column::AccountId.eq(account.get()))
-            .order_by_desc(ledger::Column::Id);
-        if let Some(before) = before {
-            query = query.filter(ledger::Column::Id.lt(before.get()));
-        }
-        let rows = query
-            .limit(crate::database::sql_limit(limit))
-            .all(self.db.conn())
-            .await
-            .map_err(Error::from)?;
-        Ok(rows
-            .into_iter()
-            .map(to_transaction)
-            .collect::<Result<_>>()?)
+        in_storage(async {
+            let mut query = ledger::Entity::find()
+                .filter(ledger::Column::AccountId.eq(id.get()))
+                .order_by_desc(ledger::Column::Id);
+            if let Some(before) = before {
+                query = query.filter(ledger::Column::Id.lt(before.get()));
+            }
+            let rows = query
+                .limit(crate::database::sql_limit(limit))
+                .all(self.db.conn())
+                .await?;
+            rows.into_iter().map(to_transaction).collect()
+        })
+        .await
     }
 
     async fn transaction(
@@ -283,20 +287,24 @@ impl AccountRepository for SqlAccountRepository {
         account: AccountId,
         id: TransactionId,
     ) -> domain::Result<Option<Transaction>> {
-        let row = ledger::Entity::find_by_id(id.get())
-            .filter(ledger::Column::AccountId.eq(account.get()))
-            .one(self.db.conn())
-            .await
-            .map_err(Error::from)?;
-        Ok(row.map(to_transaction).transpose()?)
+        in_storage(async {
+            let row = ledger::Entity::find_by_id(id.get())
+                .filter(ledger::Column::AccountId.eq(account.get()))
+                .one(self.db.conn())
+                .await?;
+            row.map(to_transaction).transpose()
+        })
+        .await
     }
 
     async fn transfer(&self, id: TransferId) -> domain::Result<Option<Transfer>> {
-        let row = transfer::Entity::find_by_id(id.get())
-            .one(self.db.conn())
-            .await
-            .map_err(Error::from)?;
-        Ok(row.map(to_transfer).transpose()?)
+        in_storage(async {
+            let row = transfer::Entity::find_by_id(id.get())
+                .one(self.db.conn())
+                .await?;
+            row.map(to_transfer).transpose()
+        })
+        .await
     }
 
     async fn book(
@@ -305,30 +313,33 @@ impl AccountRepository for SqlAccountRepository {
         claim: Option<&Claim>,
         now: DateTime<Utc>,
     ) -> domain::Result<Booking> {
-        if self.db.backend() == DbBackend::Sqlite {
-            return Ok(self.book_on_sqlite(plan, claim, now).await?);
-        }
-        let txn = self.db.begin_write().await?;
-        let mut applied = Vec::with_capacity(2);
-        for leg in plan.legs() {
-            match self.apply(&txn, plan, leg).await? {
-                Some(account) => applied.push((leg, account)),
-                None => return Ok(self.refused(txn, plan).await?),
+        in_storage(async {
+            if self.db.backend() == DbBackend::Sqlite {
+                return self.book_on_sqlite(plan, claim, now).await;
             }
-        }
-        if plan.same_currency
-            && applied
-                .windows(2)
-                .any(|w| w[0].1.currency != w[1].1.currency)
-        {
-            return Ok(self.refused(txn, plan).await?);
-        }
-        let booked = record(&txn, plan, &applied, now).await?;
-        if let Some(claim) = claim {
-            complete(&txn.txn, claim, &booked.outcome()).await?;
-        }
-        txn.commit().await?;
-        Ok(Booking::Booked(booked))
+            let txn = self.db.begin_write().await?;
+            let mut applied = Vec::with_capacity(2);
+            for leg in plan.legs() {
+                match self.apply(&txn, plan, leg).await? {
+                    Some(account) => applied.push((leg, account)),
+                    None => return self.refused(txn, plan).await,
+                }
+            }
+            if plan.same_currency
+                && applied
+                    .windows(2)
+                    .any(|w| w[0].1.currency != w[1].1.currency)
+            {
+                return self.refused(txn, plan).await;
+            }
+            let booked = record(&txn, plan, &applied, now).await?;
+            if let Some(claim) = claim {
+                complete(&txn.txn, claim, &booked.outcome()).await?;
+            }
+            txn.commit().await?;
+            Ok(Booking::Booked(booked))
+        })
+        .await
     }
 }
 

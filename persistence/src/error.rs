@@ -63,6 +63,14 @@ fn is_retryable(err: &DbErr) -> bool {
 /// The result of a storage operation.
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Runs a repository method's storage work, which fails with this crate's error, and converts
+/// that error once into the domain's: the trait methods hold their bodies in it.
+pub(crate) async fn in_storage<T>(
+    work: impl std::future::Future<Output = Result<T>>,
+) -> domain::Result<T> {
+    Ok(work.await?)
+}
+
 /// Reads a stored value back into its domain type.
 pub(crate) fn stored<T>(
     what: &'static str,

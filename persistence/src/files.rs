@@ -10,7 +10,7 @@
 use crate::{
     Database,
     database::WriteTxn,
-    error::{Error, Result, stored},
+    error::{Error, Result, in_storage, stored},
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -69,66 +69,6 @@ impl SqlFileRepository {
         Self { db }
     }
 
-    async fn find(&self, name: &FileName) -> Result<Option<FileInfo>> {
-        let model = Files::find_by_id(name.as_str()).one(self.db.conn()).await?;
-        model.map(to_domain).transpose()
-    }
-
-    async fn page(&self, after: Option<FileName>, limit: usize) -> Result<Vec<FileInfo>> {
-        let mut query = Files::find().order_by_asc(Column::Name);
-        if let Some(after) = after {
-            query = query.filter(Column::Name.gt(after.as_str()));
-        }
-        let rows = query
-            .limit(crate::database::sql_limit(limit))
-            .all(self.db.conn())
-            .await?;
-        rows.into_iter().map(to_domain).collect()
-    }
-
-    async fn store(
-        &self,
-        name: &FileName,
-        staged: StagedBlob,
-        now: DateTime<Utc>,
-        precondition: &Precondition<FileInfo>,
-    ) -> Result<(FileInfo, PutOutcome, Option<BlobId>)> {
-        let size = i64::try_from(staged.size).map_err(|_| Error::Corrupt {
-            what: "file size",
-            reason: "over 2^63 bytes".into(),
-        })?;
-        let txn = self.db.begin_write().await?;
-        let existing = self.checked(&txn, name, precondition).await?;
-        let (model, outcome, replaced) = match existing {
-            Some(old) => {
-                let replaced = BlobId(old.blob.clone());
-                let mut row: ActiveModel = old.into();
-                row.size = Set(size);
-                row.sha256 = Set(staged.sha256);
-                row.blob = Set(staged.blob.0);
-                row.updated_at = Set(now);
-                (
-                    row.update(&txn.txn).await?,
-                    PutOutcome::Replaced,
-                    Some(replaced),
-                )
-            }
-            None => {
-                let row = ActiveModel {
-                    name: Set(name.as_str().to_owned()),
-                    size: Set(size),
-                    sha256: Set(staged.sha256),
-                    blob: Set(staged.blob.0),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                };
-                (row.insert(&txn.txn).await?, PutOutcome::Created, None)
-            }
-        };
-        txn.commit().await?;
-        Ok((to_domain(model)?, outcome, replaced))
-    }
-
     /// The row of `name`, read (and on PostgreSQL locked) in `txn`, once `precondition` holds
     /// of it.
     async fn checked(
@@ -146,39 +86,31 @@ impl SqlFileRepository {
         precondition.check(current.as_ref())?;
         Ok(existing)
     }
-
-    async fn remove(
-        &self,
-        name: &FileName,
-        precondition: &Precondition<FileInfo>,
-    ) -> Result<BlobId> {
-        let txn = self.db.begin_write().await?;
-        let existing = self.checked(&txn, name, precondition).await?;
-        let existing = existing.ok_or_else(|| domain::Error::FileNotFound(name.clone()))?;
-        Files::delete_by_id(name.as_str()).exec(&txn.txn).await?;
-        txn.commit().await?;
-        Ok(BlobId(existing.blob))
-    }
-
-    async fn all_blobs(&self) -> Result<Vec<BlobId>> {
-        let blobs: Vec<String> = Files::find()
-            .select_only()
-            .column(Column::Blob)
-            .into_tuple()
-            .all(self.db.conn())
-            .await?;
-        Ok(blobs.into_iter().map(BlobId).collect())
-    }
 }
 
 #[async_trait]
 impl FileRepository for SqlFileRepository {
     async fn get(&self, name: &FileName) -> domain::Result<Option<FileInfo>> {
-        Ok(self.find(name).await?)
+        in_storage(async {
+            let model = Files::find_by_id(name.as_str()).one(self.db.conn()).await?;
+            model.map(to_domain).transpose()
+        })
+        .await
     }
 
     async fn list(&self, after: Option<FileName>, limit: usize) -> domain::Result<Vec<FileInfo>> {
-        Ok(self.page(after, limit).await?)
+        in_storage(async {
+            let mut query = Files::find().order_by_asc(Column::Name);
+            if let Some(after) = after {
+                query = query.filter(Column::Name.gt(after.as_str()));
+            }
+            let rows = query
+                .limit(crate::database::sql_limit(limit))
+                .all(self.db.conn())
+                .await?;
+            rows.into_iter().map(to_domain).collect()
+        })
+        .await
     }
 
     async fn put(
@@ -188,7 +120,43 @@ impl FileRepository for SqlFileRepository {
         now: DateTime<Utc>,
         precondition: &Precondition<FileInfo>,
     ) -> domain::Result<(FileInfo, PutOutcome, Option<BlobId>)> {
-        Ok(self.store(name, staged, now, precondition).await?)
+        in_storage(async {
+            let size = i64::try_from(staged.size).map_err(|_| Error::Corrupt {
+                what: "file size",
+                reason: "over 2^63 bytes".into(),
+            })?;
+            let txn = self.db.begin_write().await?;
+            let existing = self.checked(&txn, name, precondition).await?;
+            let (model, outcome, replaced) = match existing {
+                Some(old) => {
+                    let replaced = BlobId(old.blob.clone());
+                    let mut row: ActiveModel = old.into();
+                    row.size = Set(size);
+                    row.sha256 = Set(staged.sha256);
+                    row.blob = Set(staged.blob.0);
+                    row.updated_at = Set(now);
+                    (
+                        row.update(&txn.txn).await?,
+                        PutOutcome::Replaced,
+                        Some(replaced),
+                    )
+                }
+                None => {
+                    let row = ActiveModel {
+                        name: Set(name.as_str().to_owned()),
+                        size: Set(size),
+                        sha256: Set(staged.sha256),
+                        blob: Set(staged.blob.0),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                    };
+                    (row.insert(&txn.txn).await?, PutOutcome::Created, None)
+                }
+            };
+            txn.commit().await?;
+            Ok((to_domain(model)?, outcome, replaced))
+        })
+        .await
     }
 
     async fn delete(
@@ -196,11 +164,28 @@ impl FileRepository for SqlFileRepository {
         name: &FileName,
         precondition: &Precondition<FileInfo>,
     ) -> domain::Result<BlobId> {
-        Ok(self.remove(name, precondition).await?)
+        in_storage(async {
+            let txn = self.db.begin_write().await?;
+            let existing = self.checked(&txn, name, precondition).await?;
+            let existing = existing.ok_or_else(|| domain::Error::FileNotFound(name.clone()))?;
+            Files::delete_by_id(name.as_str()).exec(&txn.txn).await?;
+            txn.commit().await?;
+            Ok(BlobId(existing.blob))
+        })
+        .await
     }
 
     async fn blobs(&self) -> domain::Result<Vec<BlobId>> {
-        Ok(self.all_blobs().await?)
+        in_storage(async {
+            let blobs: Vec<String> = Files::find()
+                .select_only()
+                .column(Column::Blob)
+                .into_tuple()
+                .all(self.db.conn())
+                .await?;
+            Ok(blobs.into_iter().map(BlobId).collect())
+        })
+        .await
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::{
     Database,
-    error::{Error, Result, stored},
+    error::{Error, Result, in_storage, stored},
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -73,142 +73,6 @@ impl SqlNotificationRepository {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
-
-    async fn insert(
-        &self,
-        owner: UserId,
-        new: NewNotification,
-        now: DateTime<Utc>,
-    ) -> Result<Notification> {
-        let row = ActiveModel {
-            owner_id: Set(owner.get()),
-            email: Set(new.email.as_str().to_owned()),
-            subject: Set(new.subject.as_str().to_owned()),
-            body: Set(new.body.as_str().to_owned()),
-            status: Set(QUEUED.to_owned()),
-            attempts: Set(0),
-            last_error: Set(None),
-            next_attempt_at: Set(now),
-            lease_until: Set(None),
-            created_at: Set(now),
-            sent_at: Set(None),
-            ..Default::default()
-        };
-        let _gate = self.db.gate().await;
-        to_domain(row.insert(self.db.conn()).await?)
-    }
-
-    async fn find(&self, id: NotificationId) -> Result<Option<Notification>> {
-        let model = Notifications::find_by_id(id.get())
-            .one(self.db.conn())
-            .await?;
-        model.map(to_domain).transpose()
-    }
-
-    async fn take(
-        &self,
-        limit: usize,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Vec<Notification>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let due = Expr::col(Column::Status)
-            .eq(QUEUED)
-            .and(Expr::col(Column::NextAttemptAt).lte(now))
-            .or(Expr::col(Column::Status)
-                .eq(SENDING)
-                .and(Expr::col(Column::LeaseUntil).lt(now)));
-        let mut due_ids = Query::select();
-        due_ids
-            .column(Column::Id)
-            .from(Notifications)
-            .and_where(due)
-            .order_by(Column::NextAttemptAt, sea_orm::Order::Asc)
-            .order_by(Column::Id, sea_orm::Order::Asc)
-            .limit(crate::database::sql_limit(limit));
-        if self.db.backend() == DbBackend::Postgres {
-            due_ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let _gate = self.db.gate().await;
-        let claimed = Notifications::update_many()
-            .col_expr(Column::Status, Expr::value(SENDING))
-            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-            .col_expr(Column::LeaseUntil, Expr::value(lease_until))
-            .filter(Column::Id.in_subquery(due_ids))
-            .exec_with_returning(self.db.conn())
-            .await?;
-        let mut claimed: Vec<Notification> =
-            claimed.into_iter().map(to_domain).collect::<Result<_>>()?;
-        claimed.sort_by_key(|n| n.id);
-        Ok(claimed)
-    }
-
-    async fn sent(&self, id: NotificationId, at: DateTime<Utc>) -> Result<()> {
-        let _gate = self.db.gate().await;
-        Notifications::update_many()
-            .col_expr(
-                Column::Status,
-                Expr::value(NotificationStatus::Sent.as_str()),
-            )
-            .col_expr(Column::SentAt, Expr::value(at))
-            .col_expr(
-                Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-            .filter(Column::Id.eq(id.get()))
-            .filter(Column::Status.eq(SENDING))
-            .exec(self.db.conn())
-            .await?;
-        Ok(())
-    }
-
-    async fn failed(&self, id: NotificationId, error: &str, next: AfterFailure) -> Result<()> {
-        let error: String = error.chars().take(MAX_ERROR_LEN).collect();
-        let mut update = Notifications::update_many()
-            .col_expr(Column::LastError, Expr::value(error))
-            .col_expr(
-                Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(Column::Id.eq(id.get()))
-            .filter(Column::Status.eq(SENDING));
-        update = match next {
-            AfterFailure::RetryAt(at) => update
-                .col_expr(Column::Status, Expr::value(QUEUED))
-                .col_expr(Column::NextAttemptAt, Expr::value(at)),
-            AfterFailure::GiveUp => update.col_expr(
-                Column::Status,
-                Expr::value(NotificationStatus::Failed.as_str()),
-            ),
-        };
-        let _gate = self.db.gate().await;
-        update.exec(self.db.conn()).await?;
-        Ok(())
-    }
-
-    async fn counts(&self) -> Result<Vec<(NotificationStatus, u64)>> {
-        let rows: Vec<(String, i64)> = Notifications::find()
-            .select_only()
-            .column(Column::Status)
-            .column_as(Column::Id.count(), "count")
-            .group_by(Column::Status)
-            .into_tuple()
-            .all(self.db.conn())
-            .await?;
-        Ok(NotificationStatus::ALL
-            .into_iter()
-            .map(|status| {
-                let count = rows
-                    .iter()
-                    .find(|(name, _)| name == status.as_str())
-                    .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
-                (status, count)
-            })
-            .collect())
-    }
 }
 
 #[async_trait]
@@ -219,11 +83,35 @@ impl NotificationRepository for SqlNotificationRepository {
         new: NewNotification,
         now: DateTime<Utc>,
     ) -> domain::Result<Notification> {
-        Ok(self.insert(owner, new, now).await?)
+        in_storage(async {
+            let row = ActiveModel {
+                owner_id: Set(owner.get()),
+                email: Set(new.email.as_str().to_owned()),
+                subject: Set(new.subject.as_str().to_owned()),
+                body: Set(new.body.as_str().to_owned()),
+                status: Set(QUEUED.to_owned()),
+                attempts: Set(0),
+                last_error: Set(None),
+                next_attempt_at: Set(now),
+                lease_until: Set(None),
+                created_at: Set(now),
+                sent_at: Set(None),
+                ..Default::default()
+            };
+            let _gate = self.db.gate().await;
+            to_domain(row.insert(self.db.conn()).await?)
+        })
+        .await
     }
 
     async fn get(&self, id: NotificationId) -> domain::Result<Option<Notification>> {
-        Ok(self.find(id).await?)
+        in_storage(async {
+            let model = Notifications::find_by_id(id.get())
+                .one(self.db.conn())
+                .await?;
+            model.map(to_domain).transpose()
+        })
+        .await
     }
 
     async fn claim(
@@ -232,11 +120,64 @@ impl NotificationRepository for SqlNotificationRepository {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> domain::Result<Vec<Notification>> {
-        Ok(self.take(limit, now, lease_until).await?)
+        in_storage(async {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let due = Expr::col(Column::Status)
+                .eq(QUEUED)
+                .and(Expr::col(Column::NextAttemptAt).lte(now))
+                .or(Expr::col(Column::Status)
+                    .eq(SENDING)
+                    .and(Expr::col(Column::LeaseUntil).lt(now)));
+            let mut due_ids = Query::select();
+            due_ids
+                .column(Column::Id)
+                .from(Notifications)
+                .and_where(due)
+                .order_by(Column::NextAttemptAt, sea_orm::Order::Asc)
+                .order_by(Column::Id, sea_orm::Order::Asc)
+                .limit(crate::database::sql_limit(limit));
+            if self.db.backend() == DbBackend::Postgres {
+                due_ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            }
+            let _gate = self.db.gate().await;
+            let claimed = Notifications::update_many()
+                .col_expr(Column::Status, Expr::value(SENDING))
+                .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+                .col_expr(Column::LeaseUntil, Expr::value(lease_until))
+                .filter(Column::Id.in_subquery(due_ids))
+                .exec_with_returning(self.db.conn())
+                .await?;
+            let mut claimed: Vec<Notification> =
+                claimed.into_iter().map(to_domain).collect::<Result<_>>()?;
+            claimed.sort_by_key(|n| n.id);
+            Ok(claimed)
+        })
+        .await
     }
 
     async fn mark_sent(&self, id: NotificationId, at: DateTime<Utc>) -> domain::Result<()> {
-        Ok(self.sent(id, at).await?)
+        in_storage(async {
+            let _gate = self.db.gate().await;
+            Notifications::update_many()
+                .col_expr(
+                    Column::Status,
+                    Expr::value(NotificationStatus::Sent.as_str()),
+                )
+                .col_expr(Column::SentAt, Expr::value(at))
+                .col_expr(
+                    Column::LeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(Column::LastError, Expr::value(Option::<String>::None))
+                .filter(Column::Id.eq(id.get()))
+                .filter(Column::Status.eq(SENDING))
+                .exec(self.db.conn())
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn mark_failed(
@@ -245,11 +186,54 @@ impl NotificationRepository for SqlNotificationRepository {
         error: &str,
         next: AfterFailure,
     ) -> domain::Result<()> {
-        Ok(self.failed(id, error, next).await?)
+        in_storage(async {
+            let error: String = error.chars().take(MAX_ERROR_LEN).collect();
+            let mut update = Notifications::update_many()
+                .col_expr(Column::LastError, Expr::value(error))
+                .col_expr(
+                    Column::LeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(Column::Id.eq(id.get()))
+                .filter(Column::Status.eq(SENDING));
+            update = match next {
+                AfterFailure::RetryAt(at) => update
+                    .col_expr(Column::Status, Expr::value(QUEUED))
+                    .col_expr(Column::NextAttemptAt, Expr::value(at)),
+                AfterFailure::GiveUp => update.col_expr(
+                    Column::Status,
+                    Expr::value(NotificationStatus::Failed.as_str()),
+                ),
+            };
+            let _gate = self.db.gate().await;
+            update.exec(self.db.conn()).await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn count_by_status(&self) -> domain::Result<Vec<(NotificationStatus, u64)>> {
-        Ok(self.counts().await?)
+        in_storage(async {
+            let rows: Vec<(String, i64)> = Notifications::find()
+                .select_only()
+                .column(Column::Status)
+                .column_as(Column::Id.count(), "count")
+                .group_by(Column::Status)
+                .into_tuple()
+                .all(self.db.conn())
+                .await?;
+            Ok(NotificationStatus::ALL
+                .into_iter()
+                .map(|status| {
+                    let count = rows
+                        .iter()
+                        .find(|(name, _)| name == status.as_str())
+                        .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
+                    (status, count)
+                })
+                .collect())
+        })
+        .await
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::{
     Database,
     cache::TtlCache,
-    error::{Error, Result, stored},
+    error::{Error, Result, in_storage, stored},
 };
 use async_trait::async_trait;
 use domain::{
@@ -76,57 +76,6 @@ impl SqlUserRepository {
         }
     }
 
-    async fn insert_row(&self, record: NewUserRecord) -> Result<User> {
-        let row = ActiveModel {
-            name: Set(record.name.as_str().to_owned()),
-            email: Set(record.email.as_str().to_owned()),
-            email_key: Set(record.email.key()),
-            password_hash: Set(record.password_hash.as_phc().to_owned()),
-            bio: Set(record.bio.as_ref().map(|bio| bio.as_str().to_owned())),
-            is_admin: Set(record.is_admin),
-            created_at: Set(record.created_at),
-            updated_at: Set(record.created_at),
-            ..Default::default()
-        };
-        let gate = self.db.gate().await;
-        let model = row
-            .insert(self.db.conn())
-            .await
-            .map_err(|err| constraint(err, None))?;
-        drop(gate);
-        // A cached "no such user" for this id must not outlive the insert.
-        self.cache.invalidate(&model.id);
-        to_domain(model)
-    }
-
-    async fn find_email(&self, email: &Email) -> Result<Option<User>> {
-        let model = Users::find()
-            .filter(Column::EmailKey.eq(email.key()))
-            .one(self.db.conn())
-            .await?;
-        model.map(to_domain).transpose()
-    }
-
-    async fn current_credentials(&self, id: UserId) -> Result<Option<Credentials>> {
-        let user = match self.cache.get(&id.get()) {
-            Some(cached) => cached,
-            None => self.read(id).await?,
-        };
-        Ok(user.map(|user| Credentials {
-            is_admin: user.is_admin,
-            password_hash: user.password_hash,
-        }))
-    }
-
-    async fn find(&self, id: UserId) -> Result<Option<User>> {
-        if self.exact_cache
-            && let Some(cached) = self.cache.get(&id.get())
-        {
-            return Ok(cached);
-        }
-        self.read(id).await
-    }
-
     /// Reads the user from the database, and caches what it read.
     async fn read(&self, id: UserId) -> Result<Option<User>> {
         let ticket = self.cache.ticket();
@@ -135,128 +84,126 @@ impl SqlUserRepository {
         self.cache.insert(ticket, id.get(), user.clone());
         Ok(user)
     }
-
-    async fn page(&self, after: Option<UserId>, limit: usize) -> Result<Vec<User>> {
-        let mut query = Users::find().order_by_asc(Column::Id);
-        if let Some(after) = after {
-            query = query.filter(Column::Id.gt(after.get()));
-        }
-        let models = query
-            .limit(crate::database::sql_limit(limit))
-            .all(self.db.conn())
-            .await?;
-        models.into_iter().map(to_domain).collect()
-    }
-
-    async fn write(&self, id: UserId, edit: UserEdit) -> Result<(User, PutOutcome)> {
-        let txn = self.db.begin_write().await?;
-        let backend = self.db.backend();
-        let mut query = Users::find_by_id(id.get());
-        if backend == DbBackend::Postgres {
-            query = query.lock_exclusive();
-        }
-        let existing = query.one(&txn.txn).await?.map(to_domain).transpose()?;
-        let user = edit(existing.as_ref())?;
-        let outcome = if existing.is_some() {
-            to_active(&user)
-                .update(&txn.txn)
-                .await
-                .map_err(|err| constraint(err, None))?;
-            PutOutcome::Replaced
-        } else {
-            to_active(&user)
-                .insert(&txn.txn)
-                .await
-                .map_err(|err| constraint(err, Some(id)))?;
-            if backend == DbBackend::Postgres {
-                // An explicit id does not advance the identity sequence; without this the next
-                // POST could be handed the id just taken.
-                txn.txn
-                    .execute_unprepared(
-                        "SELECT setval(pg_get_serial_sequence('users', 'id'), \
-                         GREATEST((SELECT MAX(id) FROM users), 1))",
-                    )
-                    .await?;
-            }
-            PutOutcome::Created
-        };
-        txn.commit().await?;
-        self.cache.invalidate(&id.get());
-        Ok((user, outcome))
-    }
-
-    async fn remove(&self, id: UserId, rule: DeletionRule) -> Result<()> {
-        let txn = self.db.begin_write().await?;
-        let postgres = self.db.backend() == DbBackend::Postgres;
-        // The user and every admin, locked in one statement in id order: two deletions of the
-        // last two admins then queue behind each other (instead of each locking itself and
-        // waiting for the other: a deadlock) and the second sees the first's outcome.
-        let mut involved = Users::find()
-            .filter(Column::Id.eq(id.get()).or(Column::IsAdmin.eq(true)))
-            .order_by_asc(Column::Id);
-        if postgres {
-            involved = involved.lock_exclusive();
-        }
-        let involved = involved.all(&txn.txn).await?;
-        let Some(user) = involved
-            .iter()
-            .find(|row| row.id == id.get())
-            .cloned()
-            .map(to_domain)
-            .transpose()?
-        else {
-            rule(None)?;
-            return Ok(());
-        };
-        let other_admins = involved
-            .iter()
-            .filter(|row| row.is_admin && row.id != id.get())
-            .count() as u64;
-        // Locked too, so that no deposit lands on an account between this count and the delete.
-        let mut accounts = crate::accounts::account::Entity::find()
-            .select_only()
-            .column(crate::accounts::account::Column::Balance)
-            .filter(crate::accounts::account::Column::OwnerId.eq(id.get()));
-        if postgres {
-            accounts = accounts.lock_exclusive();
-        }
-        let balances: Vec<i64> = accounts.into_tuple().all(&txn.txn).await?;
-        rule(Some(&DeletionFacts {
-            user,
-            other_admins,
-            funded_accounts: balances.iter().filter(|b| **b != 0).count() as u64,
-        }))?;
-        Users::delete_by_id(id.get()).exec(&txn.txn).await?;
-        txn.commit().await?;
-        self.cache.invalidate(&id.get());
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl UserRepository for SqlUserRepository {
-    async fn insert(&self, user: NewUserRecord) -> domain::Result<User> {
-        Ok(self.insert_row(user).await?)
+    async fn insert(&self, record: NewUserRecord) -> domain::Result<User> {
+        in_storage(async {
+            let row = ActiveModel {
+                name: Set(record.name.as_str().to_owned()),
+                email: Set(record.email.as_str().to_owned()),
+                email_key: Set(record.email.key()),
+                password_hash: Set(record.password_hash.as_phc().to_owned()),
+                bio: Set(record.bio.as_ref().map(|bio| bio.as_str().to_owned())),
+                is_admin: Set(record.is_admin),
+                created_at: Set(record.created_at),
+                updated_at: Set(record.created_at),
+                ..Default::default()
+            };
+            let gate = self.db.gate().await;
+            let model = row
+                .insert(self.db.conn())
+                .await
+                .map_err(|err| constraint(err, None))?;
+            drop(gate);
+            // A cached "no such user" for this id must not outlive the insert.
+            self.cache.invalidate(&model.id);
+            to_domain(model)
+        })
+        .await
     }
 
     async fn get(&self, id: UserId) -> domain::Result<Option<User>> {
-        Ok(self.find(id).await?)
+        in_storage(async {
+            if self.exact_cache
+                && let Some(cached) = self.cache.get(&id.get())
+            {
+                return Ok(cached);
+            }
+            self.read(id).await
+        })
+        .await
     }
 
     async fn find_by_email(&self, email: &Email) -> domain::Result<Option<User>> {
-        Ok(self.find_email(email).await?)
+        in_storage(async {
+            let model = Users::find()
+                .filter(Column::EmailKey.eq(email.key()))
+                .one(self.db.conn())
+                .await?;
+            model.map(to_domain).transpose()
+        })
+        .await
     }
 
     async fn credentials(&self, id: UserId) -> domain::Result<Option<Credentials>> {
-        Ok(self.current_credentials(id).await?)
+        in_storage(async {
+            let user = match self.cache.get(&id.get()) {
+                Some(cached) => cached,
+                None => self.read(id).await?,
+            };
+            Ok(user.map(|user| Credentials {
+                is_admin: user.is_admin,
+                password_hash: user.password_hash,
+            }))
+        })
+        .await
     }
 
     async fn list(&self, after: Option<UserId>, limit: usize) -> domain::Result<Vec<User>> {
-        Ok(self.page(after, limit).await?)
+        in_storage(async {
+            let mut query = Users::find().order_by_asc(Column::Id);
+            if let Some(after) = after {
+                query = query.filter(Column::Id.gt(after.get()));
+            }
+            let models = query
+                .limit(crate::database::sql_limit(limit))
+                .all(self.db.conn())
+                .await?;
+            models.into_iter().map(to_domain).collect()
+        })
+        .await
     }
 
     async fn upsert(&self, id: UserId, edit: UserEdit) -> domain::Result<(User, PutOutcome)> {
-        Ok(self.write(id, edit).await?)
+        in_storage(async {
+            let txn = self.db.begin_write().await?;
+            let backend = self.db.backend();
+            let mut query = Users::find_by_id(id.get());
+            if backend == DbBackend::Postgres {
+                query = query.lock_exclusive();
+            }
+            let existing = query.one(&txn.txn).await?.map(to_domain).transpose()?;
+            let user = edit(existing.as_ref())?;
+            let outcome = if existing.is_some() {
+                to_active(&user)
+                    .update(&txn.txn)
+                    .await
+                    .map_err(|err| constraint(err, None))?;
+                PutOutcome::Replaced
+            } else {
+                to_active(&user)
+                    .insert(&txn.txn)
+                    .await
+                    .map_err(|err| constraint(err, Some(id)))?;
+                if backend == DbBackend::Postgres {
+                    // An explicit id does not advance the identity sequence; without this the next
+                    // POST could be handed the id just taken.
+                    txn.txn
+                        .execute_unprepared(
+                            "SELECT setval(pg_get_serial_sequence('users', 'id'), \
+                             GREATEST((SELECT MAX(id) FROM users), 1))",
+                        )
+                        .await?;
+                }
+                PutOutcome::Created
+            };
+            txn.commit().await?;
+            self.cache.invalidate(&id.get());
+            Ok((user, outcome))
+        })
+        .await
     }
 
     fn export(&self) -> UserStream {
@@ -264,7 +211,53 @@ impl UserRepository for SqlUserRepository {
     }
 
     async fn delete(&self, id: UserId, rule: DeletionRule) -> domain::Result<()> {
-        Ok(self.remove(id, rule).await?)
+        in_storage(async {
+            let txn = self.db.begin_write().await?;
+            let postgres = self.db.backend() == DbBackend::Postgres;
+            // The user and every admin, locked in one statement in id order: two deletions of the
+            // last two admins then queue behind each other (instead of each locking itself and
+            // waiting for the other: a deadlock) and the second sees the first's outcome.
+            let mut involved = Users::find()
+                .filter(Column::Id.eq(id.get()).or(Column::IsAdmin.eq(true)))
+                .order_by_asc(Column::Id);
+            if postgres {
+                involved = involved.lock_exclusive();
+            }
+            let involved = involved.all(&txn.txn).await?;
+            let Some(user) = involved
+                .iter()
+                .find(|row| row.id == id.get())
+                .cloned()
+                .map(to_domain)
+                .transpose()?
+            else {
+                rule(None)?;
+                return Ok(());
+            };
+            let other_admins = involved
+                .iter()
+                .filter(|row| row.is_admin && row.id != id.get())
+                .count() as u64;
+            // Locked too, so that no deposit lands on an account between this count and the delete.
+            let mut accounts = crate::accounts::account::Entity::find()
+                .select_only()
+                .column(crate::accounts::account::Column::Balance)
+                .filter(crate::accounts::account::Column::OwnerId.eq(id.get()));
+            if postgres {
+                accounts = accounts.lock_exclusive();
+            }
+            let balances: Vec<i64> = accounts.into_tuple().all(&txn.txn).await?;
+            rule(Some(&DeletionFacts {
+                user,
+                other_admins,
+                funded_accounts: balances.iter().filter(|b| **b != 0).count() as u64,
+            }))?;
+            Users::delete_by_id(id.get()).exec(&txn.txn).await?;
+            txn.commit().await?;
+            self.cache.invalidate(&id.get());
+            Ok(())
+        })
+        .await
     }
 }
 

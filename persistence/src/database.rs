@@ -160,6 +160,16 @@ impl Database {
         self.conn.get_database_backend()
     }
 
+    /// `query` with the rows it reads locked for update until the transaction ends, on
+    /// PostgreSQL; SQLite has no row locks, and its one writer (the write gate) serialises
+    /// writes instead.
+    pub(crate) fn locking<Q: sea_orm::QuerySelect>(&self, query: Q) -> Q {
+        match self.backend() {
+            DbBackend::Postgres => query.lock_exclusive(),
+            _ => query,
+        }
+    }
+
     /// The pool, for reads and single-statement writes made under [`Database::gate`].
     pub(crate) fn conn(&self) -> &DatabaseConnection {
         &self.conn

@@ -22,8 +22,8 @@ use domain::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use sha2::{Digest, Sha256};
 use std::{
@@ -77,10 +77,7 @@ impl SqlFileRepository {
         name: &FileName,
         precondition: &Precondition<FileInfo>,
     ) -> Result<Option<Model>> {
-        let mut query = Files::find_by_id(name.as_str());
-        if self.db.backend() == DbBackend::Postgres {
-            query = query.lock_exclusive();
-        }
+        let query = self.db.locking(Files::find_by_id(name.as_str()));
         let existing = query.one(&txn.txn).await?;
         let current = existing.clone().map(to_domain).transpose()?;
         precondition.check(current.as_ref())?;

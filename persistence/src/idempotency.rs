@@ -11,8 +11,8 @@ use domain::{
     },
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    SqlErr,
 };
 use sha2::{Digest, Sha256};
 
@@ -67,12 +67,11 @@ impl SqlIdempotencyStore {
         let now = Utc::now();
         let lease_until = now + CLAIM_LEASE;
         let txn = self.db.begin_write().await?;
-        let mut query = Keys::find()
-            .filter(Column::OwnerId.eq(request.owner.get()))
-            .filter(Column::Key.eq(request.key.as_str()));
-        if self.db.backend() == DbBackend::Postgres {
-            query = query.lock_exclusive();
-        }
+        let query = self.db.locking(
+            Keys::find()
+                .filter(Column::OwnerId.eq(request.owner.get()))
+                .filter(Column::Key.eq(request.key.as_str())),
+        );
         let begin = match query.one(&txn.txn).await? {
             Some(record) if record.created_at + KEY_LIFETIME > now => {
                 if record.request_hash != hash {

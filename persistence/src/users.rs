@@ -170,10 +170,7 @@ impl UserRepository for SqlUserRepository {
         in_storage(async {
             let txn = self.db.begin_write().await?;
             let backend = self.db.backend();
-            let mut query = Users::find_by_id(id.get());
-            if backend == DbBackend::Postgres {
-                query = query.lock_exclusive();
-            }
+            let query = self.db.locking(Users::find_by_id(id.get()));
             let existing = query.one(&txn.txn).await?.map(to_domain).transpose()?;
             let user = edit(existing.as_ref())?;
             let outcome = if existing.is_some() {
@@ -213,16 +210,14 @@ impl UserRepository for SqlUserRepository {
     async fn delete(&self, id: UserId, rule: DeletionRule) -> domain::Result<()> {
         in_storage(async {
             let txn = self.db.begin_write().await?;
-            let postgres = self.db.backend() == DbBackend::Postgres;
             // The user and every admin, locked in one statement in id order: two deletions of the
             // last two admins then queue behind each other (instead of each locking itself and
             // waiting for the other: a deadlock) and the second sees the first's outcome.
-            let mut involved = Users::find()
-                .filter(Column::Id.eq(id.get()).or(Column::IsAdmin.eq(true)))
-                .order_by_asc(Column::Id);
-            if postgres {
-                involved = involved.lock_exclusive();
-            }
+            let involved = self.db.locking(
+                Users::find()
+                    .filter(Column::Id.eq(id.get()).or(Column::IsAdmin.eq(true)))
+                    .order_by_asc(Column::Id),
+            );
             let involved = involved.all(&txn.txn).await?;
             let Some(user) = involved
                 .iter()
@@ -239,13 +234,12 @@ impl UserRepository for SqlUserRepository {
                 .filter(|row| row.is_admin && row.id != id.get())
                 .count() as u64;
             // Locked too, so that no deposit lands on an account between this count and the delete.
-            let mut accounts = crate::accounts::account::Entity::find()
-                .select_only()
-                .column(crate::accounts::account::Column::Balance)
-                .filter(crate::accounts::account::Column::OwnerId.eq(id.get()));
-            if postgres {
-                accounts = accounts.lock_exclusive();
-            }
+            let accounts = self.db.locking(
+                crate::accounts::account::Entity::find()
+                    .select_only()
+                    .column(crate::accounts::account::Column::Balance)
+                    .filter(crate::accounts::account::Column::OwnerId.eq(id.get())),
+            );
             let balances: Vec<i64> = accounts.into_tuple().all(&txn.txn).await?;
             rule(Some(&DeletionFacts {
                 user,

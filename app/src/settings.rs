@@ -159,6 +159,24 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Every setting at its default, as if the service were started with no flags and an empty
+    /// environment: the base from which tests change only what they must.
+    pub fn defaults() -> Self {
+        /// A command of the settings alone.
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        use clap::{CommandFactory, FromArgMatches};
+        // Environment variables are ignored: defaults must not depend on the caller's shell.
+        let command = Defaults::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.get_matches_from(["app"]);
+        Defaults::from_arg_matches(&matches)
+            .map(|defaults| defaults.settings)
+            .unwrap_or_else(|err| unreachable!("the defaults parse: {err}"))
+    }
+
     /// The database URL, defaulting to SQLite in the data directory.
     pub fn database_url(&self) -> String {
         self.database_url

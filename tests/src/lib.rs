@@ -68,6 +68,8 @@ pub struct Service {
 
 /// Settings for a test service whose data lives in `storage`.
 pub fn settings(storage: &TestStorage) -> app::Settings {
+    // The service's defaults, changed only where a test needs it: its own storage, a free
+    // port, small limits that tests can reach, fast retries and polls, and the test admin.
     app::Settings {
         bind: "127.0.0.1:0".to_owned(),
         data_dir: storage.dir().to_path_buf(),
@@ -75,33 +77,21 @@ pub fn settings(storage: &TestStorage) -> app::Settings {
         database_pool_size: 4,
         max_body_bytes: 64 * 1024,
         max_file_bytes: 8 << 20,
-        files_dir: None,
         hash_concurrency: Some(2),
         admin_email: Some(ADMIN_EMAIL.to_owned()),
         admin_password: Some(ADMIN_PASSWORD.to_owned()),
-        token_key: None,
-        token_ttl_seconds: 3600,
-        auth_cache_seconds: 5,
         login_failures_per_email: 20,
-        login_failures_per_client: 200,
-        login_window_seconds: 300,
-        mail_url: None,
         mail_from: "Service <noreply@example.com>".to_owned(),
-        outbox_dir: None,
         notification_workers: 2,
-        notification_max_attempts: 5,
         notification_retry_base_ms: 50,
         notification_retry_max_seconds: 1,
-        notification_lease_seconds: 60,
         notification_poll_ms: 100,
-        header_timeout_seconds: 10,
         body_timeout_seconds: 30,
         max_connections: 1000,
         max_in_flight: 1000,
-        cors_allowed_origins: Vec::new(),
-        require_if_match: false,
         metrics_bind: Some("127.0.0.1:0".to_owned()),
         shutdown_grace_seconds: 10,
+        ..app::Settings::defaults()
     }
 }
 

@@ -1,11 +1,17 @@
 //! The connection pool, its settings per backend, migrations and the write gate.
 
-use crate::{Error, error::Result, migrations::Migrator};
+use crate::{
+    Error,
+    error::{Result, in_storage},
+    migrations::Migrator,
+};
 use async_trait::async_trait;
 use domain::health::Readiness;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseConnectionType,
-    DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbBackend, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+    sea_query::{LockBehavior, LockType},
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use sea_orm_migration::MigratorTrait;
@@ -145,11 +151,6 @@ impl Database {
         Ok(())
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<()> {
-        Ok(self.conn.ping().await?)
-    }
-
     /// Closes every connection of the pool.
     pub async fn close(&self) -> Result<()> {
         Ok(self.conn.close_by_ref().await?)
@@ -163,16 +164,39 @@ impl Database {
     /// `query` with the rows it reads locked for update until the transaction ends, on
     /// PostgreSQL; SQLite has no row locks, and its one writer (the write gate) serialises
     /// writes instead.
-    pub(crate) fn locking<Q: sea_orm::QuerySelect>(&self, query: Q) -> Q {
+    pub(crate) fn locking<Q: QuerySelect>(&self, query: Q) -> Q {
         match self.backend() {
             DbBackend::Postgres => query.lock_exclusive(),
             _ => query,
         }
     }
 
-    /// The pool, for reads and single-statement writes made under [`Database::gate`].
+    /// `query` locking the rows it reads for update and skipping those another transaction
+    /// holds, on PostgreSQL: concurrent claimers (of several instances) then take disjoint rows
+    /// without waiting for each other. SQLite has no row locks; its write gate makes a claim
+    /// exclusive instead.
+    pub(crate) fn claiming<Q: QuerySelect>(&self, query: Q) -> Q {
+        match self.backend() {
+            DbBackend::Postgres => {
+                query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            }
+            _ => query,
+        }
+    }
+
+    /// The pool, for reads, and for single-statement writes made through [`Database::gated`].
     pub(crate) fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// Runs `write`, a single statement on the pool, behind the write gate (on SQLite).
+    ///
+    /// Writes of more than one statement take a transaction, [`Database::begin_write`].
+    pub(crate) async fn gated<T>(&self, write: impl Future<Output = T>) -> T {
+        // The future is lazy: it takes its connection when polled, behind the gate, so that a
+        // writer waiting at the gate holds no connection.
+        let _gate = self.gate().await;
+        write.await
     }
 
     /// Waits for the write gate (SQLite only); hold the guard while writing.
@@ -211,7 +235,7 @@ impl Database {
 #[async_trait]
 impl Readiness for Database {
     async fn check(&self) -> domain::Result<()> {
-        Ok(self.ping().await?)
+        in_storage(async { Ok(self.conn.ping().await?) }).await
     }
 }
 

@@ -235,26 +235,7 @@ impl FsBlobStore {
         Ok(self.dir.join(&blob.0))
     }
 
-    async fn write(&self, bytes: ByteStream) -> Result<StagedBlob> {
-        let id = uuid::Uuid::new_v4();
-        let upload = self.dir.join(format!("{UPLOAD_PREFIX}{id}"));
-        let result = self.write_to(&upload, bytes).await;
-        let (size, sha256) = match result {
-            Ok(written) => written,
-            Err(err) => {
-                // Nothing half-written stays behind, whatever went wrong.
-                let _ = tokio::fs::remove_file(&upload).await;
-                return Err(err);
-            }
-        };
-        let blob = BlobId(format!("{BLOB_PREFIX}{id}"));
-        tokio::fs::rename(&upload, self.path(&blob)?)
-            .await
-            .map_err(io)?;
-        sync_dir(&self.dir).await?;
-        Ok(StagedBlob { blob, size, sha256 })
-    }
-
+    /// Streams `bytes` into a new file at `path` and syncs it: its size and SHA-256 (hex).
     async fn write_to(&self, path: &Path, mut bytes: ByteStream) -> Result<(u64, String)> {
         let mut file = tokio::fs::File::create(path).await.map_err(io)?;
         let mut hasher = Sha256::new();
@@ -273,53 +254,73 @@ impl FsBlobStore {
             .collect();
         Ok((size, sha256))
     }
-
-    async fn open(&self, blob: &BlobId, range: Range<u64>) -> Result<ByteStream> {
-        let mut file = tokio::fs::File::open(self.path(blob)?).await.map_err(io)?;
-        file.seek(std::io::SeekFrom::Start(range.start))
-            .await
-            .map_err(io)?;
-        let window = file.take(range.end.saturating_sub(range.start));
-        let chunks = tokio_util::io::ReaderStream::with_capacity(window, READ_CHUNK);
-        Ok(chunks.map_ok(Bytes::from).boxed())
-    }
-
-    async fn collect_garbage(&self, keep: &[BlobId]) -> Result<usize> {
-        let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io)?;
-        let mut removed = 0;
-        while let Some(entry) = entries.next_entry().await.map_err(io)? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let orphan = name.starts_with(UPLOAD_PREFIX)
-                || (name.starts_with(BLOB_PREFIX) && !keep.iter().any(|blob| blob.0 == name));
-            if orphan {
-                tokio::fs::remove_file(entry.path()).await.map_err(io)?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
 }
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn stage(&self, bytes: ByteStream) -> domain::Result<StagedBlob> {
-        Ok(self.write(bytes).await?)
+        in_storage(async {
+            let id = uuid::Uuid::new_v4();
+            let upload = self.dir.join(format!("{UPLOAD_PREFIX}{id}"));
+            let result = self.write_to(&upload, bytes).await;
+            let (size, sha256) = match result {
+                Ok(written) => written,
+                Err(err) => {
+                    // Nothing half-written stays behind, whatever went wrong.
+                    let _ = tokio::fs::remove_file(&upload).await;
+                    return Err(err);
+                }
+            };
+            let blob = BlobId(format!("{BLOB_PREFIX}{id}"));
+            tokio::fs::rename(&upload, self.path(&blob)?)
+                .await
+                .map_err(io)?;
+            sync_dir(&self.dir).await?;
+            Ok(StagedBlob { blob, size, sha256 })
+        })
+        .await
     }
 
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> domain::Result<ByteStream> {
-        Ok(self.open(blob, range).await?)
+        in_storage(async {
+            let mut file = tokio::fs::File::open(self.path(blob)?).await.map_err(io)?;
+            file.seek(std::io::SeekFrom::Start(range.start))
+                .await
+                .map_err(io)?;
+            let window = file.take(range.end.saturating_sub(range.start));
+            let chunks = tokio_util::io::ReaderStream::with_capacity(window, READ_CHUNK);
+            Ok(chunks.map_ok(Bytes::from).boxed())
+        })
+        .await
     }
 
     async fn remove(&self, blob: &BlobId) -> domain::Result<()> {
-        match tokio::fs::remove_file(self.path(blob)?).await {
-            Ok(()) => Ok(()),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(io(err).into()),
-        }
+        in_storage(async {
+            match tokio::fs::remove_file(self.path(blob)?).await {
+                Ok(()) => Ok(()),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(err) => Err(io(err)),
+            }
+        })
+        .await
     }
 
     async fn sweep(&self, keep: &[BlobId]) -> domain::Result<usize> {
-        Ok(self.collect_garbage(keep).await?)
+        in_storage(async {
+            let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io)?;
+            let mut removed = 0;
+            while let Some(entry) = entries.next_entry().await.map_err(io)? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let orphan = name.starts_with(UPLOAD_PREFIX)
+                    || (name.starts_with(BLOB_PREFIX) && !keep.iter().any(|blob| blob.0 == name));
+                if orphan {
+                    tokio::fs::remove_file(entry.path()).await.map_err(io)?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
     }
 }
 

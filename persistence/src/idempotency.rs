@@ -1,7 +1,10 @@
 //! Idempotency keys in SQL: [`SqlIdempotencyStore`], and [`complete`], which the money
 //! movement calls inside its own transaction to record the outcome.
 
-use crate::{Database, error::Result};
+use crate::{
+    Database,
+    error::{Error, Result, in_storage, stored},
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
@@ -62,7 +65,9 @@ impl SqlIdempotencyStore {
         Self { db }
     }
 
-    async fn claim(&self, request: &IdempotentRequest) -> Result<Begin> {
+    /// One attempt at [`IdempotencyStore::begin`]: the key's state, claimed for this request
+    /// when it may execute.
+    async fn try_begin(&self, request: &IdempotentRequest) -> Result<Begin> {
         let hash = request_hash(&request.request);
         let now = Utc::now();
         let lease_until = now + CLAIM_LEASE;
@@ -114,45 +119,51 @@ impl SqlIdempotencyStore {
 #[async_trait]
 impl IdempotencyStore for SqlIdempotencyStore {
     async fn begin(&self, request: &IdempotentRequest) -> domain::Result<Begin> {
-        match self.claim(request).await {
-            // PostgreSQL cannot lock a row that is not there yet: two first requests with one key
-            // both insert, and the loser sees the winner's row when it looks again.
-            Err(crate::Error::Db(err))
-                if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
-            {
-                Ok(self.claim(request).await?)
+        in_storage(async {
+            match self.try_begin(request).await {
+                // PostgreSQL cannot lock a row that is not there yet: two first requests with one
+                // key both insert, and the loser sees the winner's row when it looks again.
+                Err(Error::Db(err))
+                    if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+                {
+                    self.try_begin(request).await
+                }
+                other => other,
             }
-            other => Ok(other?),
-        }
+        })
+        .await
     }
 
     async fn release(&self, claim: Claim) -> domain::Result<()> {
-        let _gate = self.db.gate().await;
-        Keys::delete_many()
-            .filter(Column::Id.eq(claim.record))
-            .filter(Column::State.eq(IN_FLIGHT))
-            .exec(self.db.conn())
-            .await
-            .map_err(crate::Error::from)?;
-        Ok(())
+        in_storage(async {
+            let release = Keys::delete_many()
+                .filter(Column::Id.eq(claim.record))
+                .filter(Column::State.eq(IN_FLIGHT))
+                .exec(self.db.conn());
+            self.db.gated(release).await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn complete(&self, claim: Claim, outcome: &Outcome) -> domain::Result<()> {
-        let txn = self.db.begin_write().await?;
-        complete(&txn.txn, &claim, outcome).await?;
-        txn.commit().await?;
-        Ok(())
+        in_storage(async {
+            let txn = self.db.begin_write().await?;
+            complete(&txn.txn, &claim, outcome).await?;
+            txn.commit().await
+        })
+        .await
     }
 
     async fn purge_expired(&self) -> domain::Result<u64> {
-        let cutoff: DateTime<Utc> = Utc::now() - KEY_LIFETIME;
-        let _gate = self.db.gate().await;
-        let result = Keys::delete_many()
-            .filter(Column::CreatedAt.lt(cutoff))
-            .exec(self.db.conn())
-            .await
-            .map_err(crate::Error::from)?;
-        Ok(result.rows_affected)
+        in_storage(async {
+            let cutoff: DateTime<Utc> = Utc::now() - KEY_LIFETIME;
+            let purge = Keys::delete_many()
+                .filter(Column::CreatedAt.lt(cutoff))
+                .exec(self.db.conn());
+            Ok(self.db.gated(purge).await?.rows_affected)
+        })
+        .await
     }
 }
 
@@ -198,20 +209,20 @@ pub(crate) async fn complete(
 }
 
 fn outcome(record: &Model) -> Result<Outcome> {
-    let corrupt = |what: &str| crate::Error::Corrupt {
+    let corrupt = |what: &str| Error::Corrupt {
         what: "idempotency outcome",
         reason: what.to_owned(),
     };
     let id = |value: Option<i64>| value.ok_or_else(|| corrupt("missing id"));
     match record.outcome.as_deref() {
         Some("transaction") => Ok(Outcome::Transaction(
-            crate::error::stored("account id", AccountId::parse(id(record.account_id)?))?,
-            crate::error::stored(
+            stored("account id", AccountId::parse(id(record.account_id)?))?,
+            stored(
                 "transaction id",
                 TransactionId::parse(id(record.result_id)?),
             )?,
         )),
-        Some("transfer") => Ok(Outcome::Transfer(crate::error::stored(
+        Some("transfer") => Ok(Outcome::Transfer(stored(
             "transfer id",
             TransferId::parse(id(record.result_id)?),
         )?)),

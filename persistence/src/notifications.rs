@@ -21,8 +21,8 @@ use domain::{
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query},
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    sea_query::{Expr, ExprTrait},
 };
 
 /// The `notifications` table.
@@ -98,8 +98,7 @@ impl NotificationRepository for SqlNotificationRepository {
                 sent_at: Set(None),
                 ..Default::default()
             };
-            let _gate = self.db.gate().await;
-            to_domain(row.insert(self.db.conn()).await?)
+            to_domain(self.db.gated(row.insert(self.db.conn())).await?)
         })
         .await
     }
@@ -130,25 +129,22 @@ impl NotificationRepository for SqlNotificationRepository {
                 .or(Expr::col(Column::Status)
                     .eq(SENDING)
                     .and(Expr::col(Column::LeaseUntil).lt(now)));
-            let mut due_ids = Query::select();
-            due_ids
-                .column(Column::Id)
-                .from(Notifications)
-                .and_where(due)
-                .order_by(Column::NextAttemptAt, sea_orm::Order::Asc)
-                .order_by(Column::Id, sea_orm::Order::Asc)
-                .limit(crate::database::sql_limit(limit));
-            if self.db.backend() == DbBackend::Postgres {
-                due_ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-            }
-            let _gate = self.db.gate().await;
-            let claimed = Notifications::update_many()
+            let due_ids = self.db.claiming(
+                Notifications::find()
+                    .select_only()
+                    .column(Column::Id)
+                    .filter(due)
+                    .order_by_asc(Column::NextAttemptAt)
+                    .order_by_asc(Column::Id)
+                    .limit(crate::database::sql_limit(limit)),
+            );
+            let claim = Notifications::update_many()
                 .col_expr(Column::Status, Expr::value(SENDING))
                 .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
                 .col_expr(Column::LeaseUntil, Expr::value(lease_until))
-                .filter(Column::Id.in_subquery(due_ids))
-                .exec_with_returning(self.db.conn())
-                .await?;
+                .filter(Column::Id.in_subquery(due_ids.into_query()))
+                .exec_with_returning(self.db.conn());
+            let claimed = self.db.gated(claim).await?;
             let mut claimed: Vec<Notification> =
                 claimed.into_iter().map(to_domain).collect::<Result<_>>()?;
             claimed.sort_by_key(|n| n.id);
@@ -159,8 +155,7 @@ impl NotificationRepository for SqlNotificationRepository {
 
     async fn mark_sent(&self, id: NotificationId, at: DateTime<Utc>) -> domain::Result<()> {
         in_storage(async {
-            let _gate = self.db.gate().await;
-            Notifications::update_many()
+            let sent = Notifications::update_many()
                 .col_expr(
                     Column::Status,
                     Expr::value(NotificationStatus::Sent.as_str()),
@@ -173,8 +168,8 @@ impl NotificationRepository for SqlNotificationRepository {
                 .col_expr(Column::LastError, Expr::value(Option::<String>::None))
                 .filter(Column::Id.eq(id.get()))
                 .filter(Column::Status.eq(SENDING))
-                .exec(self.db.conn())
-                .await?;
+                .exec(self.db.conn());
+            self.db.gated(sent).await?;
             Ok(())
         })
         .await
@@ -205,8 +200,7 @@ impl NotificationRepository for SqlNotificationRepository {
                     Expr::value(NotificationStatus::Failed.as_str()),
                 ),
             };
-            let _gate = self.db.gate().await;
-            update.exec(self.db.conn()).await?;
+            self.db.gated(update.exec(self.db.conn())).await?;
             Ok(())
         })
         .await

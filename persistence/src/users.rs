@@ -101,12 +101,11 @@ impl UserRepository for SqlUserRepository {
                 updated_at: Set(record.created_at),
                 ..Default::default()
             };
-            let gate = self.db.gate().await;
-            let model = row
-                .insert(self.db.conn())
+            let model = self
+                .db
+                .gated(row.insert(self.db.conn()))
                 .await
                 .map_err(|err| constraint(err, None))?;
-            drop(gate);
             // A cached "no such user" for this id must not outlive the insert.
             self.cache.invalidate(&model.id);
             to_domain(model)

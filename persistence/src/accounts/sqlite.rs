@@ -72,16 +72,15 @@ async fn run<C: ConnectionTrait>(
     Ok(Some(booked))
 }
 
-/// The condition a leg's bound puts on the balance column `balance`, its value bound as
-/// `?{slot}`.
-fn bounded(balance: &str, leg: &Leg, slot: usize, values: &mut Vec<Value>) -> String {
+/// The condition a leg's bound puts on the balance column `balance`, its value bound as the
+/// next slot.
+fn bounded(balance: &str, leg: &Leg, values: &mut Vec<Value>) -> String {
     let (op, value) = match leg.bound {
         Bound::AtLeast(least) => (">=", least),
         Bound::AtMost(most) => ("<=", most),
     };
     values.push(value.into());
-    debug_assert_eq!(values.len(), slot);
-    format!("{balance} {op} ?{slot}")
+    format!("{balance} {op} ?{}", values.len())
 }
 
 /// The one statement that executes `plan` if its conditions hold, returning the row written.
@@ -96,8 +95,8 @@ fn booking(plan: &Plan, now: DateTime<Utc>) -> Statement {
                 amount.into(),
                 now.into(),
             ]);
-            let covered = bounded("source.balance", &debit, 5, &mut values);
-            let room = bounded("target.balance", &credit, 6, &mut values);
+            let covered = bounded("source.balance", &debit, &mut values);
+            let room = bounded("target.balance", &credit, &mut values);
             let currency = if plan.same_currency {
                 " AND source.currency = target.currency"
             } else {
@@ -119,7 +118,7 @@ fn booking(plan: &Plan, now: DateTime<Utc>) -> Statement {
                 now.into(),
                 amount.into(),
             ]);
-            let bound = bounded("balance", &leg, 6, &mut values);
+            let bound = bounded("balance", &leg, &mut values);
             let owner = owned(plan, "owner_id", &mut values);
             format!(
                 "INSERT INTO transactions \

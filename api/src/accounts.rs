@@ -72,22 +72,14 @@ pub struct AccountIn {
     currency: Option<String>,
 }
 
-/// What [`AccountIn`] becomes.
-pub struct NewAccount {
-    owner: UserId,
-    currency: Currency,
-}
-
 impl RequestModel for AccountIn {
-    type Parsed = NewAccount;
+    /// The owner and the currency.
+    type Parsed = (UserId, Currency);
 
-    fn read(members: &mut Members<'_>) -> Option<NewAccount> {
+    fn read(members: &mut Members<'_>) -> Option<Self::Parsed> {
         let owner = members.required("owner_id", UserId::parse);
         let currency = members.optional("currency", Currency::parse);
-        Some(NewAccount {
-            owner: owner?,
-            currency: currency?.unwrap_or(Currency::DEFAULT),
-        })
+        Some((owner?, currency?.unwrap_or(Currency::DEFAULT)))
     }
 }
 
@@ -292,8 +284,9 @@ impl AccountsApi {
         accounts: Data<&AccountService>,
         body: JsonBody<AccountIn>,
     ) -> AccountsCreate {
-        let input = body.0;
-        let opened = accounts.open(&auth.0, input.owner, input.currency).await;
+        let (owner, currency) = body.0;
+        let opened = accounts.open(&auth.0, owner, currency).await;
+
         reply(req, opened, |account| {
             let location = format!("/accounts/{}", account.id);
             AccountsCreate::Created(Json(AccountOut::from(&account)), location)

@@ -34,8 +34,14 @@ mod app_tests;
 mod test_support;
 
 use domain::{
-    accounts::AccountService, auth::AuthService, files::FileService, health::Readiness,
-    notifications::NotificationService, users::UserService,
+    accounts::AccountService,
+    auth::{AuthService, TokenCodec},
+    files::FileService,
+    health::Readiness,
+    notifications::{NotificationService, OutboxSignal},
+    storage::Storage,
+    throttle::ThrottlePolicy,
+    users::{PasswordHasher, UserService},
 };
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, middleware::Cors, web::Data,
@@ -58,6 +64,32 @@ pub struct Services {
     pub files: FileService,
     /// Whether the database answers.
     pub readiness: Arc<dyn Readiness>,
+}
+
+impl Services {
+    /// The services over `storage`: passwords hashed by `hasher`, tokens made by `tokens`,
+    /// failed logins limited by `throttle`, the delivery worker woken through `signal`, and user
+    /// writes without `If-Match` refused when `require_if_match`.
+    pub async fn over(
+        storage: &Storage,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenCodec>,
+        throttle: ThrottlePolicy,
+        signal: Arc<dyn OutboxSignal>,
+        require_if_match: bool,
+    ) -> domain::Result<Self> {
+        let users = UserService::new(storage.users.clone(), hasher.clone())
+            .requiring_conditional_writes(require_if_match);
+        let auth = AuthService::new(storage.users.clone(), hasher, tokens, throttle).await?;
+        Ok(Self {
+            users,
+            auth,
+            accounts: AccountService::new(storage.accounts.clone(), storage.idempotency.clone()),
+            notifications: NotificationService::new(storage.outbox.clone(), signal),
+            files: FileService::new(storage.files.clone(), storage.blobs.clone()),
+            readiness: storage.readiness.clone(),
+        })
+    }
 }
 
 /// HTTP settings.

@@ -263,8 +263,8 @@ where
 /// description is the text given) of an operation that needs a bearer token and a privilege;
 /// `authenticated;` adds the 401 alone, for one any token holder may call. Both add the edge's
 /// 406 (an `Accept` that takes no media type the operation answers with) and 503 (the in-flight
-/// cap), except that `guarded("..."); bodiless;` leaves out the 406 of an operation whose
-/// success has no body to negotiate. Open operations list every status themselves.
+/// cap), except that `bodiless;` after either leaves out the 406 of an operation whose success
+/// has no body to negotiate. Open operations list every status themselves.
 ///
 /// ```ignore
 /// responses! {
@@ -282,72 +282,34 @@ where
 /// ```
 #[macro_export]
 macro_rules! responses {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident { $($success:tt)* }
-        guarded($forbidden:literal);
-        problems { $($problems:tt)* }
-        $(json_body($unsupported:literal);)?
-    ) => {
-        $crate::responses! {
-            $(#[$meta])*
-            $vis enum $name { $($success)* }
-            authenticated;
-            problems {
-                403 Forbidden: $forbidden,
-                $($problems)*
-            }
-            $(json_body($unsupported);)?
-        }
+    // `guarded` is `authenticated` with a 403 first among the problems.
+    (@modes [$($head:tt)*] [guarded($forbidden:literal); $($mode:tt)*] [$($problems:tt)*] $body:tt) => {
+        $crate::responses!(@modes [$($head)*] [authenticated; $($mode)*]
+            [403 Forbidden: $forbidden, $($problems)*] $body);
+    };
+    // A success with a body has its media type negotiated: `authenticated` adds the 406.
+    (@modes [$($head:tt)*] [authenticated;] [$($problems:tt)*] $body:tt) => {
+        $crate::responses!(@modes [$($head)*] [authenticated; bodiless;] [$($problems)*
+            406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
+        ] $body);
+    };
+    (@modes [$($head:tt)*] [authenticated; bodiless;] [$($problems:tt)*] $body:tt) => {
+        $crate::responses!(@modes [$($head)*] [] [
+            #[oai(header(name = "WWW-Authenticate", ty = "String"))]
+            401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
+            $($problems)*
+            #[oai(header(name = "Retry-After", ty = "u64"))]
+            503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
+        ] $body);
     };
     (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident { $($success:tt)* }
-        guarded($forbidden:literal);
-        bodiless;
-        problems { $($problems:tt)* }
-        $(json_body($unsupported:literal);)?
-    ) => {
-        $crate::responses! {
-            $(#[$meta])*
-            $vis enum $name { $($success)* }
-            problems {
-                #[oai(header(name = "WWW-Authenticate", ty = "String"))]
-                401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
-                403 Forbidden: $forbidden,
-                $($problems)*
-                #[oai(header(name = "Retry-After", ty = "u64"))]
-                503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
-            }
-            $(json_body($unsupported);)?
-        }
-    };
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident { $($success:tt)* }
-        authenticated;
-        problems { $($problems:tt)* }
-        $(json_body($unsupported:literal);)?
-    ) => {
-        $crate::responses! {
-            $(#[$meta])*
-            $vis enum $name { $($success)* }
-            problems {
-                #[oai(header(name = "WWW-Authenticate", ty = "String"))]
-                401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
-                $($problems)*
-                406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
-                #[oai(header(name = "Retry-After", ty = "u64"))]
-                503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
-            }
-            $(json_body($unsupported);)?
-        }
-    };
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident { $($success:tt)* }
-        problems { $($(#[$attr:meta])* $status:literal $variant:ident : $doc:literal),* $(,)? }
-        $(json_body($unsupported:literal);)?
+        @modes [
+            $(#[$meta:meta])*
+            $vis:vis enum $name:ident { $($success:tt)* }
+        ]
+        []
+        [$($(#[$attr:meta])* $status:literal $variant:ident : $doc:literal),* $(,)?]
+        [$(json_body($unsupported:literal);)?]
     ) => {
         $(#[$meta])*
         #[derive(poem_openapi::ApiResponse)]
@@ -408,6 +370,22 @@ macro_rules! responses {
                 }
             }
         }
+    };
+    // The words between the enum and `problems` are taken one at a time.
+    (@words $head:tt [$($mode:tt)*] guarded($forbidden:literal); $($rest:tt)*) => {
+        $crate::responses!(@words $head [$($mode)* guarded($forbidden);] $($rest)*);
+    };
+    (@words $head:tt [$($mode:tt)*] authenticated; $($rest:tt)*) => {
+        $crate::responses!(@words $head [$($mode)* authenticated;] $($rest)*);
+    };
+    (@words $head:tt [$($mode:tt)*] bodiless; $($rest:tt)*) => {
+        $crate::responses!(@words $head [$($mode)* bodiless;] $($rest)*);
+    };
+    (@words $head:tt $modes:tt problems { $($problems:tt)* } $($body:tt)*) => {
+        $crate::responses!(@modes $head $modes [$($problems)*] [$($body)*]);
+    };
+    ($(#[$meta:meta])* $vis:vis enum $name:ident $success:tt $($rest:tt)*) => {
+        $crate::responses!(@words [$(#[$meta])* $vis enum $name $success] [] $($rest)*);
     };
 }
 

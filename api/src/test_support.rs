@@ -4,17 +4,11 @@
 use crate::{Services, Settings, app};
 use domain::{
     Email,
-    accounts::AccountService,
-    auth::AuthService,
-    files::FileService,
-    notifications::{NotificationService, OutboxSignal},
+    notifications::OutboxSignal,
     throttle::ThrottlePolicy,
-    users::{Password, PasswordHasher, UserService},
+    users::{Password, PasswordHasher},
 };
-use persistence::{
-    Argon2Hasher, Database, DatabaseSettings, FsBlobStore, HmacTokens, SqlAccountRepository,
-    SqlFileRepository, SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
-};
+use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens};
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,7 +108,8 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
     .await
     .unwrap();
     db.migrate().await.unwrap();
-    let repo = Arc::new(SqlUserRepository::new(db.clone(), Duration::from_secs(60)));
+    let storage =
+        persistence::storage(&db, Duration::from_secs(60), dir.path().join("files")).unwrap();
     let clock = Arc::new(TestClock::default());
     let time = clock.clone();
     let tokens = Arc::new(
@@ -122,38 +117,18 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
             .unwrap()
             .with_clock(Arc::new(move || time.now())),
     );
-    let users = UserService::new(repo.clone(), hasher.clone());
-    let auth = AuthService::new(repo, hasher, tokens, THROTTLE)
+    let wakeups = Arc::new(Wakeups::default());
+    let services = Services::over(&storage, hasher, tokens, THROTTLE, wakeups.clone(), false)
         .await
         .unwrap();
-    users
+    services
+        .users
         .ensure_admin(
             Email::parse(ADMIN_EMAIL).unwrap(),
             Password::parse(ADMIN_PASSWORD).unwrap(),
         )
         .await
         .unwrap();
-    let accounts = AccountService::new(
-        Arc::new(SqlAccountRepository::new(db.clone())),
-        Arc::new(SqlIdempotencyStore::new(db.clone())),
-    );
-    let wakeups = Arc::new(Wakeups::default());
-    let notifications = NotificationService::new(
-        Arc::new(SqlNotificationRepository::new(db.clone())),
-        wakeups.clone(),
-    );
-    let files = FileService::new(
-        Arc::new(SqlFileRepository::new(db.clone())),
-        Arc::new(FsBlobStore::new(dir.path().join("files")).unwrap()),
-    );
-    let services = Services {
-        users,
-        auth,
-        accounts,
-        notifications,
-        files,
-        readiness: Arc::new(db.clone()),
-    };
     TestApp {
         client: client(&services),
         db,

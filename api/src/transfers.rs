@@ -34,25 +34,15 @@ pub struct TransferIn {
     amount: i64,
 }
 
-/// What [`TransferIn`] becomes.
-pub struct NewTransfer {
-    from: AccountId,
-    to: AccountId,
-    amount: Amount,
-}
-
 impl RequestModel for TransferIn {
-    type Parsed = NewTransfer;
+    /// The source account, the target account and the amount.
+    type Parsed = (AccountId, AccountId, Amount);
 
-    fn read(members: &mut Members<'_>) -> Option<NewTransfer> {
+    fn read(members: &mut Members<'_>) -> Option<Self::Parsed> {
         let from = members.required("from_account_id", AccountId::parse);
         let to = members.required("to_account_id", AccountId::parse);
         let amount = members.required("amount", Amount::parse);
-        Some(NewTransfer {
-            from: from?,
-            to: to?,
-            amount: amount?,
-        })
+        Some((from?, to?, amount?))
     }
 }
 
@@ -129,8 +119,8 @@ impl TransfersApi {
         key: Header<Option<IdempotencyKeyParam>>,
         body: JsonBody<TransferIn>,
     ) -> TransfersCreate {
-        let input = body.0;
-        let run = |key| accounts.transfer(&auth.0, input.from, input.to, input.amount, key);
+        let (from, to, amount) = body.0;
+        let run = |key| accounts.transfer(&auth.0, from, to, amount, key);
         reply_keyed(req, key.0, run, |t, replayed| {
             TransfersCreate::Created(Json(TransferOut::from(&t)), replayed)
         })

@@ -13,17 +13,11 @@ pub mod worker;
 use anyhow::Context;
 use domain::{
     Email,
-    accounts::AccountService,
-    auth::AuthService,
-    files::FileService,
     idempotency::IdempotencyStore,
-    notifications::{NotificationRepository, NotificationService, RetryPolicy},
+    notifications::{NotificationRepository, RetryPolicy},
     users::{Password, UserService},
 };
-use persistence::{
-    Argon2Hasher, Database, DatabaseSettings, FsBlobStore, HmacTokens, SqlAccountRepository,
-    SqlFileRepository, SqlIdempotencyStore, SqlNotificationRepository, SqlUserRepository,
-};
+use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens};
 pub use settings::Settings;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinHandle};
@@ -82,53 +76,40 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
     .await
     .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let repo = Arc::new(SqlUserRepository::new(
-        db.clone(),
+    let storage = persistence::storage(
+        &db,
         Duration::from_secs(settings.auth_cache_seconds),
-    ));
-    let hasher = Arc::new(Argon2Hasher::new(settings.hash_concurrency()));
+        settings.files_dir(),
+    )?;
     let key = HmacTokens::load_or_create_key(settings.token_key.as_deref(), &settings.data_dir)?;
     let tokens = Arc::new(HmacTokens::new(
         key,
         Duration::from_secs(settings.token_ttl_seconds),
     )?);
-    let users = UserService::new(repo.clone(), hasher.clone())
-        .requiring_conditional_writes(settings.require_if_match);
-    let auth = AuthService::new(repo, hasher, tokens, settings.login_throttle()).await?;
-    bootstrap_admin(settings, &users).await?;
-    let keys: Arc<dyn IdempotencyStore> = Arc::new(SqlIdempotencyStore::new(db.clone()));
-    let accounts = AccountService::new(
-        Arc::new(SqlAccountRepository::new(db.clone())),
-        keys.clone(),
-    );
-    let outbox: Arc<dyn NotificationRepository> =
-        Arc::new(SqlNotificationRepository::new(db.clone()));
     let wakeup = Arc::new(worker::Wakeup::default());
-    let notifications = NotificationService::new(outbox.clone(), wakeup.clone());
-    let files = FileService::new(
-        Arc::new(SqlFileRepository::new(db.clone())),
-        Arc::new(FsBlobStore::new(settings.files_dir())?),
-    );
-    let swept = files
+    let services = api::Services::over(
+        &storage,
+        Arc::new(Argon2Hasher::new(settings.hash_concurrency())),
+        tokens,
+        settings.login_throttle(),
+        wakeup.clone(),
+        settings.require_if_match,
+    )
+    .await?;
+    bootstrap_admin(settings, &services.users).await?;
+    let swept = services
+        .files
         .sweep()
         .await
         .context("sweeping the files directory")?;
     if swept > 0 {
         tracing::info!(swept, "removed leftovers of interrupted uploads");
     }
-    let services = api::Services {
-        users,
-        auth,
-        accounts,
-        notifications,
-        files,
-        readiness: Arc::new(db.clone()),
-    };
     Ok(Wired {
         services,
         db,
-        keys,
-        outbox,
+        keys: storage.idempotency,
+        outbox: storage.outbox,
         wakeup,
     })
 }

@@ -74,6 +74,7 @@ pub mod money;
 pub mod notifications;
 pub mod paging;
 pub mod precondition;
+pub mod storage;
 pub mod throttle;
 pub mod users;
 pub mod violation;

@@ -28,3 +28,23 @@ pub use notifications::SqlNotificationRepository;
 pub use passwords::Argon2Hasher;
 pub use tokens::HmacTokens;
 pub use users::SqlUserRepository;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+/// Every repository over `db`: users (whose token checks are cached for `auth_cache`), accounts,
+/// idempotency keys, the outbox and files, with file bytes under `files_dir`.
+pub fn storage(
+    db: &Database,
+    auth_cache: Duration,
+    files_dir: PathBuf,
+) -> Result<domain::storage::Storage, Error> {
+    Ok(domain::storage::Storage {
+        users: Arc::new(SqlUserRepository::new(db.clone(), auth_cache)),
+        accounts: Arc::new(SqlAccountRepository::new(db.clone())),
+        idempotency: Arc::new(SqlIdempotencyStore::new(db.clone())),
+        outbox: Arc::new(SqlNotificationRepository::new(db.clone())),
+        files: Arc::new(SqlFileRepository::new(db.clone())),
+        blobs: Arc::new(FsBlobStore::new(files_dir)?),
+        readiness: Arc::new(db.clone()),
+    })
+}

@@ -1,0 +1,26 @@
+//! What the domain's services need from a storage backend, handed over in one piece.
+
+use crate::{
+    accounts::AccountRepository, files::BlobStore, files::FileRepository, health::Readiness,
+    idempotency::IdempotencyStore, notifications::NotificationRepository, users::UserRepository,
+};
+use std::sync::Arc;
+
+/// Every repository one backend provides, so that wiring the services is written once.
+#[derive(Clone)]
+pub struct Storage {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Accounts and their ledgers.
+    pub accounts: Arc<dyn AccountRepository>,
+    /// Recorded `Idempotency-Key` outcomes.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The notifications outbox.
+    pub outbox: Arc<dyn NotificationRepository>,
+    /// File metadata.
+    pub files: Arc<dyn FileRepository>,
+    /// File bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Whether the backend answers.
+    pub readiness: Arc<dyn Readiness>,
+}

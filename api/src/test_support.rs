@@ -104,6 +104,7 @@ pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>)
     let db = Database::connect(&DatabaseSettings {
         url: format!("sqlite://{}/api.db", dir.path().display()),
         max_connections: 4,
+        durability: Default::default(),
     })
     .await
     .unwrap();

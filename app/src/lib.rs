@@ -72,6 +72,7 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
     let db = Database::connect(&DatabaseSettings {
         url: settings.database_url(),
         max_connections: settings.database_pool_size,
+        durability: settings.durability.into(),
     })
     .await
     .context("connecting to the database")?;

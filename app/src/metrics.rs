@@ -45,6 +45,19 @@ async fn metrics(sources: Data<&Sources>) -> Response {
         pool.idle,
         pool.max,
     );
+    let commits = sources.db.commit_stats();
+    let _ = write!(
+        out,
+        "# HELP db_group_commits_total SQLite commits that carried writes (each one sync of the \
+         WAL with --durability full).\n\
+         # TYPE db_group_commits_total counter\n\
+         db_group_commits_total {}\n\
+         # HELP db_group_committed_writes_total Writes those commits carried; divided by the \
+         commits, the mean batch.\n\
+         # TYPE db_group_committed_writes_total counter\n\
+         db_group_committed_writes_total {}\n",
+        commits.commits, commits.writes,
+    );
     match sources.outbox.count_by_status().await {
         Ok(counts) => {
             out.push_str(

@@ -24,6 +24,14 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: u32,
 
+    /// What an acknowledged write survives on SQLite. `full` (the default): a power cut or an
+    /// OS crash too; every commit syncs the WAL to disk, and concurrent writes share that sync.
+    /// `process-crash-only`: a crash of the service only; commits skip the sync, so an OS crash
+    /// or a power cut can take back the last acknowledged writes. PostgreSQL keeps its own
+    /// `synchronous_commit` whatever this says.
+    #[arg(long, env = "DURABILITY", value_enum, default_value_t = DurabilityArg::Full)]
+    pub durability: DurabilityArg,
+
     /// Largest JSON request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: u64,
@@ -156,6 +164,24 @@ pub struct Settings {
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
+}
+
+/// The values of `--durability`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurabilityArg {
+    /// Survives power loss: the WAL is synced at every (group) commit.
+    Full,
+    /// Survives a crash of the process only.
+    ProcessCrashOnly,
+}
+
+impl From<DurabilityArg> for persistence::Durability {
+    fn from(arg: DurabilityArg) -> Self {
+        match arg {
+            DurabilityArg::Full => Self::PowerLoss,
+            DurabilityArg::ProcessCrashOnly => Self::ProcessCrashOnly,
+        }
+    }
 }
 
 impl Settings {

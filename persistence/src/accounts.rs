@@ -233,9 +233,12 @@ impl AccountRepository for SqlAccountRepository {
                 created_at: Set(now),
                 ..Default::default()
             };
-            let _gate = self.db.gate().await;
-            match row.insert(self.db.conn()).await {
-                Ok(model) => to_account(model),
+            let txn = self.db.begin_write().await?;
+            match row.insert(&txn.txn).await {
+                Ok(model) => {
+                    txn.commit().await?;
+                    to_account(model)
+                }
                 Err(err)
                     if matches!(
                         err.sql_err(),

@@ -1,4 +1,9 @@
-//! The connection pool, its settings per backend, migrations and the write gate.
+//! The connection pool, its settings per backend, migrations and the write path: group
+//! commit on SQLite, plain transactions on PostgreSQL.
+
+mod group_commit;
+
+pub use group_commit::CommitStats;
 
 use crate::{
     Error,
@@ -7,16 +12,15 @@ use crate::{
 };
 use async_trait::async_trait;
 use domain::health::Readiness;
+use group_commit::{GroupCommit, Turn};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseConnectionType,
-    DatabaseTransaction, DbBackend, QuerySelect, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    DatabaseTransaction, DbBackend, QuerySelect, TransactionTrait,
     sea_query::{LockBehavior, LockType},
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use sea_orm_migration::MigratorTrait;
 use std::{str::FromStr, sync::Arc, time::Duration};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// The advisory lock key instances migrate under ("mig" in ASCII, to be recognisable).
 const MIGRATION_LOCK: i64 = 0x006d_6967;
@@ -28,6 +32,20 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Most connections the pool opens.
     pub max_connections: u32,
+    /// What an acknowledged write survives (SQLite; PostgreSQL keeps its own setting).
+    pub durability: Durability,
+}
+
+/// What a write survives once it is acknowledged, on SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A crash of the process, of the operating system, or a power cut: every commit waits for
+    /// the WAL to reach stable storage (`synchronous=FULL`). Concurrent writes share a commit.
+    #[default]
+    PowerLoss,
+    /// A crash of the process only: commits do not wait for the disk (`synchronous=NORMAL`),
+    /// so an OS crash or a power cut can take the last acknowledged writes back.
+    ProcessCrashOnly,
 }
 
 /// A pool of connections to the service's database, SQLite or PostgreSQL.
@@ -38,9 +56,10 @@ pub struct Database {
     conn: DatabaseConnection,
     url: Arc<str>,
     /// SQLite has one writer at a time. Queuing writers here, in process, instead of in SQLite's
-    /// busy handler (which sleeps and retries) keeps write latency flat under load. PostgreSQL
-    /// locks rows itself and has no gate.
-    write_gate: Option<Arc<Mutex<()>>>,
+    /// busy handler (which sleeps and retries), keeps write latency flat under load, and lets
+    /// the queued writers share one commit. PostgreSQL locks rows itself and groups commits in
+    /// the server.
+    group: Option<Arc<GroupCommit>>,
     max_connections: u32,
 }
 
@@ -55,27 +74,42 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// A write transaction, holding the write gate (on SQLite) until it commits or drops.
+/// A write transaction: on SQLite a savepoint in a group commit's batch, holding the turn to
+/// write until it commits or drops; on PostgreSQL a transaction of its own.
 pub(crate) struct WriteTxn {
+    // Declared before the turn, so that a dropped write's savepoint is rolled back before the
+    // turn passes on.
     pub(crate) txn: DatabaseTransaction,
-    _gate: Option<OwnedMutexGuard<()>>,
+    turn: Option<Turn>,
 }
 
 impl WriteTxn {
-    /// Commits the transaction and opens the gate.
+    /// Commits the write; returns once it is durable as the settings ask (on SQLite, once its
+    /// batch has committed).
     pub(crate) async fn commit(self) -> Result<()> {
-        Ok(self.txn.commit().await?)
+        let Self { txn, turn } = self;
+        txn.commit().await?;
+        match turn {
+            Some(turn) => turn.committed().await,
+            None => Ok(()),
+        }
     }
 
-    /// Rolls the transaction back and opens the gate.
+    /// Rolls the write back.
     pub(crate) async fn rollback(self) -> Result<()> {
-        Ok(self.txn.rollback().await?)
+        let Self { txn, turn } = self;
+        txn.rollback().await?;
+        if let Some(turn) = turn {
+            turn.rolled_back().await;
+        }
+        Ok(())
     }
 }
 
 impl Database {
     /// Opens the pool. A SQLite database file (and its directory) is created when missing,
-    /// in WAL mode with a busy timeout, `synchronous=NORMAL` and foreign keys on.
+    /// in WAL mode with a busy timeout, foreign keys on, and `synchronous` as `durability`
+    /// asks.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
         let mut options = ConnectOptions::new(settings.url.clone());
         options
@@ -86,12 +120,17 @@ impl Database {
         let sqlite = settings.url.starts_with("sqlite:");
         if sqlite {
             create_sqlite_directory(&settings.url)?;
-            options.map_sqlx_sqlite_opts(|opts| {
+            let synchronous = match settings.durability {
+                Durability::PowerLoss => SqliteSynchronous::Full,
+                Durability::ProcessCrashOnly => SqliteSynchronous::Normal,
+            };
+            options.map_sqlx_sqlite_opts(move |opts| {
                 opts.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    // NORMAL in WAL mode: a commit survives a crash of the process; only an OS
-                    // crash or power loss can take the last commits back.
-                    .synchronous(SqliteSynchronous::Normal)
+                    // FULL in WAL mode syncs the WAL at every commit; NORMAL only at
+                    // checkpoints, so a commit survives a crash of the process but not
+                    // necessarily one of the OS.
+                    .synchronous(synchronous)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
@@ -102,9 +141,9 @@ impl Database {
         }
         let conn = sea_orm::Database::connect(options).await?;
         Ok(Self {
-            conn,
+            conn: conn.clone(),
             url: settings.url.as_str().into(),
-            write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+            group: sqlite.then(|| GroupCommit::new(conn.clone())),
             max_connections: settings.max_connections.max(1),
         })
     }
@@ -184,49 +223,44 @@ impl Database {
         }
     }
 
-    /// The pool, for reads, and for single-statement writes made through [`Database::gated`].
+    /// The pool, for reads. Writes go through [`Database::begin_write`].
     pub(crate) fn conn(&self) -> &DatabaseConnection {
         &self.conn
     }
 
-    /// Runs `write`, a single statement on the pool, behind the write gate (on SQLite).
-    ///
-    /// Writes of more than one statement take a transaction, [`Database::begin_write`].
-    pub(crate) async fn gated<T>(&self, write: impl Future<Output = T>) -> T {
-        // The future is lazy: it takes its connection when polled, behind the gate, so that a
-        // writer waiting at the gate holds no connection.
-        let _gate = self.gate().await;
-        write.await
+    /// How many commits carried how many writes (SQLite's group commit; zero on PostgreSQL).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.group
+            .as_ref()
+            .map_or_else(CommitStats::default, |group| group.stats())
     }
 
-    /// Waits for the write gate (SQLite only); hold the guard while writing.
-    pub(crate) async fn gate(&self) -> Option<OwnedMutexGuard<()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        }
-    }
-
-    /// Begins a write transaction: behind the gate and `BEGIN IMMEDIATE` on SQLite, so that a
-    /// transaction which reads before it writes never has to upgrade its lock.
+    /// Begins a write: on SQLite a savepoint in the open batch of the group commit, once it is
+    /// this writer's turn (a batch's transaction is `BEGIN IMMEDIATE`, so that a write which
+    /// reads first never has to upgrade its lock); on PostgreSQL a transaction.
     ///
-    /// The gate and the BEGIN run in a task of their own, which a dropped request cannot stop
-    /// halfway: sqlx 0.9 forgets a PostgreSQL BEGIN cancelled before its answer, and the pool
-    /// then lends out a connection inside a transaction nobody ends, where the next request's
-    /// writes would wait uncommitted (launchbadge/sqlx#4393). Finished in its task, the
-    /// transaction is rolled back when nobody is left to take it.
+    /// The wait for the turn and the BEGIN run in a task of their own, which a dropped request
+    /// cannot stop halfway: sqlx 0.9 forgets a PostgreSQL BEGIN cancelled before its answer,
+    /// and the pool then lends out a connection inside a transaction nobody ends, where the
+    /// next request's writes would wait uncommitted (launchbadge/sqlx#4393); and a writer
+    /// counted as queued for the turn must take it. Finished in its task, the write is rolled
+    /// back when nobody is left to take it.
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn> {
         let db = self.clone();
         tokio::spawn(async move {
-            // Gate first, connection second: a task waiting at the gate holds no connection,
-            // so the gate holder can always get one.
-            let gate = db.gate().await;
-            let options = TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            };
-            let txn = db.conn.begin_with_options(options).await?;
-            Ok(WriteTxn { txn, _gate: gate })
+            match &db.group {
+                Some(group) => {
+                    let (txn, turn) = group.begin().await?;
+                    Ok(WriteTxn {
+                        txn,
+                        turn: Some(turn),
+                    })
+                }
+                None => Ok(WriteTxn {
+                    txn: db.conn.begin().await?,
+                    turn: None,
+                }),
+            }
         })
         .await?
     }

@@ -25,6 +25,10 @@ pub enum Error {
     /// A task of its own (blocking work, a BEGIN) panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The commit that carried a write (with others, on SQLite) failed: the write is not
+    /// stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
     /// The settings name no usable database.
     #[error("invalid database settings: {0}")]
     Settings(String),

@@ -138,10 +138,10 @@ impl IdempotencyStore for SqlIdempotencyStore {
         in_storage(async {
             let release = Keys::delete_many()
                 .filter(Column::Id.eq(claim.record))
-                .filter(Column::State.eq(IN_FLIGHT))
-                .exec(self.db.conn());
-            self.db.gated(release).await?;
-            Ok(())
+                .filter(Column::State.eq(IN_FLIGHT));
+            let txn = self.db.begin_write().await?;
+            release.exec(&txn.txn).await?;
+            txn.commit().await
         })
         .await
     }
@@ -158,10 +158,11 @@ impl IdempotencyStore for SqlIdempotencyStore {
     async fn purge_expired(&self) -> domain::Result<u64> {
         in_storage(async {
             let cutoff: DateTime<Utc> = Utc::now() - KEY_LIFETIME;
-            let purge = Keys::delete_many()
-                .filter(Column::CreatedAt.lt(cutoff))
-                .exec(self.db.conn());
-            Ok(self.db.gated(purge).await?.rows_affected)
+            let purge = Keys::delete_many().filter(Column::CreatedAt.lt(cutoff));
+            let txn = self.db.begin_write().await?;
+            let purged = purge.exec(&txn.txn).await?.rows_affected;
+            txn.commit().await?;
+            Ok(purged)
         })
         .await
     }

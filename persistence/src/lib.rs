@@ -20,7 +20,7 @@ pub mod tokens;
 pub mod users;
 
 pub use accounts::SqlAccountRepository;
-pub use database::{Database, DatabaseSettings, PoolStats};
+pub use database::{CommitStats, Database, DatabaseSettings, Durability, PoolStats};
 pub use error::Error;
 pub use files::{FsBlobStore, SqlFileRepository};
 pub use idempotency::SqlIdempotencyStore;

@@ -98,7 +98,10 @@ impl NotificationRepository for SqlNotificationRepository {
                 sent_at: Set(None),
                 ..Default::default()
             };
-            to_domain(self.db.gated(row.insert(self.db.conn())).await?)
+            let txn = self.db.begin_write().await?;
+            let model = row.insert(&txn.txn).await?;
+            txn.commit().await?;
+            to_domain(model)
         })
         .await
     }
@@ -142,9 +145,10 @@ impl NotificationRepository for SqlNotificationRepository {
                 .col_expr(Column::Status, Expr::value(SENDING))
                 .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
                 .col_expr(Column::LeaseUntil, Expr::value(lease_until))
-                .filter(Column::Id.in_subquery(due_ids.into_query()))
-                .exec_with_returning(self.db.conn());
-            let claimed = self.db.gated(claim).await?;
+                .filter(Column::Id.in_subquery(due_ids.into_query()));
+            let txn = self.db.begin_write().await?;
+            let claimed = claim.exec_with_returning(&txn.txn).await?;
+            txn.commit().await?;
             let mut claimed: Vec<Notification> =
                 claimed.into_iter().map(to_domain).collect::<Result<_>>()?;
             claimed.sort_by_key(|n| n.id);
@@ -167,9 +171,10 @@ impl NotificationRepository for SqlNotificationRepository {
                 )
                 .col_expr(Column::LastError, Expr::value(Option::<String>::None))
                 .filter(Column::Id.eq(id.get()))
-                .filter(Column::Status.eq(SENDING))
-                .exec(self.db.conn());
-            self.db.gated(sent).await?;
+                .filter(Column::Status.eq(SENDING));
+            let txn = self.db.begin_write().await?;
+            sent.exec(&txn.txn).await?;
+            txn.commit().await?;
             Ok(())
         })
         .await
@@ -200,7 +205,9 @@ impl NotificationRepository for SqlNotificationRepository {
                     Expr::value(NotificationStatus::Failed.as_str()),
                 ),
             };
-            self.db.gated(update.exec(self.db.conn())).await?;
+            let txn = self.db.begin_write().await?;
+            update.exec(&txn.txn).await?;
+            txn.commit().await?;
             Ok(())
         })
         .await

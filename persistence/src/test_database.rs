@@ -33,7 +33,8 @@ impl TestDatabase {
         }
     }
 
-    fn sqlite() -> Self {
+    /// A fresh SQLite database, whatever `TEST_DATABASE_URL` says: for what only SQLite does.
+    pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|err| panic!("a temporary directory: {err}"));
         Self {
             url: format!("sqlite://{}/test.db", dir.path().display()),
@@ -86,6 +87,7 @@ impl TestDatabase {
         let settings = crate::DatabaseSettings {
             url: database.url.clone(),
             max_connections: 4,
+            durability: Default::default(),
         };
         let db = crate::Database::connect(&settings)
             .await

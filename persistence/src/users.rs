@@ -101,11 +101,12 @@ impl UserRepository for SqlUserRepository {
                 updated_at: Set(record.created_at),
                 ..Default::default()
             };
-            let model = self
-                .db
-                .gated(row.insert(self.db.conn()))
+            let txn = self.db.begin_write().await?;
+            let model = row
+                .insert(&txn.txn)
                 .await
                 .map_err(|err| constraint(err, None))?;
+            txn.commit().await?;
             // A cached "no such user" for this id must not outlive the insert.
             self.cache.invalidate(&model.id);
             to_domain(model)

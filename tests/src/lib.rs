@@ -47,6 +47,14 @@ impl TestStorage {
         }
     }
 
+    /// A fresh directory and SQLite database, whatever `TEST_DATABASE_URL` says.
+    pub fn sqlite() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            db: TestDatabase::sqlite(),
+        }
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()

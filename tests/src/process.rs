@@ -41,11 +41,25 @@ impl Instance {
     /// Starts the binary on `storage`'s data and database, with the test admin, a shared token
     /// key and `env` on top, on a free loopback port.
     pub fn spawn(storage: &TestStorage, env: &[(&str, String)]) -> Self {
+        Self::spawn_under(&[], storage, env)
+    }
+
+    /// [`Instance::spawn`], the binary run by the command `wrapper` (e.g. `strace` and its
+    /// flags), which must pass signals on and exit with it.
+    pub fn spawn_under(wrapper: &[String], storage: &TestStorage, env: &[(&str, String)]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(binary())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary());
+                command
+            }
+            None => Command::new(binary()),
+        };
+        let child = command
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .env("DATABASE_URL", &storage.db.url)
             .env("DATA_DIR", storage.dir())
@@ -63,6 +77,11 @@ impl Instance {
             child,
             exited: false,
         }
+    }
+
+    /// The process id of what was spawned (the wrapper, when there is one).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits until the service answers `/readyz` (at most a minute).

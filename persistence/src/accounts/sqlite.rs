@@ -27,21 +27,20 @@ impl SqlAccountRepository {
         now: DateTime<Utc>,
     ) -> Result<Booking> {
         let statement = booking(plan, now);
-        let Some(claim) = claim else {
-            let _gate = self.db.gate().await;
-            return match run(self.db.conn(), plan, statement).await? {
-                Some(booked) => Ok(Booking::Booked(booked)),
-                None => self.found(self.db.conn(), plan).await,
-            };
-        };
         let txn = self.db.begin_write().await?;
         match run(&txn.txn, plan, statement).await? {
             Some(booked) => {
-                complete(&txn.txn, claim, &booked.outcome()).await?;
+                if let Some(claim) = claim {
+                    complete(&txn.txn, claim, &booked.outcome()).await?;
+                }
                 txn.commit().await?;
                 Ok(Booking::Booked(booked))
             }
-            None => self.found(&txn.txn, plan).await,
+            None => {
+                let refused = self.found(&txn.txn, plan).await;
+                txn.rollback().await?;
+                refused
+            }
         }
     }
 

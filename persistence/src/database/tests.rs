@@ -8,6 +8,7 @@ async fn single_connection(database: &TestDatabase) -> Database {
     let settings = DatabaseSettings {
         url: database.url.clone(),
         max_connections: 1,
+        durability: Default::default(),
     };
     let db = Database::connect(&settings).await.unwrap();
     db.migrate().await.unwrap();

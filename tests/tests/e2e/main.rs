@@ -8,6 +8,7 @@
 mod accounts;
 mod auth;
 mod crash;
+mod durability;
 mod files;
 mod instances;
 mod metrics;

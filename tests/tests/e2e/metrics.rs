@@ -60,6 +60,17 @@ async fn metrics_count_requests_by_route_template_and_show_pool_and_queue() {
         text.lines()
             .any(|l| l.starts_with("db_pool_max_connections "))
     );
+    // SQLite's group commit counts the sign-up and the notification (and the admin made at
+    // start-up); PostgreSQL commits on its own and counts nothing here.
+    let committed: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("db_group_committed_writes_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("db_group_committed_writes_total");
+    let on_sqlite = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_default()
+        .is_empty();
+    assert!(!on_sqlite || committed >= 2, "{text}");
 
     // The public port has no metrics.
     let public = service

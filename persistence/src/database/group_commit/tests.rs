@@ -1,0 +1,160 @@
+use crate::{Database, DatabaseSettings, Durability, database::WriteTxn};
+use sea_orm::{ConnectionTrait, Statement};
+use std::{sync::atomic::Ordering, time::Duration};
+
+/// A SQLite database (group commit is SQLite's) with a table of probes, and a second pool on
+/// it that sees only what is committed.
+async fn sqlite() -> (Database, Database, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings {
+        url: format!("sqlite://{}/group.db", dir.path().display()),
+        max_connections: 4,
+        durability: Durability::PowerLoss,
+    };
+    let db = Database::connect(&settings).await.unwrap();
+    db.conn()
+        .execute_unprepared("CREATE TABLE probe (id INTEGER PRIMARY KEY)")
+        .await
+        .unwrap();
+    let other = Database::connect(&settings).await.unwrap();
+    (db, other, dir)
+}
+
+async fn insert(txn: &WriteTxn, id: i64) -> Result<(), sea_orm::DbErr> {
+    let sql = format!("INSERT INTO probe (id) VALUES ({id})");
+    txn.txn
+        .execute_raw(Statement::from_string(txn.txn.get_database_backend(), sql))
+        .await
+        .map(|_| ())
+}
+
+async fn stored(db: &Database) -> Vec<i64> {
+    let rows = db
+        .conn()
+        .query_all_raw(Statement::from_string(
+            db.backend(),
+            "SELECT id FROM probe ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.try_get("", "id").unwrap())
+        .collect()
+}
+
+/// Waits until `n` writers are queued for the turn.
+async fn queued(db: &Database, n: usize) {
+    let group = db.group.clone().unwrap();
+    while group.queued.load(Ordering::SeqCst) < n {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Probe 1 inserted and committed while a second writer is queued for the turn, so that the
+/// commit waits for the batch: the pending acknowledgement, and the second writer (now holding
+/// the turn).
+async fn committed_behind_a_writer(
+    db: &Database,
+) -> (tokio::task::JoinHandle<crate::error::Result<()>>, WriteTxn) {
+    let first = db.begin_write().await.unwrap();
+    insert(&first, 1).await.unwrap();
+    let second = tokio::spawn({
+        let db = db.clone();
+        async move { db.begin_write().await.unwrap() }
+    });
+    queued(db, 1).await;
+    let acknowledged = tokio::spawn(first.commit());
+    (acknowledged, second.await.unwrap())
+}
+
+#[tokio::test]
+async fn concurrent_writes_share_commits_and_every_one_is_stored() {
+    let (db, other, _dir) = sqlite().await;
+    let writers: Vec<_> = (1..=64)
+        .map(|id| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let txn = db.begin_write().await.unwrap();
+                insert(&txn, id).await.unwrap();
+                txn.commit().await.unwrap();
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(stored(&other).await, (1..=64).collect::<Vec<_>>());
+    let stats = db.commit_stats();
+    assert_eq!(stats.writes, 64);
+    assert!(
+        stats.commits < 64,
+        "64 concurrent writes took {} commits",
+        stats.commits
+    );
+}
+
+#[tokio::test]
+async fn a_write_is_not_acknowledged_before_its_batch_commits() {
+    let (db, other, _dir) = sqlite().await;
+    let (mut acknowledged, second) = committed_behind_a_writer(&db).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), &mut acknowledged)
+            .await
+            .is_err(),
+        "a write was acknowledged while its batch was still open"
+    );
+    assert_eq!(stored(&other).await, Vec::<i64>::new());
+    insert(&second, 2).await.unwrap();
+    second.commit().await.unwrap();
+    acknowledged.await.unwrap().unwrap();
+    assert_eq!(stored(&other).await, vec![1, 2]);
+    assert_eq!(db.commit_stats().commits, 1);
+}
+
+#[tokio::test]
+async fn a_failed_write_in_a_batch_rolls_back_alone() {
+    let (db, other, _dir) = sqlite().await;
+    let holder = db.begin_write().await.unwrap();
+    insert(&holder, 1).await.unwrap();
+    let writers: Vec<_> = (2..=9)
+        .map(|id| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let txn = db.begin_write().await.unwrap();
+                // The odd ones collide with the holder's row and are refused.
+                let id = if id % 2 == 1 { 1 } else { id };
+                match insert(&txn, id).await {
+                    Ok(()) => txn.commit().await.map(|()| true).unwrap(),
+                    Err(_) => {
+                        txn.rollback().await.unwrap();
+                        false
+                    }
+                }
+            })
+        })
+        .collect();
+    queued(&db, 8).await;
+    holder.commit().await.unwrap();
+    let mut committed = 0;
+    for writer in writers {
+        committed += usize::from(writer.await.unwrap());
+    }
+    assert_eq!(committed, 4);
+    assert_eq!(stored(&other).await, vec![1, 2, 4, 6, 8]);
+    assert_eq!(db.commit_stats().commits, 1, "the batch split");
+}
+
+#[tokio::test]
+async fn a_writer_dropped_mid_turn_still_lets_its_batch_commit() {
+    let (db, other, _dir) = sqlite().await;
+    let (acknowledged, second) = committed_behind_a_writer(&db).await;
+    insert(&second, 2).await.unwrap();
+    // The last writer of the batch goes away without committing or rolling back.
+    drop(second);
+    tokio::time::timeout(Duration::from_secs(5), acknowledged)
+        .await
+        .expect("the batch was left open")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored(&other).await, vec![1]);
+}

@@ -137,17 +137,49 @@ LOW_MEMORY = {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_ARENA_EAGER_COMMIT": "0"}
 
 
 def start_ours(name, work, database_url=None, extra_env=None):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     data = os.path.join(work, name)
     env = dict(os.environ, RUST_LOG="warn", ADMIN_EMAIL=ADMIN["email"], ADMIN_PASSWORD=ADMIN["password"],
-               **(extra_env or {}))
+               METRICS_BIND=f"127.0.0.1:{metrics_port}", **(extra_env or {}))
     if database_url:
         env["DATABASE_URL"] = database_url
     process = subprocess.Popen([BINARY, "--bind", f"127.0.0.1:{port}", "--data-dir", data], env=env,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     wait_ready(base)
-    return Target(name, process, base, db=None if database_url else os.path.join(data, "service.db"))
+    target = Target(name, process, base, db=None if database_url else os.path.join(data, "service.db"))
+    target.metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    return target
+
+
+def commit_counters(target):
+    """SQLite's group-commit counters (commits, writes) from the metrics listener, if any."""
+    if not getattr(target, "metrics", None):
+        return None
+    with urllib.request.urlopen(target.metrics, timeout=10) as response:
+        text = response.read().decode()
+    values = dict(line.split(" ", 1) for line in text.splitlines()
+                  if line.startswith(("db_group_commits_total ", "db_group_committed_writes_total ")))
+    return int(values.get("db_group_commits_total", 0)), int(values.get("db_group_committed_writes_total", 0))
+
+
+def fsyncs_during(target, run):
+    """`run()`, with the fsync and fdatasync calls of the target's processes counted meanwhile
+    (perf's syscall tracepoints); None where perf cannot count them."""
+    if not shutil.which("perf"):
+        return run(), None
+    events = "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync"
+    perf = subprocess.Popen(["perf", "stat", "-x,", "-e", events, "-p", ",".join(map(str, target.pids()))],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        result = run()
+    finally:
+        perf.send_signal(2)
+        _, err = perf.communicate(timeout=30)
+    counts = [line.split(",")[0] for line in err.splitlines() if "sys_enter_f" in line]
+    if not counts or not all(c.isdigit() for c in counts):
+        return result, None
+    return result, sum(int(c) for c in counts)
 
 
 def start_ours_pg(work, server_url):
@@ -299,10 +331,13 @@ def main():
     parser.add_argument("--peer", action="store_true", help="also measure the FastAPI peer")
     parser.add_argument("--bare", action="store_true", help="also measure the bare poem server (get_user)")
     parser.add_argument("--postgres", metavar="URL", help="also measure this service on PostgreSQL")
+    parser.add_argument("--process-crash-only", action="store_true",
+                        help="also measure this service with --durability process-crash-only (ours-pco)")
     parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,"
                         "page,page_gzip,page_br,page_zstd,export,download")
     parser.add_argument("--download-mib", type=int, default=1024)
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64, help="wrk's connections (1: latency at low load)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--users", type=int, default=10000, help="users seeded through the API")
     parser.add_argument("--export-sizes", default="100000,1000000")
@@ -317,6 +352,8 @@ def main():
     targets, results = [], []
     try:
         targets.append(start_ours("ours", work))
+        if args.process_crash_only:
+            targets.append(start_ours("ours-pco", work, extra_env={"DURABILITY": "process-crash-only"}))
         if args.postgres:
             targets.append(start_ours_pg(work, args.postgres))
         if args.peer:
@@ -343,10 +380,22 @@ def main():
                         result = wrk(target, "page.lua", args.duration, extra_env={"ENCODING": encoding})
                         result["bytes"] = fetch_size(target, "/users?limit=100", encoding)[0]
                     else:
-                        result = wrk(target, f"{scenario}.lua", args.duration)
+                        before = commit_counters(target)
+                        result, fsyncs = fsyncs_during(
+                            target, lambda: wrk(target, f"{scenario}.lua", args.duration, args.connections))
+                        after = commit_counters(target)
+                        requests = result["rps"] * args.duration
+                        if fsyncs is not None and requests:
+                            result["fsyncs_per_request"] = fsyncs / requests
+                        if before and after and after[0] > before[0]:
+                            result["mean_batch"] = (after[1] - before[1]) / (after[0] - before[0])
                     results.append({"scenario": scenario, "target": target.name, "round": round_, **result})
                     extra = (f"  get_user p99 during: {result['get_user_p99_ms_during']:.2f} ms"
                              if "get_user_p99_ms_during" in result else "")
+                    if "mean_batch" in result:
+                        extra += f"  mean batch {result['mean_batch']:.1f}"
+                    if "fsyncs_per_request" in result:
+                        extra += f"  fsyncs/request {result['fsyncs_per_request']:.3f}"
                     print(f"{scenario:12} {target.name:8} {round_:>5} {result['rps']:>10.0f} "
                           f"{result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} {result['non2xx']:>7}{extra}",
                           flush=True)
@@ -431,6 +480,12 @@ def summarize(results):
             line += f"  {100 * rps / bare:3.0f}% of bare poem"
         if "bytes" in rows[0]:
             line += f"  ({rows[0]['bytes']:,} bytes a response)"
+        batches = [r["mean_batch"] for r in rows if "mean_batch" in r]
+        if batches:
+            line += f"  mean batch {statistics.median(batches):.1f}"
+        fsyncs = [r["fsyncs_per_request"] for r in rows if "fsyncs_per_request" in r]
+        if fsyncs:
+            line += f"  fsyncs/request {statistics.median(fsyncs):.3f}"
         if "get_user_p99_ms_during" in rows[0]:
             line += f"  (get_user p99 meanwhile {statistics.median(r['get_user_p99_ms_during'] for r in rows):.2f} ms)"
         print(line)

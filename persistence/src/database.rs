@@ -86,23 +86,38 @@ pub(crate) struct WriteTxn {
 impl WriteTxn {
     /// Commits the write; returns once it is durable as the settings ask (on SQLite, once its
     /// batch has committed).
+    ///
+    /// On SQLite the release of the savepoint and the batch's commit run in a task of their
+    /// own: a request dropped meanwhile (its client gone) must not cut a commit that carries
+    /// other writers' writes, nor leave them waiting for it.
     pub(crate) async fn commit(self) -> Result<()> {
         let Self { txn, turn } = self;
-        txn.commit().await?;
         match turn {
-            Some(turn) => turn.committed().await,
-            None => Ok(()),
+            Some(turn) => {
+                tokio::spawn(async move {
+                    txn.commit().await?;
+                    turn.committed().await
+                })
+                .await?
+            }
+            None => Ok(txn.commit().await?),
         }
     }
 
-    /// Rolls the write back.
+    /// Rolls the write back (in a task of its own on SQLite, as [`WriteTxn::commit`]).
     pub(crate) async fn rollback(self) -> Result<()> {
         let Self { txn, turn } = self;
-        txn.rollback().await?;
-        if let Some(turn) = turn {
-            turn.rolled_back().await;
+        match turn {
+            Some(turn) => {
+                tokio::spawn(async move {
+                    txn.rollback().await?;
+                    turn.rolled_back().await;
+                    Ok(())
+                })
+                .await?
+            }
+            None => Ok(txn.rollback().await?),
         }
-        Ok(())
     }
 }
 
@@ -201,7 +216,7 @@ impl Database {
     }
 
     /// `query` with the rows it reads locked for update until the transaction ends, on
-    /// PostgreSQL; SQLite has no row locks, and its one writer (the write gate) serialises
+    /// PostgreSQL; SQLite has no row locks, and its one writer (the group commit's turn) serialises
     /// writes instead.
     pub(crate) fn locking<Q: QuerySelect>(&self, query: Q) -> Q {
         match self.backend() {
@@ -212,7 +227,7 @@ impl Database {
 
     /// `query` locking the rows it reads for update and skipping those another transaction
     /// holds, on PostgreSQL: concurrent claimers (of several instances) then take disjoint rows
-    /// without waiting for each other. SQLite has no row locks; its write gate makes a claim
+    /// without waiting for each other. SQLite has no row locks; the group commit's one writer makes a claim
     /// exclusive instead.
     pub(crate) fn claiming<Q: QuerySelect>(&self, query: Q) -> Q {
         match self.backend() {

@@ -1,7 +1,7 @@
 //! The notifications outbox in SQL: [`SqlNotificationRepository`].
 //!
 //! Claiming is one statement, `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING *`: on SQLite
-//! the write gate makes it exclusive; on PostgreSQL the subquery takes `FOR UPDATE SKIP LOCKED`,
+//! the group commit's one writer makes it exclusive; on PostgreSQL the subquery takes `FOR UPDATE SKIP LOCKED`,
 //! so that workers of several instances claim disjoint rows without waiting for each other.
 
 use crate::{

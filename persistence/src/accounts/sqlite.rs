@@ -1,11 +1,11 @@
 //! Money movements on SQLite: each plan executed as a single `INSERT … SELECT … RETURNING`,
 //! whose triggers (migration m0006) write the rest of the ledger and move the balances.
 //!
-//! SQLite takes its write lock before such a statement reads anything, and the write gate
-//! queues this process's writers in front of it, so the plan's conditions in the `SELECT` (the
-//! legs' bounds, the source's owner, one currency) hold when the rows are written. A statement
-//! is atomic with its triggers, so without an idempotency key a movement is one round trip to
-//! the driver's SQLite thread; with one, it runs in a transaction with the key's outcome.
+//! SQLite takes its write lock before such a statement reads anything, and the group commit's
+//! turn queues this process's writers in front of it, so the plan's conditions in the `SELECT`
+//! (the legs' bounds, the source's owner, one currency) hold when the rows are written. The
+//! statement runs in the writer's savepoint of the batch, with the key's outcome when there is
+//! one, and is answered once the batch has committed.
 
 use super::{SqlAccountRepository, ledger, to_transaction, to_transfer, transfer};
 use crate::{error::Result, idempotency::complete};

@@ -158,3 +158,31 @@ async fn a_writer_dropped_mid_turn_still_lets_its_batch_commit() {
         .unwrap();
     assert_eq!(stored(&other).await, vec![1]);
 }
+
+#[tokio::test]
+async fn a_commit_whose_request_is_dropped_still_answers_the_rest_of_its_batch() {
+    use futures_util::FutureExt;
+    // Where the drop lands among the polls depends on timing: try every count up to a bound.
+    for polls in 1..=60 {
+        let (db, other, _dir) = sqlite().await;
+        let (acknowledged, second) = committed_behind_a_writer(&db).await;
+        insert(&second, 2).await.unwrap();
+        let mut commit = Box::pin(second.commit());
+        for _ in 0..polls {
+            if (&mut commit).now_or_never().is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        drop(commit);
+        let answer = tokio::time::timeout(Duration::from_secs(5), acknowledged)
+            .await
+            .expect("the waiting writer got no answer")
+            .unwrap();
+        assert!(
+            answer.is_ok(),
+            "dropped after {polls} polls, it failed: {answer:?}"
+        );
+        assert!(stored(&other).await.contains(&1));
+    }
+}

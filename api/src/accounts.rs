@@ -178,6 +178,7 @@ responses! {
         Created(Json<AccountOut>, #[oai(header = "Location")] String),
     }
     guarded("`owner_id` is someone else and the caller is not an admin.");
+    stores;
     problems {
         422 Unprocessable: "A member is invalid, or no user has `owner_id` (`errors` names each).",
     }
@@ -239,6 +240,7 @@ responses! {
         ),
     }
     guarded("The account is someone else's and the caller is not an admin.");
+    stores;
     problems {
         404 NotFound: "No account has this id.",
         409 Conflict: "A request with this `Idempotency-Key` is still being processed.",
@@ -260,6 +262,7 @@ responses! {
         ),
     }
     guarded("The account is someone else's and the caller is not an admin.");
+    stores;
     problems {
         #[oai(header(name = "Idempotent-Replayed", ty = "Option<String>"))]
         402 InsufficientFunds: "Insufficient Funds: the balance does not cover the amount; `balance` and `required` say by how much.",

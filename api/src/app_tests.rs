@@ -1,7 +1,7 @@
 //! Tests of what every route shares: framework errors as problems, request ids, health, the
 //! served spec and the docs UIs.
 
-use crate::test_support::{Reply, test_app};
+use crate::test_support::{Reply, test_app, user_in};
 use poem::http::{HeaderValue, Method};
 
 #[tokio::test]
@@ -73,6 +73,29 @@ async fn health_is_ok_and_readiness_follows_the_database() {
     let reply = Reply::of(app.client.get("/readyz").send().await).await;
     reply.assert_problem(503, "/readyz");
     assert_eq!(reply.header("retry-after"), Some("5"));
+}
+
+#[tokio::test]
+async fn requests_whose_database_is_gone_are_503_database_unavailable_with_retry_after() {
+    let app = test_app().await;
+    let member = app.signup("Ada", "ada@example.com").await;
+    app.db.close().await.unwrap();
+    let read = app
+        .send(Method::GET, &member.uri, Some(&member.token), None)
+        .await;
+    let signup = app
+        .send(
+            Method::POST,
+            "/users",
+            None,
+            Some(&user_in("Bob", "bob@example.com")),
+        )
+        .await;
+    for (reply, instance) in [(read, member.uri.as_str()), (signup, "/users")] {
+        let problem = reply.assert_problem(503, instance);
+        assert_eq!(problem["type"], "/problems/database-unavailable");
+        assert_eq!(reply.header("retry-after"), Some("2"));
+    }
 }
 
 #[tokio::test]

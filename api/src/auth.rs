@@ -120,7 +120,7 @@ responses! {
         429 TooManyRequests: "Too many failed attempts for this address or from this client; `Retry-After` says how many seconds to wait, `RateLimit-Policy` and `RateLimit` which limit refused.",
         406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
-        503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
+        503 ServiceUnavailable: "The database does not answer; or more requests are in flight than the service takes at once (type `overloaded`). `Retry-After` says when to retry.",
     }
     json_body("The body is not sent as `application/json`.");
 }

@@ -168,6 +168,23 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             format!("User {id} was created concurrently; retry the request."),
         ),
         Error::TooManyAttempts(throttled) => return too_many_attempts(&throttled, instance),
+        Error::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "storage unavailable");
+            return ProblemBody::from(
+                of(
+                    T::DatabaseUnavailable,
+                    "The database does not answer; nothing was done. Retry shortly.".to_owned(),
+                ),
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
+        }
+        Error::StorageFull(cause) => {
+            tracing::error!(error = %cause, "storage full");
+            of(
+                T::StorageFull,
+                "The disk has no room left for this write; nothing was stored.".to_owned(),
+            )
+        }
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "request failed");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, instance)
@@ -175,6 +192,10 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
     };
     problem.into()
 }
+
+/// Seconds a client waits before retrying when the database does not answer: long enough for a
+/// restart to be under way, short enough that a brief outage costs little.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
 
 /// A refusal of type `kind` about one `input`, which broke the rule `code`.
 fn refused(kind: ProblemType, code: &str, input: Input, msg: &str, instance: &str) -> Problem {
@@ -363,6 +384,24 @@ mod tests {
         assert_eq!(broken_body(&slow, "/x").status, 408);
         assert!(find_cause::<BodyTooLarge>(&io::Error::other("reset")).is_none());
         assert_eq!(broken_body(&io::Error::other("reset"), "/x").status, 400);
+    }
+
+    #[test]
+    fn an_unavailable_database_is_a_503_with_retry_after_and_a_full_disk_a_507() {
+        let body = problem_for(Error::Unavailable("refused".into()), "/users/1");
+        assert_eq!(body.problem.status, 503);
+        assert_eq!(body.problem.kind, "/problems/database-unavailable");
+        assert_eq!(body.header(&RETRY_AFTER), Some("2"));
+        assert_eq!(
+            body.problem
+                .detail
+                .as_deref()
+                .map(|d| d.contains("refused")),
+            Some(false)
+        );
+        let full = problem_for(Error::StorageFull("ENOSPC".into()), "/files/a").problem;
+        assert_eq!(full.status, 507);
+        assert_eq!(full.kind, "/problems/storage-full");
     }
 
     #[test]

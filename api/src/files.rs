@@ -145,6 +145,7 @@ responses! {
         ),
     }
     guarded("Only an admin may upload files.");
+    stores;
     problems {
         400 BadRequest: "The upload ended before all its bytes arrived; nothing was stored.",
         408 RequestTimeout: "The body came more slowly than the body timeout allows; nothing was done.",
@@ -238,6 +239,7 @@ responses! {
     }
     guarded("Only an admin may delete files.");
     bodiless;
+    stores;
     problems {
         404 NotFound: "No file has this name.",
         412 PreconditionFailed: "`If-Match` names no current `ETag` of the file (it changed since, or does not exist); nothing was deleted.",

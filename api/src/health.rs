@@ -50,7 +50,7 @@ responses! {
     problems {
         406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
-        503 Unavailable: "The database does not answer, or more requests are in flight than the service takes at once; `Retry-After` says when to ask again.",
+        503 Unavailable: "The database does not answer; or more requests are in flight than the service takes at once (type `overloaded`). `Retry-After` says when to ask again.",
     }
 }
 

@@ -138,6 +138,7 @@ responses! {
         ),
     }
     authenticated;
+    stores;
     problems {
         422 Unprocessable: "A member is missing or invalid; `errors` names each.",
     }

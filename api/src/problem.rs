@@ -154,6 +154,14 @@ impl ProblemBody {
         self.headers.push((name, value));
         self
     }
+
+    /// The value of response header `name`, when it is set and is text.
+    pub fn header(&self, name: &HeaderName) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(each, _)| each == name)
+            .and_then(|(_, value)| value.to_str().ok())
+    }
 }
 
 /// Documented under both media types a problem can be sent as (see [`media_type_for`]), the
@@ -263,8 +271,9 @@ where
 /// description is the text given) of an operation that needs a bearer token and a privilege;
 /// `authenticated;` adds the 401 alone, for one any token holder may call. Both add the edge's
 /// 406 (an `Accept` that takes no media type the operation answers with) and 503 (the in-flight
-/// cap), except that `bodiless;` after either leaves out the 406 of an operation whose success
-/// has no body to negotiate. Open operations list every status themselves.
+/// cap, or a database that does not answer), except that `bodiless;` after either leaves out the
+/// 406 of an operation whose success has no body to negotiate. `stores;`, last, adds the 507 of
+/// an operation that writes (a full disk). Open operations list the other statuses themselves.
 ///
 /// ```ignore
 /// responses! {
@@ -287,19 +296,25 @@ macro_rules! responses {
         $crate::responses!(@modes [$($head)*] [authenticated; $($mode)*]
             [403 Forbidden: $forbidden, $($problems)*] $body);
     };
-    // A success with a body has its media type negotiated: `authenticated` adds the 406.
-    (@modes [$($head:tt)*] [authenticated;] [$($problems:tt)*] $body:tt) => {
-        $crate::responses!(@modes [$($head)*] [authenticated; bodiless;] [$($problems)*
-            406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
-        ] $body);
-    };
-    (@modes [$($head:tt)*] [authenticated; bodiless;] [$($problems:tt)*] $body:tt) => {
-        $crate::responses!(@modes [$($head)*] [] [
+    (@modes [$($head:tt)*] [authenticated; bodiless; $($mode:tt)*] [$($problems:tt)*] $body:tt) => {
+        $crate::responses!(@modes [$($head)*] [$($mode)*] [
             #[oai(header(name = "WWW-Authenticate", ty = "String"))]
             401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
             $($problems)*
             #[oai(header(name = "Retry-After", ty = "u64"))]
-            503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
+            503 ServiceUnavailable: "The database does not answer; or more requests are in flight than the service takes at once (type `overloaded`). `Retry-After` says when to retry.",
+        ] $body);
+    };
+    // A success with a body has its media type negotiated: `authenticated` adds the 406.
+    (@modes [$($head:tt)*] [authenticated; $($mode:tt)*] [$($problems:tt)*] $body:tt) => {
+        $crate::responses!(@modes [$($head)*] [authenticated; bodiless; $($mode)*] [$($problems)*
+            406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
+        ] $body);
+    };
+    // An operation that stores something can find the disk full.
+    (@modes [$($head:tt)*] [stores;] [$($problems:tt)*] $body:tt) => {
+        $crate::responses!(@modes [$($head)*] [] [$($problems)*
+            507 InsufficientStorage: "The disk has no room left for the write; nothing was stored.",
         ] $body);
     };
     (
@@ -380,6 +395,9 @@ macro_rules! responses {
     };
     (@words $head:tt [$($mode:tt)*] bodiless; $($rest:tt)*) => {
         $crate::responses!(@words $head [$($mode)* bodiless;] $($rest)*);
+    };
+    (@words $head:tt [$($mode:tt)*] stores; $($rest:tt)*) => {
+        $crate::responses!(@words $head [$($mode)* stores;] $($rest)*);
     };
     (@words $head:tt $modes:tt problems { $($problems:tt)* } $($body:tt)*) => {
         $crate::responses!(@modes $head $modes [$($problems)*] [$($body)*]);

@@ -73,6 +73,8 @@ pub enum ProblemType {
     Overloaded,
     /// The database does not answer.
     DatabaseUnavailable,
+    /// The disk has no room left for a write.
+    StorageFull,
 }
 
 /// What a page says of one type.
@@ -86,7 +88,7 @@ struct Page {
 
 impl ProblemType {
     /// Every type, in the order the index page and the spec list them.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::Validation,
         Self::MalformedBody,
         Self::BodyTimeout,
@@ -116,6 +118,7 @@ impl ProblemType {
         Self::TooManyLogins,
         Self::Overloaded,
         Self::DatabaseUnavailable,
+        Self::StorageFull,
     ];
 
     /// The type's URI, as problems carry it in `type`: `/problems/<slug>`.
@@ -347,7 +350,14 @@ impl ProblemType {
                 "Database Unavailable",
                 S::SERVICE_UNAVAILABLE,
                 "The service's database does not answer, so the service cannot serve requests that need it.",
-                "Retry after the `Retry-After` seconds; nothing acknowledged before is lost.",
+                "Retry after the `Retry-After` seconds; nothing acknowledged before is lost. A write that got this answer was not done: send it again (with the same `Idempotency-Key`, where it takes one).",
+            ),
+            Self::StorageFull => (
+                "storage-full",
+                "Insufficient Storage",
+                S::INSUFFICIENT_STORAGE,
+                "The service's disk has no room left for this write, so nothing of it was stored. Reads still work.",
+                "Retry later, once an operator has freed space; the write was not done.",
             ),
         };
         Page {

@@ -229,8 +229,9 @@ fn typical_type(status: u16, instance: &str) -> Option<ProblemType> {
         (412, _) => T::PreconditionFailed,
         (428, _) => T::PreconditionRequired,
         (429, _) => T::TooManyLogins,
-        (503, "readyz") => T::DatabaseUnavailable,
-        (503, _) => T::Overloaded,
+        (503, "healthz") => T::Overloaded,
+        (503, _) => T::DatabaseUnavailable,
+        (507, _) => T::StorageFull,
         _ => return None,
     })
 }

@@ -86,6 +86,7 @@ responses! {
         ),
     }
     guarded("The source account is someone else's and the caller is not an admin.");
+    stores;
     problems {
         #[oai(header(name = "Idempotent-Replayed", ty = "Option<String>"))]
         402 InsufficientFunds: "Insufficient Funds: the source balance does not cover the amount; `balance` and `required` say by how much.",

@@ -156,12 +156,13 @@ responses! {
         #[oai(status = 201)]
         Created(Json<UserOut>, #[oai(header = "Location")] String),
     }
+    stores;
     problems {
         409 Conflict: "The e-mail address is taken by another user.",
         422 Unprocessable: "A member of the body is missing or invalid; `errors` names each.",
         406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
-        503 ServiceUnavailable: "More requests are in flight than the service takes at once; `Retry-After` says when to retry.",
+        503 ServiceUnavailable: "The database does not answer; or more requests are in flight than the service takes at once (type `overloaded`). `Retry-After` says when to retry.",
     }
     json_body("The body is not sent as `application/json`.");
 }
@@ -204,6 +205,7 @@ responses! {
         Created(Json<UserOut>, #[oai(header = "Location")] String),
     }
     guarded("The user is someone else, or does not exist yet (creating with a chosen id), and the caller is not an admin.");
+    stores;
     problems {
         409 Conflict: "The e-mail address is taken by another user, or a concurrent request changed or created this user first.",
         412 PreconditionFailed: "`If-Match` names no current `ETag` of the user (it changed, or does not exist), or `If-None-Match` names the current one (`*`: the user exists); nothing was changed.",
@@ -221,6 +223,7 @@ responses! {
         Ok(Json<UserOut>),
     }
     guarded("The user is someone else and the caller is not an admin.");
+    stores;
     problems {
         404 NotFound: "No user has this id.",
         409 Conflict: "The e-mail address is taken by another user.",
@@ -240,6 +243,7 @@ responses! {
     }
     guarded("The user is someone else and the caller is not an admin.");
     bodiless;
+    stores;
     problems {
         404 NotFound: "No user has this id.",
         409 Conflict: "The user is the last admin, without whom the service would have none, or owns money (`type` tells which).",

@@ -95,6 +95,13 @@ pub enum Error {
     /// The user is the last admin: deleting them would leave the service without one.
     #[error("the last admin cannot be deleted")]
     LastAdmin,
+    /// Storage does not answer now (stopped, unreachable, or busy past its timeout): the
+    /// request may be retried shortly. The cause is for operators only.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Storage has no room left for the write (a full disk); nothing was stored.
+    #[error("storage full: {0}")]
+    StorageFull(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Storage or another dependency failed; the cause is for operators only.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

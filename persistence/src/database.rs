@@ -22,6 +22,19 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use std::{str::FromStr, sync::Arc, time::Duration};
 
+/// How long a request waits for a connection (or, when the database does not answer, for the
+/// pool to open one) before it is answered 503: a stopped database must cost a client about a
+/// second, not a hang. The pool goes on reconnecting in the background meanwhile.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a SQLite write waits for a lock another process holds on the file. Writers of this
+/// process queue in the group commit instead, so only an outside locker meets this.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a readiness probe waits for the database's answer: less than a probe's usual
+/// timeout, even when the database hangs rather than refuses.
+const READINESS_TIMEOUT: Duration = Duration::from_millis(900);
+
 /// The advisory lock key instances migrate under ("mig" in ASCII, to be recognisable).
 const MIGRATION_LOCK: i64 = 0x006d_6967;
 
@@ -130,7 +143,7 @@ impl Database {
         options
             .max_connections(settings.max_connections.max(1))
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false);
         let sqlite = settings.url.starts_with("sqlite:");
         if sqlite {
@@ -146,7 +159,7 @@ impl Database {
                     // checkpoints, so a commit survives a crash of the process but not
                     // necessarily one of the OS.
                     .synchronous(synchronous)
-                    .busy_timeout(Duration::from_secs(10))
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true)
             });
         } else if !settings.url.starts_with("postgres") {
@@ -284,7 +297,13 @@ impl Database {
 #[async_trait]
 impl Readiness for Database {
     async fn check(&self) -> domain::Result<()> {
-        in_storage(async { Ok(self.conn.ping().await?) }).await
+        in_storage(async {
+            match tokio::time::timeout(READINESS_TIMEOUT, self.conn.ping()).await {
+                Ok(answer) => Ok(answer?),
+                Err(_) => Err(Error::Unanswered(READINESS_TIMEOUT)),
+            }
+        })
+        .await
     }
 }
 
@@ -305,5 +324,7 @@ fn create_sqlite_directory(url: &str) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod outage_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! The persistence crate's error type, converted once into [`domain::Error`].
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, sqlx};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +27,16 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
     /// The commit that carried a write (with others, on SQLite) failed: the write is not
     /// stored.
-    #[error("commit failed: {0}")]
-    Commit(String),
+    #[error("commit failed: {message}")]
+    Commit {
+        /// What the commit's own error said.
+        message: String,
+        /// Whether the commit failed for an outage of storage.
+        outage: Option<Outage>,
+    },
+    /// The database gave no answer within the time allowed.
+    #[error("the database did not answer within {0:?}")]
+    Unanswered(std::time::Duration),
     /// The settings name no usable database.
     #[error("invalid database settings: {0}")]
     Settings(String),
@@ -39,6 +47,11 @@ pub enum Error {
 
 impl From<Error> for domain::Error {
     fn from(err: Error) -> Self {
+        match err.outage() {
+            Some(Outage::Unavailable) => return domain::Error::Unavailable(Box::new(err)),
+            Some(Outage::Full) => return domain::Error::StorageFull(Box::new(err)),
+            None => {}
+        }
         match err {
             Error::Domain(inner) => inner,
             Error::Db(db) if is_retryable(&db) => {
@@ -47,6 +60,78 @@ impl From<Error> for domain::Error {
             }
             other => domain::Error::internal(other),
         }
+    }
+}
+
+/// A failure of storage as a whole rather than of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The database does not answer, or is busy past its timeout.
+    Unavailable,
+    /// The disk is full.
+    Full,
+}
+
+impl Error {
+    /// Whether this failure is an outage of storage, and which.
+    pub(crate) fn outage(&self) -> Option<Outage> {
+        match self {
+            Error::Db(db) => db_outage(db),
+            Error::Io(io) => io_outage(io),
+            Error::Commit { outage, .. } => *outage,
+            Error::Unanswered(_) => Some(Outage::Unavailable),
+            _ => None,
+        }
+    }
+}
+
+/// ENOSPC and EDQUOT: no room on the disk, or none left in the quota.
+fn io_outage(io: &std::io::Error) -> Option<Outage> {
+    match io.raw_os_error() {
+        Some(28 | 122) => Some(Outage::Full),
+        _ => None,
+    }
+}
+
+fn db_outage(err: &DbErr) -> Option<Outage> {
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) => return Some(Outage::Unavailable),
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(sqlx))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx)) => sqlx,
+        DbErr::Conn(_) => return Some(Outage::Unavailable),
+        _ => return None,
+    };
+    match sqlx.as_ref() {
+        sqlx::Error::Io(io) => io_outage(io).or(Some(Outage::Unavailable)),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            Some(Outage::Unavailable)
+        }
+        sqlx::Error::Database(db) => db.code().and_then(|code| code_outage(&code)),
+        _ => None,
+    }
+}
+
+/// The outage a database error code means: PostgreSQL's SQLSTATEs, SQLite's result codes
+/// (extended codes carry the primary one in their low byte).
+fn code_outage(code: &str) -> Option<Outage> {
+    if let Ok(sqlite) = code.parse::<i32>() {
+        return match sqlite & 0xff {
+            // SQLITE_BUSY, SQLITE_LOCKED: another writer held the file past the busy timeout.
+            5 | 6 => Some(Outage::Unavailable),
+            // SQLITE_FULL.
+            13 => Some(Outage::Full),
+            _ => None,
+        };
+    }
+    match code {
+        // disk_full, out_of_memory-like "insufficient resources" stay internal but a full disk
+        // is the client's to wait out.
+        "53100" => Some(Outage::Full),
+        // connection_exception (08xxx), admin_shutdown, crash_shutdown, cannot_connect_now.
+        c if c.starts_with("08") => Some(Outage::Unavailable),
+        "57P01" | "57P02" | "57P03" => Some(Outage::Unavailable),
+        _ => None,
     }
 }
 

@@ -46,7 +46,7 @@ struct Batch {
     /// Writes released into the transaction so far.
     members: usize,
     /// Tells the waiting members how the commit went.
-    committed: watch::Sender<Option<std::result::Result<(), String>>>,
+    committed: watch::Sender<Option<std::result::Result<(), Error>>>,
 }
 
 /// How many commits carried how many writes, since start-up.
@@ -110,10 +110,10 @@ impl GroupCommit {
             self.members
                 .fetch_add(batch.members as u64, Ordering::Relaxed);
         }
-        let told = committed
-            .as_ref()
-            .map(|_| ())
-            .map_err(|err| err.to_string());
+        let told = committed.as_ref().map(|_| ()).map_err(|err| Error::Commit {
+            message: err.to_string(),
+            outage: err.outage(),
+        });
         batch.committed.send_replace(Some(told));
         committed
     }
@@ -172,7 +172,11 @@ impl Turn {
         match told.wait_for(Option::is_some).await {
             Ok(outcome) => match outcome.as_ref() {
                 Some(Ok(())) => Ok(()),
-                Some(Err(err)) => Err(Error::Commit(err.clone())),
+                Some(Err(Error::Commit { message, outage })) => Err(Error::Commit {
+                    message: message.clone(),
+                    outage: *outage,
+                }),
+                Some(Err(_)) => Err(ended()),
                 None => Err(ended()),
             },
             Err(_) => Err(ended()),
@@ -200,7 +204,10 @@ impl Drop for Turn {
 }
 
 fn ended() -> Error {
-    Error::Commit("the write's turn ended before its batch was committed".into())
+    Error::Commit {
+        message: "the write's turn ended before its batch was committed".into(),
+        outage: None,
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,9 @@ use entity::{ActiveModel, Column, Entity as Keys, Model};
 const IN_FLIGHT: &str = "in_flight";
 const DONE: &str = "done";
 
+/// How often a release that met an outage is tried again.
+const RELEASE_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Idempotency keys stored in the service's database.
 #[derive(Clone)]
 pub struct SqlIdempotencyStore {
@@ -63,6 +66,34 @@ impl SqlIdempotencyStore {
     /// A store over `db`.
     pub fn new(db: Database) -> Self {
         Self { db }
+    }
+
+    /// Deletes the claim `record` while it is still in flight.
+    async fn delete_claim(&self, record: i64) -> Result<()> {
+        let release = Keys::delete_many()
+            .filter(Column::Id.eq(record))
+            .filter(Column::State.eq(IN_FLIGHT));
+        let txn = self.db.begin_write().await?;
+        release.exec(&txn.txn).await?;
+        txn.commit().await
+    }
+
+    /// Retries the release of claim `record` through an outage. It gives up at half the lease:
+    /// the claim was made moments before its release failed, so it is still this request's,
+    /// never a later request's that took the key over once the lease ran out.
+    async fn release_when_back(&self, record: i64) {
+        let deadline = tokio::time::Instant::now() + CLAIM_LEASE / 2;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(RELEASE_RETRY).await;
+            match self.delete_claim(record).await {
+                Err(err) if err.outage().is_some() => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot release an idempotency key");
+                    return;
+                }
+                Ok(()) => return,
+            }
+        }
     }
 
     /// One attempt at [`IdempotencyStore::begin`]: the key's state, claimed for this request
@@ -135,15 +166,18 @@ impl IdempotencyStore for SqlIdempotencyStore {
     }
 
     async fn release(&self, claim: Claim) -> domain::Result<()> {
-        in_storage(async {
-            let release = Keys::delete_many()
-                .filter(Column::Id.eq(claim.record))
-                .filter(Column::State.eq(IN_FLIGHT));
-            let txn = self.db.begin_write().await?;
-            release.exec(&txn.txn).await?;
-            txn.commit().await
-        })
-        .await
+        match self.delete_claim(claim.record).await {
+            Err(err) if err.outage().is_some() => {
+                // The database went away between the claim and its release (most often, the
+                // release is of a request the outage itself failed). Keep trying meanwhile, so
+                // that the client's retry finds its key free moments after the database is
+                // back, rather than refused as in flight until the lease runs out.
+                let store = self.clone();
+                tokio::spawn(async move { store.release_when_back(claim.record).await });
+                Err(err.into())
+            }
+            other => Ok(other?),
+        }
     }
 
     async fn complete(&self, claim: Claim, outcome: &Outcome) -> domain::Result<()> {

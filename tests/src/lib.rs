@@ -8,6 +8,7 @@
 //! This is test code: a failure to start is a failed test, so it may `expect` and panic.
 #![allow(clippy::expect_used)]
 
+pub mod cluster;
 pub mod process;
 pub mod smtp;
 pub mod typed;
@@ -160,16 +161,7 @@ impl Service {
         } else {
             url.to_owned()
         };
-        self.client
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .expect("a successful GET")
-            .json()
-            .await
-            .expect("a JSON body")
+        json_of(self.client.get(&url).bearer_auth(token)).await
     }
 
     /// The typed client (generated from the spec) of this service, sending no token.
@@ -266,6 +258,18 @@ pub async fn wait_until<T, S: Display>(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Sends `request`, which must succeed, and parses its JSON body.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("a successful request")
+        .json()
+        .await
+        .expect("a JSON body")
 }
 
 /// The SHA-256 of `bytes`, in lowercase hex (as the files API gives it).

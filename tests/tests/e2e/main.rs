@@ -13,6 +13,7 @@ mod files;
 mod instances;
 mod metrics;
 mod notifications;
+mod outage;
 mod semantics;
 mod shutdown;
 mod slow_clients;

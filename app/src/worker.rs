@@ -5,11 +5,16 @@
 //! slows delivery down but never piles claimed work up. New notifications wake it at once; it
 //! also polls, for those another instance accepted and for retries coming due. On shutdown it
 //! stops claiming and gives deliveries in flight the grace period to finish; any cut short stay
-//! `sending` and are claimed again once their lease runs out.
+//! `sending`, and its heartbeat is given up so that they are claimed again at once.
+//!
+//! While it runs it beats every [`HEARTBEAT`]: other instances take its claims over only once
+//! the beats stop (it died), never because a delivery is slow. On SQLite the first beat takes
+//! back the claims a crashed earlier process left.
 
 use chrono::Utc;
 use domain::notifications::{
-    DeliveryError, Mailer, Notification, NotificationRepository, OutboxSignal, RetryPolicy,
+    DeliveryError, HEARTBEAT, Mailer, Notification, NotificationRepository, OutboxSignal,
+    RetryPolicy,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::{
@@ -55,6 +60,9 @@ pub async fn run(
     if settings.concurrency == 0 {
         return;
     }
+    beat(&*repo).await;
+    // Beats go on through the drain below: deliveries still running are this instance's.
+    let beating = tokio::spawn(heartbeat(repo.clone()));
     let slots = Arc::new(Semaphore::new(settings.concurrency));
     let mut deliveries = JoinSet::new();
     loop {
@@ -98,9 +106,29 @@ pub async fn run(
     if drained.is_err() {
         tracing::warn!(
             cut_short = deliveries.len(),
-            "deliveries still running after the grace period; they will be retried after their lease"
+            "deliveries still running after the grace period; they will be retried"
         );
         deliveries.abort_all();
+    }
+    beating.abort();
+    if let Err(err) = repo.retire().await {
+        tracing::warn!(error = %err, "cannot give up the heartbeat; claims left will wait for its timeout");
+    }
+}
+
+/// Beats every [`HEARTBEAT`] until aborted.
+async fn heartbeat(repo: Arc<dyn NotificationRepository>) {
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        beat(&*repo).await;
+    }
+}
+
+async fn beat(repo: &dyn NotificationRepository) {
+    if let Err(err) = repo.heartbeat(Utc::now()).await {
+        tracing::warn!(error = %err, "cannot record the heartbeat");
     }
 }
 

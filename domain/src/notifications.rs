@@ -229,6 +229,13 @@ impl DeliveryError {
     }
 }
 
+/// How often an instance says it is alive.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long after its last heartbeat an instance counts as gone, and its claims are taken
+/// over: a few missed beats, so that a busy instance is not taken for dead.
+pub const INSTANCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where notifications are stored, and claimed from by workers.
 #[async_trait]
 pub trait NotificationRepository: Send + Sync {
@@ -243,15 +250,27 @@ pub trait NotificationRepository: Send + Sync {
     /// The notification with `id`, if any.
     async fn get(&self, id: NotificationId) -> Result<Option<Notification>>;
 
-    /// Claims up to `limit` notifications that are due (queued and due by `now`, or sending
-    /// under a lease that ran out), atomically against every other worker and instance: each
-    /// becomes `sending` under a lease until `lease_until`, with one more attempt counted.
+    /// Claims up to `limit` notifications that are due (queued and due by `now`; sending under
+    /// a claim of an instance whose heartbeat stopped [`INSTANCE_TIMEOUT`] before `now`; or
+    /// sending under a claim that names no instance, whose lease ran out), atomically against
+    /// every other worker and instance: each becomes `sending`, claimed by this instance under
+    /// a lease until `lease_until`, with one more attempt counted. A claim of an instance that
+    /// still beats is never taken, however long its delivery takes.
     async fn claim(
         &self,
         limit: usize,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Notification>>;
+
+    /// Says, at `now`, that this instance is alive, so that others leave its claims alone.
+    /// Where one process owns the database (SQLite), every other instance's claims are
+    /// released at once: their process is gone.
+    async fn heartbeat(&self, now: DateTime<Utc>) -> Result<()>;
+
+    /// Gives up this instance's heartbeat as it stops, so that claims its deliveries left
+    /// behind are taken over at once.
+    async fn retire(&self) -> Result<()>;
 
     /// Records the delivery of a claimed notification.
     async fn mark_sent(&self, id: NotificationId, at: DateTime<Utc>) -> Result<()>;

@@ -223,6 +223,12 @@ impl Database {
         Ok(self.conn.close_by_ref().await?)
     }
 
+    /// Whether this process is the database's only user: SQLite, whose file one process
+    /// serves, unlike a PostgreSQL server that several instances share.
+    pub(crate) fn owns_the_database(&self) -> bool {
+        self.group.is_some()
+    }
+
     /// The backend behind the pool.
     pub(crate) fn backend(&self) -> DbBackend {
         self.conn.get_database_backend()

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use domain::{
     Email,
     notifications::{
-        AfterFailure, MessageBody, NewNotification, Notification, NotificationId,
+        AfterFailure, INSTANCE_TIMEOUT, MessageBody, NewNotification, Notification, NotificationId,
         NotificationRepository, NotificationStatus, Subject,
     },
     users::UserId,
@@ -24,6 +24,7 @@ use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait},
 };
+use std::sync::Arc;
 
 /// The `notifications` table.
 pub(crate) mod entity {
@@ -46,6 +47,8 @@ pub(crate) mod entity {
         pub lease_until: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub sent_at: Option<DateTimeUtc>,
+        /// The instance whose claim this is, while `sending`.
+        pub claimed_by: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -66,12 +69,17 @@ const MAX_ERROR_LEN: usize = 1000;
 #[derive(Clone)]
 pub struct SqlNotificationRepository {
     db: Database,
+    /// This process's name in claims and heartbeats: new at every start.
+    instance: Arc<str>,
 }
 
 impl SqlNotificationRepository {
-    /// A repository over `db`.
+    /// A repository over `db`, for a new instance.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            instance: uuid::Uuid::new_v4().to_string().into(),
+        }
     }
 }
 
@@ -96,6 +104,7 @@ impl NotificationRepository for SqlNotificationRepository {
                 lease_until: Set(None),
                 created_at: Set(now),
                 sent_at: Set(None),
+                claimed_by: Set(None),
                 ..Default::default()
             };
             let txn = self.db.begin_write().await?;
@@ -126,12 +135,21 @@ impl NotificationRepository for SqlNotificationRepository {
             if limit == 0 {
                 return Ok(Vec::new());
             }
+            let holder_gone = Expr::col(Column::ClaimedBy).ne(self.instance.as_ref()).and(
+                Expr::col(Column::ClaimedBy)
+                    .not_in_subquery(instances::beating_since(now - INSTANCE_TIMEOUT)),
+            );
+            // A claim that names no instance was made before instances beat: its lease is all
+            // there is to go by. This instance's own claims are its deliveries in flight.
+            let lease_out = Expr::col(Column::ClaimedBy)
+                .is_null()
+                .and(Expr::col(Column::LeaseUntil).lt(now));
             let due = Expr::col(Column::Status)
                 .eq(QUEUED)
                 .and(Expr::col(Column::NextAttemptAt).lte(now))
                 .or(Expr::col(Column::Status)
                     .eq(SENDING)
-                    .and(Expr::col(Column::LeaseUntil).lt(now)));
+                    .and(holder_gone.or(lease_out)));
             let due_ids = self.db.claiming(
                 Notifications::find()
                     .select_only()
@@ -145,6 +163,7 @@ impl NotificationRepository for SqlNotificationRepository {
                 .col_expr(Column::Status, Expr::value(SENDING))
                 .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
                 .col_expr(Column::LeaseUntil, Expr::value(lease_until))
+                .col_expr(Column::ClaimedBy, Expr::value(self.instance.as_ref()))
                 .filter(Column::Id.in_subquery(due_ids.into_query()));
             let txn = self.db.begin_write().await?;
             let claimed = claim.exec_with_returning(&txn.txn).await?;
@@ -155,6 +174,14 @@ impl NotificationRepository for SqlNotificationRepository {
             Ok(claimed)
         })
         .await
+    }
+
+    async fn heartbeat(&self, now: DateTime<Utc>) -> domain::Result<()> {
+        in_storage(instances::beat(&self.db, &self.instance, now)).await
+    }
+
+    async fn retire(&self) -> domain::Result<()> {
+        in_storage(instances::retire(&self.db, &self.instance)).await
     }
 
     async fn mark_sent(&self, id: NotificationId, at: DateTime<Utc>) -> domain::Result<()> {
@@ -257,5 +284,6 @@ fn to_domain(model: Model) -> Result<Notification> {
     })
 }
 
+mod instances;
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,8 @@ pub enum Mode {
     RefuseTemporarily,
     /// 550: no such user.
     RefusePermanently,
+    /// No answer to a recipient until the mode changes: a delivery held in flight.
+    Stall,
 }
 
 /// One message the server accepted.
@@ -145,13 +147,19 @@ async fn session(
             to.clear();
             b"250 OK\r\n"
         } else if upper.starts_with("RCPT TO:") {
-            let mode = *mode.lock().unwrap_or_else(PoisonError::into_inner);
+            let mode = loop {
+                match *mode.lock().unwrap_or_else(PoisonError::into_inner) {
+                    Mode::Stall => {}
+                    other => break other,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            };
             match mode {
                 Mode::Accept => {
                     to.push(address(&line));
                     b"250 OK\r\n"
                 }
-                Mode::RefuseTemporarily | Mode::RefusePermanently => {
+                Mode::RefuseTemporarily | Mode::RefusePermanently | Mode::Stall => {
                     state
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)

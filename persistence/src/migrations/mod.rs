@@ -9,6 +9,7 @@ mod m0003_accounts;
 mod m0004_notifications;
 mod m0005_files;
 mod m0006_sqlite_ledger_triggers;
+mod m0007_instances;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_notifications::Migration),
             Box::new(m0005_files::Migration),
             Box::new(m0006_sqlite_ledger_triggers::Migration),
+            Box::new(m0007_instances::Migration),
         ]
     }
 }

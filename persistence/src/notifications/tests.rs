@@ -129,32 +129,26 @@ async fn claiming_respects_the_limit() {
 }
 
 #[tokio::test]
-async fn a_notification_whose_worker_died_is_claimed_again_after_its_lease() {
+async fn an_instance_never_claims_its_own_delivery_in_flight_again_even_past_its_lease() {
     let outbox = outbox().await;
-    let n = outbox.queue(1).await;
+    outbox.queue(1).await;
     let t = now();
+    outbox.repo.heartbeat(t).await.unwrap();
     outbox
         .repo
         .claim(1, t, t + Duration::seconds(30))
         .await
         .unwrap();
-    let before_expiry = t + Duration::seconds(29);
+    let after_expiry = t + Duration::seconds(31);
+    outbox.repo.heartbeat(after_expiry).await.unwrap();
     assert!(
         outbox
             .repo
-            .claim(1, before_expiry, before_expiry + Duration::seconds(30))
+            .claim(1, after_expiry, after_expiry + Duration::seconds(30))
             .await
             .unwrap()
             .is_empty()
     );
-    let after_expiry = t + Duration::seconds(31);
-    let again = outbox
-        .repo
-        .claim(1, after_expiry, after_expiry + Duration::seconds(30))
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!((again[0].id, again[0].attempts), (n.id, 2));
 }
 
 #[tokio::test]
@@ -274,4 +268,108 @@ async fn concurrent_claimers_never_take_the_same_notification() {
     }
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!((all.len(), unique.len()), (100, 100));
+}
+
+impl Outbox {
+    /// A repository of another instance on the same database.
+    fn other_instance(&self) -> SqlNotificationRepository {
+        SqlNotificationRepository::new(self.repo.db.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_claim_is_taken_over_once_its_instance_stops_beating_and_never_while_it_beats() {
+    let outbox = outbox().await;
+    let n = outbox.queue(1).await;
+    let other = outbox.other_instance();
+    let t = now();
+    let at = |seconds: i64| t + Duration::seconds(seconds);
+    outbox.repo.heartbeat(t).await.unwrap();
+    outbox.repo.claim(1, t, at(60)).await.unwrap();
+
+    // Past its lease, a delivery of an instance that still beats is left alone.
+    outbox.repo.heartbeat(at(98)).await.unwrap();
+    assert!(other.claim(1, at(100), at(160)).await.unwrap().is_empty());
+    // Its beats stopped more than the timeout ago: gone, and its claim is taken.
+    let timeout = Duration::from_std(INSTANCE_TIMEOUT).unwrap();
+    let gone = at(98) + timeout + Duration::seconds(1);
+    let taken = other
+        .claim(1, gone, gone + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|n| n.id).collect::<Vec<_>>(), [n.id]);
+    // Now the taker's: the first instance, back, does not take it back while the taker beats.
+    other.heartbeat(gone).await.unwrap();
+    let soon = gone + Duration::seconds(1);
+    assert!(
+        outbox
+            .repo
+            .claim(1, soon, at(999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn on_sqlite_a_new_process_takes_back_every_claim_at_its_first_beat() {
+    let outbox = outbox().await;
+    if outbox.repo.db.backend() != sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    let n = outbox.queue(1).await;
+    let t = now();
+    outbox.repo.heartbeat(t).await.unwrap();
+    outbox
+        .repo
+        .claim(1, t, t + Duration::seconds(60))
+        .await
+        .unwrap();
+    // The process that claimed it is killed and a new one starts on the file a second later.
+    let restarted = outbox.other_instance();
+    let soon = t + Duration::seconds(1);
+    assert!(
+        restarted
+            .claim(1, soon, soon + Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old process's beat is recent: taken only once the new one starts beating"
+    );
+    restarted.heartbeat(soon).await.unwrap();
+    let taken = restarted
+        .claim(1, soon, soon + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(taken.iter().map(|n| n.id).collect::<Vec<_>>(), [n.id]);
+}
+
+#[tokio::test]
+async fn a_retired_instance_s_claims_are_taken_over_at_once() {
+    let outbox = outbox().await;
+    outbox.queue(1).await;
+    let t = now();
+    outbox.repo.heartbeat(t).await.unwrap();
+    outbox
+        .repo
+        .claim(1, t, t + Duration::seconds(60))
+        .await
+        .unwrap();
+    let other = outbox.other_instance();
+    assert!(
+        other
+            .claim(1, t, t + Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    outbox.repo.retire().await.unwrap();
+    assert_eq!(
+        other
+            .claim(1, t, t + Duration::seconds(60))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

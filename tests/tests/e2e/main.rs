@@ -18,4 +18,5 @@ mod semantics;
 mod shutdown;
 mod slow_clients;
 mod spec;
+mod takeover;
 mod users;

@@ -249,6 +249,7 @@ async fn cors_is_off_unless_origins_are_configured() {
             max_in_flight: 10,
         },
         cors_allowed_origins: vec!["https://app.example.com".to_owned()],
+        trusted_proxies: Default::default(),
     };
     let on = TestClient::new(
         app(

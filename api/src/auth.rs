@@ -36,11 +36,11 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
         .map_err(|err| poem::Error::from_response(problem_for(err, instance).into_response()))
 }
 
-/// The address the request came from (the peer of the connection; behind a proxy, the proxy).
+/// The address the request came from, as the edge decided it: the connection's peer, or
+/// behind a trusted proxy the client it forwarded for.
 fn client(req: &Request) -> Option<std::net::IpAddr> {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(std::net::SocketAddr::ip)
+    req.data::<crate::client_addr::ClientAddr>()
+        .map(|client| client.0)
 }
 
 /// The auth operations.

@@ -11,7 +11,9 @@
 //! `Cache-Control: no-store` unless the operation chose otherwise.
 
 use crate::{
-    accept, compression, conditional,
+    accept,
+    client_addr::{ClientAddr, TrustedProxies},
+    compression, conditional,
     errors::{self, BodyTimeout, BodyTooLarge},
     metrics::HttpMetrics,
     problem::{self, FieldError, PROBLEM_JSON, Problem},
@@ -67,6 +69,7 @@ pub struct Edge {
     routes: Arc<RouteTable>,
     limits: EdgeLimits,
     metrics: Arc<HttpMetrics>,
+    proxies: Arc<TrustedProxies>,
 }
 
 impl Edge {
@@ -76,7 +79,15 @@ impl Edge {
             routes: Arc::new(routes),
             limits,
             metrics,
+            proxies: Arc::default(),
         }
+    }
+
+    /// Believes the forwarding headers of requests from `proxies` (see [`crate::client_addr`]).
+    #[must_use]
+    pub fn trusting(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = Arc::new(proxies);
+        self
     }
 }
 
@@ -89,6 +100,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
             routes: self.routes.clone(),
             limits: self.limits,
             metrics: self.metrics.clone(),
+            proxies: self.proxies.clone(),
         }
     }
 }
@@ -99,6 +111,7 @@ pub struct EdgeEndpoint<E> {
     routes: Arc<RouteTable>,
     limits: EdgeLimits,
     metrics: Arc<HttpMetrics>,
+    proxies: Arc<TrustedProxies>,
 }
 
 /// A request counted as in flight until it is dropped.
@@ -129,11 +142,19 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let request_id = request_id(&req);
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let client = req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|peer| self.proxies.client(peer.ip(), req.headers()));
+        if let Some(client) = client {
+            req.set_data(ClientAddr(client));
+        }
         let span = tracing::info_span!(
             "request",
             id = %String::from_utf8_lossy(request_id.as_bytes()),
             %method,
-            %path
+            %path,
+            client = client.map(tracing::field::display),
         );
         async move {
             let started = Instant::now();

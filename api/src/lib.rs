@@ -9,6 +9,7 @@ pub mod accept;
 pub mod accounts;
 pub mod auth;
 pub mod body;
+pub mod client_addr;
 pub mod compression;
 pub mod conditional;
 pub mod edge;
@@ -99,6 +100,8 @@ pub struct Settings {
     pub limits: edge::EdgeLimits,
     /// Origins allowed to call from a browser; empty turns CORS off.
     pub cors_allowed_origins: Vec<String>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; none by default.
+    pub trusted_proxies: client_addr::TrustedProxies,
 }
 
 /// The API's tags, one per resource.
@@ -223,7 +226,10 @@ pub fn app(
             !settings.cors_allowed_origins.is_empty(),
             cors(&settings.cors_allowed_origins),
         )
-        .with(edge::Edge::new(routes, settings.limits, metrics))
+        .with(
+            edge::Edge::new(routes, settings.limits, metrics)
+                .trusting(settings.trusted_proxies.clone()),
+        )
 }
 
 /// Cross-origin access for the configured origins: the API's methods and request headers, and

@@ -150,6 +150,7 @@ fn client(services: &Services) -> TestClient<BoxEndpoint<'static, Response>> {
             max_in_flight: 1000,
         },
         cors_allowed_origins: Vec::new(),
+        trusted_proxies: Default::default(),
     };
     let endpoint = app(
         services.clone(),

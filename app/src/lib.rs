@@ -193,6 +193,7 @@ pub async fn start(
                 max_in_flight: settings.max_in_flight.max(1),
             },
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
+            trusted_proxies: api::client_addr::TrustedProxies(settings.trusted_proxies.clone()),
         },
         http_metrics,
     );

@@ -151,6 +151,12 @@ pub struct Settings {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Proxies (addresses or networks, comma-separated, e.g. `10.0.0.0/8,192.0.2.7`) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client, for the per-client login limit
+    /// and the request log. Default: none; the headers are then never believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<api::client_addr::ProxyNet>,
+
     /// Require every replacement, patch and deletion of a user to be conditional (`If-Match`,
     /// or `If-None-Match` on a PUT); one that is not is refused with 428. Default: off.
     #[arg(long, env = "REQUIRE_IF_MATCH", default_value_t = false)]

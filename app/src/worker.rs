@@ -8,8 +8,9 @@
 //! `sending`, and its heartbeat is given up so that they are claimed again at once.
 //!
 //! While it runs it beats every [`HEARTBEAT`]: other instances take its claims over only once
-//! the beats stop (it died), never because a delivery is slow. On SQLite the first beat takes
-//! back the claims a crashed earlier process left.
+//! the beats stop (it died), never because a delivery is slow. On SQLite, which one process
+//! owns, there is nothing to beat to: claims a crashed earlier process left are taken back at
+//! once.
 
 use chrono::Utc;
 use domain::notifications::{

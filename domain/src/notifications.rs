@@ -264,8 +264,8 @@ pub trait NotificationRepository: Send + Sync {
     ) -> Result<Vec<Notification>>;
 
     /// Says, at `now`, that this instance is alive, so that others leave its claims alone.
-    /// Where one process owns the database (SQLite), every other instance's claims are
-    /// released at once: their process is gone.
+    /// Where one process owns the database (SQLite) there are no others, and every claim of
+    /// another instance is one of a process that has gone, taken back at once.
     async fn heartbeat(&self, now: DateTime<Utc>) -> Result<()>;
 
     /// Gives up this instance's heartbeat as it stops, so that claims its deliveries left

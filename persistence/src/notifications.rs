@@ -135,10 +135,17 @@ impl NotificationRepository for SqlNotificationRepository {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            let holder_gone = Expr::col(Column::ClaimedBy).ne(self.instance.as_ref()).and(
-                Expr::col(Column::ClaimedBy)
-                    .not_in_subquery(instances::beating_since(now - INSTANCE_TIMEOUT)),
-            );
+            // Where this process owns the database (SQLite), any other instance is a process
+            // that has gone; on a shared server, one whose beats stopped.
+            let other_holder = Expr::col(Column::ClaimedBy).ne(self.instance.as_ref());
+            let holder_gone = if self.db.owns_the_database() {
+                other_holder
+            } else {
+                other_holder.and(
+                    Expr::col(Column::ClaimedBy)
+                        .not_in_subquery(instances::beating_since(now - INSTANCE_TIMEOUT)),
+                )
+            };
             // A claim that names no instance was made before instances beat: its lease is all
             // there is to go by. This instance's own claims are its deliveries in flight.
             let lease_out = Expr::col(Column::ClaimedBy)

@@ -32,9 +32,14 @@ use entity::{ActiveModel, Column, Entity as Instances};
 /// How long a gone instance's row is kept: long after its claims were taken over.
 const FORGET_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
-/// Records that instance `id` is alive at `now`. Where the process owns the database (SQLite),
-/// every other instance is a process that has gone, and is forgotten now.
+/// Records that instance `id` is alive at `now`, on a shared server. Where the process owns
+/// the database (SQLite) there is no one to tell, and nothing is written: every other instance
+/// is a process that has gone, and claiming knows it. (A write every second would also cost an
+/// fsync a second for nothing.)
 pub(crate) async fn beat(db: &Database, id: &str, now: DateTime<Utc>) -> Result<()> {
+    if db.owns_the_database() {
+        return Ok(());
+    }
     let row = ActiveModel {
         id: sea_orm::ActiveValue::Set(id.to_owned()),
         heartbeat_at: sea_orm::ActiveValue::Set(now),
@@ -44,12 +49,9 @@ pub(crate) async fn beat(db: &Database, id: &str, now: DateTime<Utc>) -> Result<
             .update_column(Column::HeartbeatAt)
             .to_owned(),
     );
-    let others = Instances::delete_many().filter(Column::Id.ne(id));
-    let others = if db.owns_the_database() {
-        others
-    } else {
-        others.filter(Column::HeartbeatAt.lt(now - FORGET_AFTER))
-    };
+    let others = Instances::delete_many()
+        .filter(Column::Id.ne(id))
+        .filter(Column::HeartbeatAt.lt(now - FORGET_AFTER));
     let txn = db.begin_write().await?;
     upsert.exec(&txn.txn).await?;
     others.exec(&txn.txn).await?;

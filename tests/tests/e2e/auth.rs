@@ -94,3 +94,48 @@ async fn one_client_failing_with_many_addresses_is_429_per_client() {
         .unwrap();
     assert_eq!(admin.status(), 429);
 }
+
+/// A failed login from `forwarded_for`, as a proxy at the loopback address sends it.
+async fn fail_login_via_proxy(service: &Service, forwarded_for: &str) -> u16 {
+    service
+        .client
+        .post(service.url("/auth/tokens"))
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&json!({"email": "nobody@example.com", "password": "password1"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_per_client_limit_counts_the_forwarded_client() {
+    let service = Service::start_with(|s| {
+        s.login_failures_per_client = 2;
+        s.login_failures_per_email = 0;
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(fail_login_via_proxy(&service, "203.0.113.1").await, 401);
+    }
+    assert_eq!(fail_login_via_proxy(&service, "203.0.113.1").await, 429);
+    // Another client behind the same proxy has its own allowance.
+    assert_eq!(fail_login_via_proxy(&service, "203.0.113.2").await, 401);
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_an_untrusted_peer_do_not_escape_the_per_client_limit() {
+    let service = Service::start_with(|s| {
+        s.login_failures_per_client = 2;
+        s.login_failures_per_email = 0;
+    })
+    .await;
+    let statuses = [
+        fail_login_via_proxy(&service, "203.0.113.1").await,
+        fail_login_via_proxy(&service, "203.0.113.2").await,
+        fail_login_via_proxy(&service, "203.0.113.3").await,
+    ];
+    assert_eq!(statuses, [401, 401, 429]);
+}

@@ -141,7 +141,13 @@ async fn a_failed_write_in_a_batch_rolls_back_alone() {
     }
     assert_eq!(committed, 4);
     assert_eq!(stored(&other).await, vec![1, 2, 4, 6, 8]);
-    assert_eq!(db.commit_stats().commits, 1, "the batch split");
+    // The refusals did not end the batch: the five stored writes shared commits. (How many
+    // depends on the batch's 5 ms bound, which a loaded machine can reach mid-queue.)
+    let commits = db.commit_stats().commits;
+    assert!(
+        commits < 5,
+        "every write committed alone ({commits} commits)"
+    );
 }
 
 #[tokio::test]

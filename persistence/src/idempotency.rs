@@ -56,6 +56,17 @@ const DONE: &str = "done";
 /// How often a release that met an outage is tried again.
 const RELEASE_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// A claim an outage kept from being settled: by its record, or, when the outage cut off the
+/// claim's own commit, by what it was made with.
+enum Unsettled {
+    Record(i64),
+    Claimed {
+        owner: i64,
+        key: String,
+        lease_until: DateTime<Utc>,
+    },
+}
+
 /// Idempotency keys stored in the service's database.
 #[derive(Clone)]
 pub struct SqlIdempotencyStore {
@@ -68,24 +79,34 @@ impl SqlIdempotencyStore {
         Self { db }
     }
 
-    /// Deletes the claim `record` while it is still in flight.
-    async fn delete_claim(&self, record: i64) -> Result<()> {
-        let release = Keys::delete_many()
-            .filter(Column::Id.eq(record))
-            .filter(Column::State.eq(IN_FLIGHT));
+    /// Deletes the claim `which` while it is still in flight.
+    async fn delete_claim(&self, which: &Unsettled) -> Result<()> {
+        let release = Keys::delete_many().filter(Column::State.eq(IN_FLIGHT));
+        let release = match which {
+            Unsettled::Record(record) => release.filter(Column::Id.eq(*record)),
+            // Its own lease, or an earlier one; a later request's claim has a later lease.
+            Unsettled::Claimed {
+                owner,
+                key,
+                lease_until,
+            } => release
+                .filter(Column::OwnerId.eq(*owner))
+                .filter(Column::Key.eq(key.as_str()))
+                .filter(Column::LeaseUntil.lte(*lease_until + chrono::TimeDelta::milliseconds(1))),
+        };
         let txn = self.db.begin_write().await?;
         release.exec(&txn.txn).await?;
         txn.commit().await
     }
 
-    /// Retries the release of claim `record` through an outage. It gives up at half the lease:
+    /// Retries the release of claim `which` through an outage. It gives up at half the lease:
     /// the claim was made moments before its release failed, so it is still this request's,
     /// never a later request's that took the key over once the lease ran out.
-    async fn release_when_back(&self, record: i64) {
+    async fn release_when_back(&self, which: Unsettled) {
         let deadline = tokio::time::Instant::now() + CLAIM_LEASE / 2;
         while tokio::time::Instant::now() < deadline {
             tokio::time::sleep(RELEASE_RETRY).await;
-            match self.delete_claim(record).await {
+            match self.delete_claim(&which).await {
                 Err(err) if err.outage().is_some() => {}
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot release an idempotency key");
@@ -142,7 +163,22 @@ impl SqlIdempotencyStore {
                 Begin::Execute(Claim { record: record.id })
             }
         };
-        txn.commit().await?;
+        if let Err(err) = txn.commit().await {
+            // An outage can cut the connection after the server committed the claim but before
+            // it said so: nobody would then hold it, and the client's retries would be refused
+            // as in flight for the whole lease. Release it (if it is there) once the database
+            // is back.
+            if err.outage().is_some() && matches!(begin, Begin::Execute(_)) {
+                let store = self.clone();
+                let which = Unsettled::Claimed {
+                    owner: request.owner.get(),
+                    key: request.key.as_str().to_owned(),
+                    lease_until,
+                };
+                tokio::spawn(async move { store.release_when_back(which).await });
+            }
+            return Err(err);
+        }
         Ok(begin)
     }
 }
@@ -166,14 +202,18 @@ impl IdempotencyStore for SqlIdempotencyStore {
     }
 
     async fn release(&self, claim: Claim) -> domain::Result<()> {
-        match self.delete_claim(claim.record).await {
+        match self.delete_claim(&Unsettled::Record(claim.record)).await {
             Err(err) if err.outage().is_some() => {
                 // The database went away between the claim and its release (most often, the
                 // release is of a request the outage itself failed). Keep trying meanwhile, so
                 // that the client's retry finds its key free moments after the database is
                 // back, rather than refused as in flight until the lease runs out.
                 let store = self.clone();
-                tokio::spawn(async move { store.release_when_back(claim.record).await });
+                tokio::spawn(async move {
+                    store
+                        .release_when_back(Unsettled::Record(claim.record))
+                        .await
+                });
                 Err(err.into())
             }
             other => Ok(other?),

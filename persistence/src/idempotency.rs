@@ -102,19 +102,23 @@ impl SqlIdempotencyStore {
     /// Retries the release of claim `which` through an outage. It gives up at half the lease:
     /// the claim was made moments before its release failed, so it is still this request's,
     /// never a later request's that took the key over once the lease ran out.
-    async fn release_when_back(&self, which: Unsettled) {
-        let deadline = tokio::time::Instant::now() + CLAIM_LEASE / 2;
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(RELEASE_RETRY).await;
-            match self.delete_claim(&which).await {
-                Err(err) if err.outage().is_some() => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot release an idempotency key");
-                    return;
+    /// Runs in a task of its own, which the request that met the outage does not wait for.
+    fn release_when_back(&self, which: Unsettled) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + CLAIM_LEASE / 2;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(RELEASE_RETRY).await;
+                match store.delete_claim(&which).await {
+                    Err(err) if err.outage().is_some() => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot release an idempotency key");
+                        return;
+                    }
+                    Ok(()) => return,
                 }
-                Ok(()) => return,
             }
-        }
+        });
     }
 
     /// One attempt at [`IdempotencyStore::begin`]: the key's state, claimed for this request
@@ -169,13 +173,11 @@ impl SqlIdempotencyStore {
             // as in flight for the whole lease. Release it (if it is there) once the database
             // is back.
             if err.outage().is_some() && matches!(begin, Begin::Execute(_)) {
-                let store = self.clone();
-                let which = Unsettled::Claimed {
+                self.release_when_back(Unsettled::Claimed {
                     owner: request.owner.get(),
                     key: request.key.as_str().to_owned(),
                     lease_until,
-                };
-                tokio::spawn(async move { store.release_when_back(which).await });
+                });
             }
             return Err(err);
         }
@@ -208,12 +210,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
                 // release is of a request the outage itself failed). Keep trying meanwhile, so
                 // that the client's retry finds its key free moments after the database is
                 // back, rather than refused as in flight until the lease runs out.
-                let store = self.clone();
-                tokio::spawn(async move {
-                    store
-                        .release_when_back(Unsettled::Record(claim.record))
-                        .await
-                });
+                self.release_when_back(Unsettled::Record(claim.record));
                 Err(err.into())
             }
             other => Ok(other?),

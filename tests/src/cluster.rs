@@ -14,6 +14,8 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     bindir: PathBuf,
     port: u16,
+    /// Whether this test runs as root, whom PostgreSQL refuses: its tools then run as postgres.
+    as_root: bool,
 }
 
 impl Cluster {
@@ -29,9 +31,17 @@ impl Cluster {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let cluster = Self { dir, bindir, port };
-        // PostgreSQL refuses to run as root: as root, the cluster is the postgres user's.
-        if cluster.as_root() {
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|id| String::from_utf8_lossy(&id.stdout).trim() == "0");
+        let cluster = Self {
+            dir,
+            bindir,
+            port,
+            as_root,
+        };
+        if cluster.as_root {
             cluster.run(
                 Command::new("chown")
                     .args(["-R", "postgres:postgres"])
@@ -91,17 +101,10 @@ impl Cluster {
         self.dir.path().join("data").display().to_string()
     }
 
-    fn as_root(&self) -> bool {
-        Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|id| String::from_utf8_lossy(&id.stdout).trim() == "0")
-    }
-
     /// The server tool `name`, run as the postgres user when this test runs as root.
     fn command(&self, name: &str) -> Command {
         let program = self.bindir.join(name);
-        if self.as_root() {
+        if self.as_root {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(program);
             command

@@ -58,8 +58,12 @@ pub(crate) async fn beat(db: &Database, id: &str, now: DateTime<Utc>) -> Result<
     txn.commit().await
 }
 
-/// Forgets instance `id`: it is stopping.
+/// Forgets instance `id`: it is stopping. Where the process owns the database it never beat,
+/// and there is nothing to forget.
 pub(crate) async fn retire(db: &Database, id: &str) -> Result<()> {
+    if db.owns_the_database() {
+        return Ok(());
+    }
     let txn = db.begin_write().await?;
     Instances::delete_by_id(id.to_owned())
         .exec(&txn.txn)

@@ -17,21 +17,31 @@ use std::{path::Path, process::Command};
 struct Acknowledgements {
     /// 201s and 202s sent.
     sent: usize,
-    /// Of those, how many went out while bytes written to the WAL were not yet synced.
+    /// Of those, the ones sent while a write made since the previous response was not synced.
     unsynced: Vec<String>,
     /// Syncs of the WAL seen.
     wal_syncs: usize,
 }
 
-/// Reads an `strace -f -yy` trace: in the order events happened, WAL writes, completed WAL
-/// syncs, and the HTTP responses written to TCP sockets.
+/// Reads an `strace -f -yy` trace: in the order events happened, WAL writes, WAL syncs, and
+/// the HTTP responses written to TCP sockets.
+///
+/// The client sends one request at a time, so a request's own WAL writes all come after the
+/// previous response. An acknowledgement is durable when every WAL write so far is covered by
+/// a completed sync, or when a sync that completed before it covers a write made after the
+/// previous response: the request's transaction was synced, and the unsynced bytes belong to
+/// a later transaction (the notification worker's claim can land between a request's sync and
+/// its response). A sync covers the writes made before it started, not those made while it ran.
 fn acknowledgements(trace: &str) -> Acknowledgements {
     let mut seen = Acknowledgements::default();
-    // Whether the WAL holds bytes no completed sync has covered yet.
-    let mut dirty = false;
-    // Threads inside a WAL sync that has not returned yet.
-    let mut syncing = std::collections::HashSet::new();
-    for line in trace.lines() {
+    // Position (line number) of the latest WAL write, and of the latest one a sync covers.
+    let mut written = None;
+    let mut covered = None;
+    // Position of the previous HTTP response of any status.
+    let mut previous_response = None;
+    // Per thread inside a WAL sync: the latest write it covers.
+    let mut syncing = std::collections::HashMap::new();
+    for (at, line) in trace.lines().enumerate() {
         let Some((thread, call)) = line.split_once(' ') else {
             continue;
         };
@@ -40,27 +50,32 @@ fn acknowledgements(trace: &str) -> Acknowledgements {
         let on_wal = call.contains("-wal>");
         if syncs && on_wal {
             if call.contains("<unfinished") {
-                syncing.insert(thread.to_owned());
+                syncing.insert(thread.to_owned(), written);
             } else if call.ends_with("= 0") {
-                dirty = false;
+                covered = covered.max(written);
                 seen.wal_syncs += 1;
             }
         } else if call.starts_with("<... fsync resumed>")
             || call.starts_with("<... fdatasync resumed>")
         {
-            if syncing.remove(thread) && call.ends_with("= 0") {
-                dirty = false;
+            if let Some(start) = syncing.remove(thread)
+                && call.ends_with("= 0")
+            {
+                covered = covered.max(start);
                 seen.wal_syncs += 1;
             }
         } else if on_wal && (call.starts_with("pwrite64(") || call.starts_with("write(")) {
-            dirty = true;
-        } else if call.contains("<TCP:[")
-            && (call.contains("\"HTTP/1.1 201") || call.contains("\"HTTP/1.1 202"))
-        {
-            seen.sent += 1;
-            if dirty {
-                seen.unsynced.push(line.chars().take(120).collect());
+            written = Some(at);
+        } else if call.contains("<TCP:[") && call.contains("\"HTTP/1.1 ") {
+            if call.contains("\"HTTP/1.1 201") || call.contains("\"HTTP/1.1 202") {
+                seen.sent += 1;
+                let all_synced = written <= covered;
+                let own_synced = covered > previous_response;
+                if !all_synced && !own_synced {
+                    seen.unsynced.push(line.chars().take(120).collect());
+                }
             }
+            previous_response = Some(at);
         }
     }
     seen
@@ -201,4 +216,76 @@ async fn process_crash_only_acknowledges_writes_the_wal_has_not_synced() {
         "the trace check found only {} unsynced acknowledgements",
         seen.unsynced.len()
     );
+}
+
+/// Trace lines as `strace -f -yy` writes them, reduced to what the reader looks at.
+const WAL_WRITE: &str = "pwrite64(5</d/db.sqlite-wal>, \"\\0\"..., 24, 32) = 24";
+const WAL_SYNC: &str = "fdatasync(5</d/db.sqlite-wal>) = 0";
+const RESPONSE_201: &str = "writev(9<TCP:[1->2]>, [{iov_base=\"HTTP/1.1 201 Cre\"...}]) = 300";
+const RESPONSE_200: &str = "writev(9<TCP:[1->2]>, [{iov_base=\"HTTP/1.1 200 OK\\r\"...}]) = 300";
+
+fn trace_of(calls: &[(u32, &str)]) -> String {
+    calls
+        .iter()
+        .map(|(thread, call)| format!("{thread} {call}\n"))
+        .collect()
+}
+
+#[test]
+fn an_acknowledgement_sent_before_its_writes_are_synced_is_caught() {
+    let trace = trace_of(&[
+        (1, RESPONSE_200),
+        (2, WAL_WRITE),
+        (1, RESPONSE_201),
+        (2, WAL_SYNC),
+    ]);
+    assert_eq!(acknowledgements(&trace).unsynced.len(), 1);
+    // A sync of the previous request's writes does not cover this one's.
+    let trace = trace_of(&[
+        (2, WAL_WRITE),
+        (2, WAL_SYNC),
+        (1, RESPONSE_201),
+        (2, WAL_WRITE),
+        (1, RESPONSE_201),
+    ]);
+    assert_eq!(acknowledgements(&trace).unsynced.len(), 1);
+}
+
+#[test]
+fn a_write_made_while_a_sync_runs_is_not_covered_by_it() {
+    let trace = trace_of(&[
+        (1, RESPONSE_200),
+        (2, WAL_WRITE),
+        (2, "fdatasync(5</d/db.sqlite-wal> <unfinished ...>"),
+        (3, WAL_WRITE),
+        (2, "<... fdatasync resumed>) = 0"),
+        (1, RESPONSE_201),
+    ]);
+    let seen = acknowledgements(&trace);
+    assert_eq!(seen.wal_syncs, 1);
+    // The first write was synced after the previous response: the request's own.
+    assert!(seen.unsynced.is_empty());
+    let trace = trace_of(&[
+        (1, RESPONSE_200),
+        (2, "fdatasync(5</d/db.sqlite-wal> <unfinished ...>"),
+        (3, WAL_WRITE),
+        (2, "<... fdatasync resumed>) = 0"),
+        (1, RESPONSE_201),
+    ]);
+    assert_eq!(acknowledgements(&trace).unsynced.len(), 1);
+}
+
+#[test]
+fn a_later_transaction_written_after_the_sync_does_not_count_against_an_acknowledgement() {
+    let trace = trace_of(&[
+        (1, RESPONSE_200),
+        (2, WAL_WRITE),
+        (2, WAL_SYNC),
+        // The notification worker's claim, between the request's sync and its response.
+        (2, WAL_WRITE),
+        (1, RESPONSE_201),
+        (2, WAL_SYNC),
+    ]);
+    let seen = acknowledgements(&trace);
+    assert_eq!((seen.sent, seen.unsynced.len(), seen.wal_syncs), (1, 0, 2));
 }

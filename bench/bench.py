@@ -6,6 +6,9 @@ Targets, each started fresh on loopback and measured alternately in the same run
   ours-pg  this service on a fresh PostgreSQL database (--postgres URL)
   peer     the FastAPI peer, ../shared/peers/fastapi, with 2 uvicorn workers (--peer)
   bare     poem answering GET /users/{id} from memory (bench/bare), the ceiling for get_user
+  ours-before
+           another build of this service, on SQLite (--before PATH): a change measured against
+           the commit before it, side by side
 
 Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds times):
   get_user     GET /users/{random id}
@@ -14,6 +17,11 @@ Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds time
   transfer     POST /transfers of 1, alternating directions
   create_user  POST /users (Argon2 every time), and meanwhile get_user at 8 connections, whose
                p99 says whether sign-ups starve reads
+  failed_login POST /auth/tokens, a new unknown address each time: 401 after Argon2, charged to
+               the login limits (this service only; the per-client limit is lifted for it)
+  refused_login
+               POST /auth/tokens for one address past its limit: 429s decided by the limits alone
+               (this service only)
   page, page_gzip, page_br, page_zstd
                GET /users?limit=100 (an admin's page of 100 users) without compression and
                with each coding (this service only): req/s and the bytes of one response
@@ -136,14 +144,17 @@ class Target:
 LOW_MEMORY = {"MIMALLOC_PURGE_DELAY": "0", "MIMALLOC_ARENA_EAGER_COMMIT": "0"}
 
 
-def start_ours(name, work, database_url=None, extra_env=None):
+def start_ours(name, work, database_url=None, extra_env=None, binary=BINARY):
     port, metrics_port = free_port(), free_port()
     data = os.path.join(work, name)
+    # One client makes every request: its limit lifted, failed_login measures the cost of a
+    # failure, not 429s.
     env = dict(os.environ, RUST_LOG="warn", ADMIN_EMAIL=ADMIN["email"], ADMIN_PASSWORD=ADMIN["password"],
-               METRICS_BIND=f"127.0.0.1:{metrics_port}", **(extra_env or {}))
+               METRICS_BIND=f"127.0.0.1:{metrics_port}", LOGIN_FAILURES_PER_CLIENT="0",
+               **(extra_env or {}))
     if database_url:
         env["DATABASE_URL"] = database_url
-    process = subprocess.Popen([BINARY, "--bind", f"127.0.0.1:{port}", "--data-dir", data], env=env,
+    process = subprocess.Popen([binary, "--bind", f"127.0.0.1:{port}", "--data-dir", data], env=env,
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     wait_ready(base)
@@ -331,9 +342,11 @@ def main():
     parser.add_argument("--peer", action="store_true", help="also measure the FastAPI peer")
     parser.add_argument("--bare", action="store_true", help="also measure the bare poem server (get_user)")
     parser.add_argument("--postgres", metavar="URL", help="also measure this service on PostgreSQL")
+    parser.add_argument("--before", metavar="PATH",
+                        help="also measure the service binary at PATH (a build of an earlier commit) as ours-before")
     parser.add_argument("--process-crash-only", action="store_true",
                         help="also measure this service with --durability process-crash-only (ours-pco)")
-    parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,"
+    parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,failed_login,refused_login,"
                         "page,page_gzip,page_br,page_zstd,export,download")
     parser.add_argument("--download-mib", type=int, default=1024)
     parser.add_argument("--duration", type=int, default=10)
@@ -352,6 +365,8 @@ def main():
     targets, results = [], []
     try:
         targets.append(start_ours("ours", work))
+        if args.before:
+            targets.append(start_ours("ours-before", work, binary=args.before))
         if args.process_crash_only:
             targets.append(start_ours("ours-pco", work, extra_env={"DURABILITY": "process-crash-only"}))
         if args.postgres:
@@ -371,7 +386,8 @@ def main():
                 for target in targets:
                     if target.name == "bare" and scenario != "get_user":
                         continue
-                    if scenario.startswith("page") and not target.name.startswith("ours"):
+                    if (scenario.startswith("page") or scenario.endswith("_login")) \
+                            and not target.name.startswith("ours"):
                         continue
                     if scenario == "create_user":
                         result = signup_storm(target, args.duration)
@@ -475,6 +491,9 @@ def summarize(results):
         if (scenario, "peer") in medians and target != "peer":
             peer = statistics.median(r["rps"] for r in medians[(scenario, "peer")])
             line += f"  {rps / peer:5.1f}x the peer" if peer > 0 else "  (the peer finished no request)"
+        if (scenario, "ours-before") in medians and target == "ours":
+            before = statistics.median(r["rps"] for r in medians[(scenario, "ours-before")])
+            line += f"  {rps / before:5.2f}x before" if before > 0 else ""
         if (scenario, "bare") in medians and target not in ("bare", "peer"):
             bare = statistics.median(r["rps"] for r in medians[(scenario, "bare")])
             line += f"  {100 * rps / bare:3.0f}% of bare poem"

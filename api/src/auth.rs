@@ -110,6 +110,7 @@ responses! {
         #[oai(status = 201)]
         Created(Json<TokenOut>, #[oai(header = "Cache-Control")] String),
     }
+    stores;
     problems {
         #[oai(header(name = "WWW-Authenticate", ty = "String"))]
         401 Unauthorized: "The e-mail address or the password is wrong (the answer does not say which).",

@@ -81,7 +81,14 @@ impl Services {
     ) -> domain::Result<Self> {
         let users = UserService::new(storage.users.clone(), hasher.clone())
             .requiring_conditional_writes(require_if_match);
-        let auth = AuthService::new(storage.users.clone(), hasher, tokens, throttle).await?;
+        let auth = AuthService::new(
+            storage.users.clone(),
+            hasher,
+            tokens,
+            throttle,
+            storage.login_limits.clone(),
+        )
+        .await?;
         Ok(Self {
             users,
             auth,

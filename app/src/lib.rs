@@ -15,6 +15,7 @@ use domain::{
     Email,
     idempotency::IdempotencyStore,
     notifications::{NotificationRepository, RetryPolicy},
+    throttle::LoginLimitStore,
     users::{Password, UserService},
 };
 use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens};
@@ -22,22 +23,31 @@ pub use settings::Settings;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinHandle};
 
-/// How often expired idempotency keys are purged.
-const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often expired idempotency keys and drained login limits are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
-/// Deletes idempotency keys past their lifetime, hourly, until `stopping` turns true.
-async fn purge_idempotency_keys(
+/// Deletes idempotency keys past their lifetime and login limits that have drained, hourly,
+/// until `stopping` turns true.
+async fn purge_expired(
     keys: Arc<dyn IdempotencyStore>,
+    login_limits: Arc<dyn LoginLimitStore>,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let mut every = tokio::time::interval(KEY_PURGE_INTERVAL);
+    let mut every = tokio::time::interval(PURGE_INTERVAL);
     loop {
         tokio::select! {
-            _ = every.tick() => match keys.purge_expired().await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
-                Err(err) => tracing::warn!(error = %err, "cannot purge idempotency keys"),
-            },
+            _ = every.tick() => {
+                match keys.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+                    Err(err) => tracing::warn!(error = %err, "cannot purge idempotency keys"),
+                }
+                match login_limits.sweep(chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(swept) => tracing::info!(swept, "drained login limits swept"),
+                    Err(err) => tracing::warn!(error = %err, "cannot sweep login limits"),
+                }
+            }
             _ = stopping.changed() => return,
         }
     }
@@ -61,6 +71,8 @@ pub struct Wired {
     pub db: Database,
     /// Idempotency keys, purged in the background.
     pub keys: Arc<dyn IdempotencyStore>,
+    /// Failed-login counts, whose drained keys are swept in the background.
+    pub login_limits: Arc<dyn LoginLimitStore>,
     /// The notifications outbox, drained by the delivery worker.
     pub outbox: Arc<dyn NotificationRepository>,
     /// Wakes the delivery worker when a notification is accepted.
@@ -110,6 +122,7 @@ pub async fn services(settings: &Settings) -> anyhow::Result<Wired> {
         services,
         db,
         keys: storage.idempotency,
+        login_limits: storage.login_limits,
         outbox: storage.outbox,
         wakeup,
     })
@@ -157,6 +170,7 @@ pub async fn start(
         services,
         db,
         keys,
+        login_limits,
         outbox,
         wakeup,
     } = services(settings).await?;
@@ -167,7 +181,7 @@ pub async fn start(
     )?);
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let (stop, stopping) = watch::channel(false);
-    let purge = tokio::spawn(purge_idempotency_keys(keys, stopping.clone()));
+    let purge = tokio::spawn(purge_expired(keys, login_limits, stopping.clone()));
     let stopping_metrics = stopping.clone();
     let http_metrics = api::metrics::HttpMetrics::new();
     let metrics_sources = metrics::Sources {
@@ -238,7 +252,7 @@ pub async fn start(
             server.await.context("stopping the metrics listener")??;
         }
         delivery.await.context("stopping the delivery worker")?;
-        purge.await.context("stopping the key purge")?;
+        purge.await.context("stopping the purge")?;
         db.close().await.context("closing the database")?;
         Ok(())
     });

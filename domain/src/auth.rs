@@ -9,10 +9,10 @@
 
 use crate::{
     Error, Result,
-    throttle::{LoginThrottle, ThrottlePolicy},
+    throttle::{LoginLimitStore, LoginThrottle, ThrottlePolicy},
     users::{Password, PasswordHash, PasswordHasher, UserId, UserRepository},
 };
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{net::IpAddr, sync::Arc};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub struct AuthService {
     /// Checked instead of a real hash when the e-mail address is unknown.
     dummy_hash: PasswordHash,
     /// Failed logins per address and per client.
-    throttle: Arc<LoginThrottle>,
+    throttle: LoginThrottle,
 }
 
 impl AuthService {
@@ -133,6 +133,7 @@ impl AuthService {
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenCodec>,
         throttle: ThrottlePolicy,
+        login_limits: Arc<dyn LoginLimitStore>,
     ) -> Result<Self> {
         let dummy = Password::parse("no user has this password").map_err(Error::internal)?;
         let dummy_hash = hasher.hash(&dummy).await?;
@@ -141,7 +142,7 @@ impl AuthService {
             hasher,
             tokens,
             dummy_hash,
-            throttle: Arc::new(LoginThrottle::new(throttle)),
+            throttle: LoginThrottle::new(throttle, login_limits),
         })
     }
 
@@ -158,7 +159,8 @@ impl AuthService {
     ) -> Result<IssuedToken> {
         let charge = self
             .throttle
-            .admit(email, client, Instant::now())
+            .admit(email, client, crate::now())
+            .await?
             .map_err(Error::TooManyAttempts)?;
         let user = match crate::Email::parse(email) {
             Ok(email) => self.users.find_by_email(&email).await?,
@@ -168,7 +170,11 @@ impl AuthService {
         let matches = self.hasher.verify(password, hash).await?;
         match user {
             Some(user) if matches => {
-                self.throttle.forgive(charge);
+                // The password was right: a charge that cannot be given back now only
+                // counts against the limits until it drains.
+                if let Err(err) = self.throttle.forgive(charge, crate::now()).await {
+                    tracing::warn!(error = %err, "cannot give back a login's charge");
+                }
                 self.tokens.issue(user.id, &user.password_hash)
             }
             _ => Err(Error::InvalidCredentials),

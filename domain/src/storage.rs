@@ -2,7 +2,8 @@
 
 use crate::{
     accounts::AccountRepository, files::BlobStore, files::FileRepository, health::Readiness,
-    idempotency::IdempotencyStore, notifications::NotificationRepository, users::UserRepository,
+    idempotency::IdempotencyStore, notifications::NotificationRepository,
+    throttle::LoginLimitStore, users::UserRepository,
 };
 use std::sync::Arc;
 
@@ -21,6 +22,8 @@ pub struct Storage {
     pub files: Arc<dyn FileRepository>,
     /// File bytes.
     pub blobs: Arc<dyn BlobStore>,
+    /// The failed-login counts, shared by every instance.
+    pub login_limits: Arc<dyn LoginLimitStore>,
     /// Whether the backend answers.
     pub readiness: Arc<dyn Readiness>,
 }

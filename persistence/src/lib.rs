@@ -11,6 +11,7 @@ mod database;
 mod error;
 pub mod files;
 pub mod idempotency;
+pub mod login_limits;
 mod migrations;
 pub mod notifications;
 pub mod passwords;
@@ -24,6 +25,7 @@ pub use database::{CommitStats, Database, DatabaseSettings, Durability, PoolStat
 pub use error::Error;
 pub use files::{FsBlobStore, SqlFileRepository};
 pub use idempotency::SqlIdempotencyStore;
+pub use login_limits::SqlLoginLimits;
 pub use notifications::SqlNotificationRepository;
 pub use passwords::Argon2Hasher;
 pub use tokens::HmacTokens;
@@ -32,7 +34,7 @@ pub use users::SqlUserRepository;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 /// Every repository over `db`: users (whose token checks are cached for `auth_cache`), accounts,
-/// idempotency keys, the outbox and files, with file bytes under `files_dir`.
+/// idempotency keys, the outbox, files (with their bytes under `files_dir`) and login limits.
 pub fn storage(
     db: &Database,
     auth_cache: Duration,
@@ -44,6 +46,7 @@ pub fn storage(
         idempotency: Arc::new(SqlIdempotencyStore::new(db.clone())),
         outbox: Arc::new(SqlNotificationRepository::new(db.clone())),
         files: Arc::new(SqlFileRepository::new(db.clone())),
+        login_limits: Arc::new(SqlLoginLimits::new(db.clone())),
         blobs: Arc::new(FsBlobStore::new(files_dir)?),
         readiness: Arc::new(db.clone()),
     })

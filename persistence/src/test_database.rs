@@ -76,7 +76,15 @@ impl TestDatabase {
 pub(crate) struct MigratedTestDatabase {
     /// The pool.
     pub(crate) db: crate::Database,
-    _database: TestDatabase,
+    database: TestDatabase,
+}
+
+#[cfg(test)]
+impl MigratedTestDatabase {
+    /// The database's URL, for a second pool to it.
+    pub(crate) fn url(&self) -> &str {
+        &self.database.url
+    }
 }
 
 #[cfg(test)]
@@ -95,10 +103,7 @@ impl TestDatabase {
         db.migrate()
             .await
             .unwrap_or_else(|err| panic!("cannot migrate a test database: {err}"));
-        MigratedTestDatabase {
-            db,
-            _database: database,
-        }
+        MigratedTestDatabase { db, database }
     }
 }
 

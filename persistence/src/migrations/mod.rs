@@ -10,6 +10,7 @@ mod m0004_notifications;
 mod m0005_files;
 mod m0006_sqlite_ledger_triggers;
 mod m0007_instances;
+mod m0008_login_limits;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_files::Migration),
             Box::new(m0006_sqlite_ledger_triggers::Migration),
             Box::new(m0007_instances::Migration),
+            Box::new(m0008_login_limits::Migration),
         ]
     }
 }

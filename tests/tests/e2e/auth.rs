@@ -139,3 +139,24 @@ async fn forwarding_headers_from_an_untrusted_peer_do_not_escape_the_per_client_
     ];
     assert_eq!(statuses, [401, 401, 429]);
 }
+
+#[tokio::test]
+async fn failed_logins_still_count_after_a_restart() {
+    let storage = TestStorage::new().await;
+    let three_per_address = |s: &mut app::Settings| {
+        s.login_failures_per_email = 3;
+        s.login_window_seconds = 60;
+    };
+    let wrong = json!({"email": ADMIN_EMAIL, "password": "not the password"});
+    let mut first = Service::start_on(&storage, three_per_address).await;
+    for _ in 0..3 {
+        let failed = first.client.post(first.url("/auth/tokens")).json(&wrong);
+        assert_eq!(failed.send().await.unwrap().status(), 401);
+    }
+    first.stop().await.unwrap();
+    // The counts are in the database, not in the process that made them.
+    let mut second = Service::start_on(&storage, three_per_address).await;
+    let refused = second.client.post(second.url("/auth/tokens")).json(&wrong);
+    assert_eq!(refused.send().await.unwrap().status(), 429);
+    second.stop().await.unwrap();
+}

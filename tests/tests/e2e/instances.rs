@@ -16,6 +16,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Whether the test `name` is skipped because `storage` is not PostgreSQL, which it says.
+fn skipped_without_postgres(storage: &TestStorage, name: &str) -> bool {
+    if storage.db.is_postgres() {
+        return false;
+    }
+    // Straight to stderr, not eprintln!: the harness keeps what a passing test prints with
+    // eprintln! to itself, and a skipped test must say so in every run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED instances::{name}: it needs PostgreSQL (several service processes share one \
+         database, which SQLite cannot serve); set TEST_DATABASE_URL (e.g. \
+         postgres://postgres@127.0.0.1:5432/postgres) to run it"
+    );
+    true
+}
+
 fn spawn(storage: &TestStorage, smtp: &SmtpServer) -> Instance {
     Instance::spawn(
         storage,
@@ -43,16 +59,10 @@ async fn post(
 #[tokio::test]
 async fn two_instances_on_one_postgres_database_behave_as_one_service() {
     let storage = TestStorage::new().await;
-    if !storage.db.is_postgres() {
-        // Straight to stderr, not eprintln!: the harness keeps what a passing test prints with
-        // eprintln! to itself, and a skipped test must say so in every run.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED instances::two_instances_on_one_postgres_database_behave_as_one_service: \
-             it needs PostgreSQL (several service processes share one database, which SQLite \
-             cannot serve); set TEST_DATABASE_URL (e.g. \
-             postgres://postgres@127.0.0.1:5432/postgres) to run it"
-        );
+    if skipped_without_postgres(
+        &storage,
+        "two_instances_on_one_postgres_database_behave_as_one_service",
+    ) {
         return;
     }
     let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
@@ -250,4 +260,80 @@ async fn two_instances_on_one_postgres_database_behave_as_one_service() {
     }
     assert_eq!(subjects.len(), 40);
     assert!(subjects.values().all(|count| *count == 1), "{subjects:?}");
+}
+
+/// A failed login at `base`: its status and, on a 429, the limit named in `RateLimit`.
+async fn fail_login(client: &reqwest::Client, base: &str, email: &str) -> (u16, String) {
+    let answer = client
+        .post(format!("{base}/auth/tokens"))
+        .json(&json!({"email": email, "password": "not the password"}))
+        .send()
+        .await
+        .unwrap();
+    let limit = answer
+        .headers()
+        .get("ratelimit")
+        .map(|v| {
+            v.to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    (answer.status().as_u16(), limit)
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_once_across_two_instances() {
+    let storage = TestStorage::new().await;
+    if skipped_without_postgres(
+        &storage,
+        "failed_logins_are_limited_once_across_two_instances",
+    ) {
+        return;
+    }
+    let limits = [
+        ("LOGIN_FAILURES_PER_EMAIL", "10".to_owned()),
+        ("LOGIN_FAILURES_PER_CLIENT", "15".to_owned()),
+        ("LOGIN_WINDOW_SECONDS", "600".to_owned()),
+    ];
+    let instances = [
+        Instance::spawn(&storage, &limits),
+        Instance::spawn(&storage, &limits),
+    ];
+    let client = reqwest::Client::new();
+    for instance in &instances {
+        instance.wait_ready(&client).await;
+    }
+    let bases = [instances[0].base.clone(), instances[1].base.clone()];
+    // Ten failures for one address, alternating instances, concurrently: all admitted, and
+    // then neither instance admits an eleventh.
+    let guesses: Vec<_> = (0..10)
+        .map(|n| {
+            let (client, base) = (client.clone(), bases[n % 2].clone());
+            tokio::spawn(async move { fail_login(&client, &base, "ann@example.com").await })
+        })
+        .collect();
+    for guess in guesses {
+        assert_eq!(guess.await.unwrap().0, 401);
+    }
+    for base in &bases {
+        assert_eq!(
+            fail_login(&client, base, "ann@example.com").await,
+            (429, "\"email\"".to_owned())
+        );
+    }
+    // The client has 10 of its 15 charged: five more addresses, spread over both, then 429.
+    for n in 0..5 {
+        let (status, _) = fail_login(&client, &bases[n % 2], &format!("u{n}@example.com")).await;
+        assert_eq!(status, 401);
+    }
+    for base in &bases {
+        assert_eq!(
+            fail_login(&client, base, "u9@example.com").await,
+            (429, "\"client\"".to_owned())
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The failed-login counts in SQL: [`SqlLoginLimits`]. The domain's rule decides; this applies
 //! it to the stored instants inside one write transaction, with the keys' rows locked, so two
-//! instances never both admit the attempt that only one of them may.
+//! instances never both admit the attempt that only one of them may. A refusal, which writes
+//! nothing, is decided on a plain read first.
 
 use crate::{
     Database,
@@ -33,7 +34,7 @@ pub(crate) mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-use entity::{ActiveModel, Column, Entity as LoginLimits};
+use entity::{ActiveModel, Column, Entity as LoginLimits, Model};
 
 /// Failed-login counts stored in the service's database.
 #[derive(Clone)]
@@ -57,6 +58,16 @@ impl LoginLimitStore for SqlLoginLimits {
         rule: &Rule<'_>,
     ) -> domain::Result<Result<(), Throttled>> {
         in_storage(async {
+            // A refusal writes nothing, so a committed snapshot is enough to decide one: it is
+            // the answer the attempt would have had at the moment of the read. Attacks are
+            // mostly refusals; they cost a read, not a write transaction.
+            let snapshot = LoginLimits::find()
+                .filter(Column::Key.is_in(keys.iter().map(String::as_str)))
+                .all(self.db.conn())
+                .await?;
+            if let Err(refused) = rule(&in_order(keys, snapshot, now)) {
+                return Ok(Err(refused));
+            }
             // Every key's row, made at `now` when new (a key drained at `now` has no backlog),
             // and locked until the commit: a no-op update on conflict takes the row lock on
             // PostgreSQL, and on SQLite the write transaction is the only writer. Sorted, so
@@ -77,16 +88,7 @@ impl LoginLimitStore for SqlLoginLimits {
                     .to_owned(),
             );
             let txn = self.db.begin_write().await?;
-            let stored: HashMap<String, DateTime<Utc>> = lock
-                .exec_with_returning(&txn.txn)
-                .await?
-                .into_iter()
-                .map(|row| (row.key, row.drained_at))
-                .collect();
-            let drained: Vec<DateTime<Utc>> = keys
-                .iter()
-                .map(|key| stored.get(key).copied().unwrap_or(now))
-                .collect();
+            let drained = in_order(keys, lock.exec_with_returning(&txn.txn).await?, now);
             let decided = match rule(&drained) {
                 Ok(decided) => decided,
                 Err(refused) => {
@@ -129,6 +131,17 @@ impl LoginLimitStore for SqlLoginLimits {
         })
         .await
     }
+}
+
+/// When each of `keys` drains, in their order, from the `rows` kept (`now` for a key without).
+fn in_order(keys: &[String], rows: Vec<Model>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let stored: HashMap<String, DateTime<Utc>> = rows
+        .into_iter()
+        .map(|row| (row.key, row.drained_at))
+        .collect();
+    keys.iter()
+        .map(|key| stored.get(key).copied().unwrap_or(now))
+        .collect()
 }
 
 #[cfg(test)]

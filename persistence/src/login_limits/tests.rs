@@ -102,7 +102,7 @@ async fn two_pools_on_one_database_count_the_same_attempts() {
 }
 
 #[tokio::test]
-async fn a_refused_attempt_stores_nothing_and_a_success_forgets_the_address() {
+async fn a_refusal_writes_nothing_and_waits_for_no_writer_and_a_success_forgets_the_address() {
     let (store, db) = limits().await;
     let throttle = LoginThrottle::new(
         ThrottlePolicy {
@@ -135,13 +135,23 @@ async fn a_refused_attempt_stores_nothing_and_a_success_forgets_the_address() {
             ),
         ]
     );
-    assert!(
-        throttle
-            .admit("ann@example.com", client, t0)
-            .await
-            .unwrap()
-            .is_err()
-    );
+    // A refusal is decided on a read: it does not wait for a writer that holds the key's row
+    // (and on SQLite the one write turn), as it would if it took a write transaction.
+    let holder = db.db.begin_write().await.unwrap();
+    LoginLimits::update_many()
+        .col_expr(Column::DrainedAt, Expr::col(Column::DrainedAt))
+        .filter(Column::Key.eq("email:ann@example.com"))
+        .exec(&holder.txn)
+        .await
+        .unwrap();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        throttle.admit("ann@example.com", client, t0),
+    )
+    .await
+    .expect("a refusal waits for no writer");
+    assert!(refused.unwrap().is_err());
+    holder.rollback().await.unwrap();
     assert_eq!(kept(&db.db).await, charged);
     throttle.forgive(success, t0).await.unwrap();
     assert_eq!(

@@ -339,3 +339,79 @@ async fn files_and_the_export_through_the_generated_builder_interface() {
     let csv = String::from_utf8(collect(export.into_inner()).await).unwrap();
     assert!(csv.starts_with("id,name,email,created_at\r\n1,"), "{csv}");
 }
+
+/// A tmpfs of `size` mounted at `at` for one test, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts it, or says why not (mounting needs root).
+    fn mount(at: &Path, size: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(at).map_err(|err| err.to_string())?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .map_err(|err| err.to_string())?;
+        if !mounted.status.success() {
+            return Err(String::from_utf8_lossy(&mounted.stderr).trim().to_owned());
+        }
+        Ok(Self(at.to_owned()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole() {
+    use std::io::Write;
+    let storage = TestStorage::new().await;
+    let files = storage.dir().join("small-disk");
+    let _disk = match SmallDisk::mount(&files, "1m") {
+        Ok(disk) => disk,
+        Err(why) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED files::an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole: \
+                 cannot mount a 1 MiB tmpfs ({why}); it needs root"
+            );
+            return;
+        }
+    };
+    let service = Service::start_on(&storage, |s| s.files_dir = Some(files.clone())).await;
+    let admin = service.admin().await;
+    let old = pattern(10);
+    let kept = upload_chunked(&service, &admin, "keep.bin", old.clone()).await;
+    assert_eq!(kept.status(), 201);
+
+    let full = upload_chunked(&service, &admin, "keep.bin", pattern(2 << 20)).await;
+    assert_eq!(full.status(), 507);
+    assert_eq!(full.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = full.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/problems/storage-full"),
+        "{problem}"
+    );
+    let after = service
+        .client
+        .get(service.url("/files/keep.bin"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.bytes().await.unwrap().as_ref(), old.as_slice());
+    // Nothing of the failed upload is left on the disk: the next one fits again.
+    let names: Vec<String> = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let next = upload_chunked(&service, &admin, "next.bin", pattern(512 * 1024)).await;
+    assert_eq!(next.status(), 201);
+}

@@ -32,6 +32,18 @@ async fn upload_chunked(
         .unwrap()
 }
 
+/// The bytes of file `name`, downloaded whole.
+async fn download(service: &Service, token: &str, name: &str) -> Vec<u8> {
+    let answer = service
+        .client
+        .get(service.url(&format!("/files/{name}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    answer.bytes().await.unwrap().to_vec()
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir.join("files"))
         .unwrap()
@@ -117,14 +129,7 @@ async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
     let resp = upload_chunked(&service, &admin, "keep.bin", pattern(2 << 20)).await;
     assert_eq!(resp.status(), 413);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
-    let kept = service
-        .client
-        .get(service.url("/files/keep.bin"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(kept.bytes().await.unwrap().as_ref(), old.as_slice());
+    assert_eq!(download(&service, &admin, "keep.bin").await, old);
     assert!(
         leftovers(storage.dir()).is_empty(),
         "{:?}",
@@ -398,14 +403,7 @@ async fn an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole()
             .ends_with("/problems/storage-full"),
         "{problem}"
     );
-    let after = service
-        .client
-        .get(service.url("/files/keep.bin"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.bytes().await.unwrap().as_ref(), old.as_slice());
+    assert_eq!(download(&service, &admin, "keep.bin").await, old);
     // Nothing of the failed upload is left on the disk: the next one fits again.
     let names: Vec<String> = std::fs::read_dir(&files)
         .unwrap()

@@ -8,7 +8,7 @@ Targets, each started fresh on loopback and measured alternately in the same run
   bare     poem answering GET /users/{id} from memory (bench/bare), the ceiling for get_user
   ours-before
            another build of this service, on SQLite (--before PATH): a change measured against
-           the commit before it, side by side
+           the commit before it, side by side (and ours-before-pg, with --postgres)
 
 Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds times):
   get_user     GET /users/{random id}
@@ -193,12 +193,12 @@ def fsyncs_during(target, run):
     return result, sum(int(c) for c in counts)
 
 
-def start_ours_pg(work, server_url):
-    name = f"bench_{os.getpid()}_{int(time.time())}"
+def start_ours_pg(work, server_url, target_name="ours-pg", binary=BINARY):
+    name = f"bench_{os.getpid()}_{time.time_ns()}"
     psql = ["psql", server_url, "-qAtc"]
     subprocess.run(psql + [f'CREATE DATABASE "{name}"'], check=True)
     url = server_url.rsplit("/", 1)[0] + "/" + name
-    target = start_ours("ours-pg", work, database_url=url)
+    target = start_ours(target_name, work, database_url=url, binary=binary)
     target.db = url
     target.cleanup = lambda: subprocess.run(psql + [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
     return target
@@ -371,6 +371,8 @@ def main():
             targets.append(start_ours("ours-pco", work, extra_env={"DURABILITY": "process-crash-only"}))
         if args.postgres:
             targets.append(start_ours_pg(work, args.postgres))
+            if args.before:
+                targets.append(start_ours_pg(work, args.postgres, "ours-before-pg", args.before))
         if args.peer:
             targets.append(start_peer(work))
         for target in targets:
@@ -491,8 +493,9 @@ def summarize(results):
         if (scenario, "peer") in medians and target != "peer":
             peer = statistics.median(r["rps"] for r in medians[(scenario, "peer")])
             line += f"  {rps / peer:5.1f}x the peer" if peer > 0 else "  (the peer finished no request)"
-        if (scenario, "ours-before") in medians and target == "ours":
-            before = statistics.median(r["rps"] for r in medians[(scenario, "ours-before")])
+        earlier = {"ours": "ours-before", "ours-pg": "ours-before-pg"}.get(target)
+        if (scenario, earlier) in medians:
+            before = statistics.median(r["rps"] for r in medians[(scenario, earlier)])
             line += f"  {rps / before:5.2f}x before" if before > 0 else ""
         if (scenario, "bare") in medians and target not in ("bare", "peer"):
             bare = statistics.median(r["rps"] for r in medians[(scenario, "bare")])

@@ -96,8 +96,8 @@ impl LoginLimitStore for SqlLoginLimits {
                     return Ok(Err(refused));
                 }
             };
-            for ((key, was), now_at) in keys.iter().zip(&drained).zip(decided) {
-                match now_at {
+            for ((key, was), kept) in keys.iter().zip(&drained).zip(decided) {
+                match kept {
                     Some(at) if at == *was => {}
                     Some(at) => {
                         LoginLimits::update_many()

@@ -117,9 +117,9 @@ pub async fn run(
     }
 }
 
-/// Beats every [`HEARTBEAT`] until aborted.
+/// Beats every [`HEARTBEAT`] until aborted, the first one a beat after the start's.
 async fn heartbeat(repo: Arc<dyn NotificationRepository>) {
-    let mut every = tokio::time::interval(HEARTBEAT);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;

@@ -102,7 +102,7 @@ pub trait LoginLimitStore: Send + Sync {
 
 /// One limit an attempt counts against: its stored key, its scope, and one attempt's share
 /// of the window.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Limited {
     key: String,
     scope: LimitScope,

@@ -159,7 +159,7 @@ impl AuthService {
     ) -> Result<IssuedToken> {
         let charge = self
             .throttle
-            .admit(email, client, crate::now())
+            .admit(email, client, &crate::now)
             .await?
             .map_err(Error::TooManyAttempts)?;
         let user = match crate::Email::parse(email) {
@@ -172,7 +172,7 @@ impl AuthService {
             Some(user) if matches => {
                 // The password was right: a charge that cannot be given back now only
                 // counts against the limits until it drains.
-                if let Err(err) = self.throttle.forgive(charge, crate::now()).await {
+                if let Err(err) = self.throttle.forgive(charge, &crate::now).await {
                     tracing::warn!(error = %err, "cannot give back a login's charge");
                 }
                 self.tokens.issue(user.id, &user.password_hash)

@@ -81,18 +81,25 @@ pub struct Throttled {
 pub type Decision = std::result::Result<Vec<Option<DateTime<Utc>>>, Throttled>;
 
 /// The rule a [`LoginLimitStore`] applies: from when each key drains, what to keep instead.
+/// It reads the clock itself, when the store applies it: an attempt that waited for another's
+/// lock is judged at the time it is counted, after the other, never at an earlier instant.
 pub type Rule<'a> = dyn Fn(&[DateTime<Utc>]) -> Decision + Send + Sync + 'a;
+
+/// The clock an attempt is judged by.
+pub type Clock<'a> = dyn Fn() -> DateTime<Utc> + Send + Sync + 'a;
+
+/// When a key that is not kept drained: long ago, so it has no backlog.
+pub const NOT_KEPT: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
 /// Where the login limits' instants are kept: one place for every instance of a database.
 #[async_trait]
 pub trait LoginLimitStore: Send + Sync {
-    /// Reads when each of `keys` drains (`now` for a key not kept), applies `rule`, and keeps
-    /// what it decides, atomically with respect to every other tally of those keys in any
+    /// Reads when each of `keys` drains ([`NOT_KEPT`] for a key not kept), applies `rule`, and
+    /// keeps what it decides, atomically with respect to every other tally of those keys in any
     /// instance. A refusal keeps nothing and comes back as the inner error.
     async fn tally(
         &self,
         keys: &[String],
-        now: DateTime<Utc>,
         rule: &Rule<'_>,
     ) -> Result<std::result::Result<(), Throttled>>;
 
@@ -128,18 +135,19 @@ impl LoginThrottle {
         Self { policy, store }
     }
 
-    /// Admits an attempt for `email` from `client` at `now`, charging it to both, or says which
-    /// limit refuses it and how long to wait before one would be admitted (the inner error).
+    /// Admits an attempt for `email` from `client` as of `now`, charging it to both, or says
+    /// which limit refuses it and how long to wait before one would be admitted (the inner
+    /// error).
     pub async fn admit(
         &self,
         email: &str,
         client: Option<IpAddr>,
-        now: DateTime<Utc>,
+        now: &Clock<'_>,
     ) -> Result<std::result::Result<Charge, Throttled>> {
         let limited = self.limits_on(email, client);
         if !limited.is_empty() {
-            let rule = |drained: &[DateTime<Utc>]| self.charged(&limited, drained, now);
-            if let Err(refused) = self.store.tally(&keys(&limited), now, &rule).await? {
+            let rule = |drained: &[DateTime<Utc>]| self.charged(&limited, drained, now());
+            if let Err(refused) = self.store.tally(&keys(&limited), &rule).await? {
                 return Ok(Err(refused));
             }
         }
@@ -148,13 +156,13 @@ impl LoginThrottle {
 
     /// Gives back a successful attempt's charge: the address's failures are forgotten, and the
     /// client is charged for failures only.
-    pub async fn forgive(&self, charge: Charge, now: DateTime<Utc>) -> Result<()> {
+    pub async fn forgive(&self, charge: Charge, now: &Clock<'_>) -> Result<()> {
         if charge.limited.is_empty() {
             return Ok(());
         }
-        let rule = |drained: &[DateTime<Utc>]| Ok(forgiven(&charge.limited, drained, now));
+        let rule = |drained: &[DateTime<Utc>]| Ok(forgiven(&charge.limited, drained, now()));
         self.store
-            .tally(&keys(&charge.limited), now, &rule)
+            .tally(&keys(&charge.limited), &rule)
             .await?
             .map_err(crate::Error::TooManyAttempts)
     }
@@ -263,11 +271,13 @@ mod tests {
         async fn tally(
             &self,
             keys: &[String],
-            now: DateTime<Utc>,
             rule: &Rule<'_>,
         ) -> Result<std::result::Result<(), Throttled>> {
             let mut kept = self.0.lock().unwrap();
-            let drained: Vec<_> = keys.iter().map(|k| *kept.get(k).unwrap_or(&now)).collect();
+            let drained: Vec<_> = keys
+                .iter()
+                .map(|k| *kept.get(k).unwrap_or(&NOT_KEPT))
+                .collect();
             let decided = match rule(&drained) {
                 Ok(decided) => decided,
                 Err(refused) => return Ok(Err(refused)),
@@ -286,6 +296,39 @@ mod tests {
             let before = kept.len();
             kept.retain(|_, at| *at > now);
             Ok((before - kept.len()) as u64)
+        }
+    }
+
+    /// A store whose tallies are overtaken: before it applies an attempt's rule, `ahead` other
+    /// attempts for the same address are counted first, a millisecond later by `clock`, as
+    /// when an attempt waits for the row lock another instance holds.
+    struct Overtaken {
+        memory: Arc<Memory>,
+        clock: Arc<Mutex<DateTime<Utc>>>,
+        ahead: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl LoginLimitStore for Overtaken {
+        async fn tally(
+            &self,
+            keys: &[String],
+            rule: &Rule<'_>,
+        ) -> Result<std::result::Result<(), Throttled>> {
+            let ahead = std::mem::take(&mut *self.ahead.lock().unwrap());
+            if ahead > 0 {
+                *self.clock.lock().unwrap() += TimeDelta::milliseconds(1);
+                let others = LoginThrottle::new(POLICY, self.memory.clone());
+                let at = *self.clock.lock().unwrap();
+                for _ in 0..ahead {
+                    admit(&others, "ann@example.com", AWAY, at).unwrap();
+                }
+            }
+            self.memory.tally(keys, rule).await
+        }
+
+        async fn sweep(&self, now: DateTime<Utc>) -> Result<u64> {
+            self.memory.sweep(now).await
         }
     }
 
@@ -310,7 +353,7 @@ mod tests {
         client: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> std::result::Result<Charge, Throttled> {
-        ready(throttle.admit(email, client, now)).unwrap()
+        ready(throttle.admit(email, client, &move || now)).unwrap()
     }
 
     fn t0() -> DateTime<Utc> {
@@ -371,7 +414,7 @@ mod tests {
         admit(&throttle, "ann@example.com", HOME, t0()).unwrap();
         admit(&throttle, "ann@example.com", HOME, t0()).unwrap();
         let success = admit(&throttle, "ann@example.com", HOME, t0()).unwrap();
-        ready(throttle.forgive(success, t0())).unwrap();
+        ready(throttle.forgive(success, &t0)).unwrap();
         for _ in 0..3 {
             admit(&throttle, "ann@example.com", HOME, t0()).unwrap();
         }
@@ -384,7 +427,7 @@ mod tests {
         let (throttle, memory) = throttle(POLICY);
         for _ in 0..100 {
             let charge = admit(&throttle, "ann@example.com", HOME, t0()).unwrap();
-            ready(throttle.forgive(charge, t0())).unwrap();
+            ready(throttle.forgive(charge, &t0)).unwrap();
         }
         assert!(memory.0.lock().unwrap().is_empty());
     }
@@ -416,6 +459,28 @@ mod tests {
         };
         assert_eq!(scopes(email_only), [(LimitScope::Email, 3)]);
         assert_eq!(scopes(ThrottlePolicy::OFF), []);
+    }
+
+    #[test]
+    fn an_attempt_overtaken_while_it_waits_is_judged_when_it_is_counted() {
+        // Ann's limit is 3. Her attempt arrives at t0; two others overtake it a millisecond
+        // later. Counted third, it is admitted: judged at its arrival, it would have found a
+        // backlog that began after it arrived and been refused.
+        let clock = Arc::new(Mutex::new(t0()));
+        let store = Overtaken {
+            memory: Arc::new(Memory::default()),
+            clock: clock.clone(),
+            ahead: Mutex::new(2),
+        };
+        let throttle = LoginThrottle::new(POLICY, Arc::new(store));
+        let now = move || *clock.lock().unwrap();
+        let admitted = ready(throttle.admit("ann@example.com", HOME, &now)).unwrap();
+        assert!(admitted.is_ok(), "{admitted:?}");
+        assert!(
+            ready(throttle.admit("ann@example.com", HOME, &now))
+                .unwrap()
+                .is_err()
+        );
     }
 
     #[test]

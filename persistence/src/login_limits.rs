@@ -9,7 +9,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::throttle::{LoginLimitStore, Rule, Throttled};
+use domain::throttle::{LoginLimitStore, NOT_KEPT, Rule, Throttled};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr, sea_query::OnConflict,
 };
@@ -54,7 +54,6 @@ impl LoginLimitStore for SqlLoginLimits {
     async fn tally(
         &self,
         keys: &[String],
-        now: DateTime<Utc>,
         rule: &Rule<'_>,
     ) -> domain::Result<Result<(), Throttled>> {
         in_storage(async {
@@ -65,11 +64,10 @@ impl LoginLimitStore for SqlLoginLimits {
                 .filter(Column::Key.is_in(keys.iter().map(String::as_str)))
                 .all(self.db.conn())
                 .await?;
-            if let Err(refused) = rule(&in_order(keys, snapshot, now)) {
+            if let Err(refused) = rule(&in_order(keys, snapshot)) {
                 return Ok(Err(refused));
             }
-            // Every key's row, made at `now` when new (a key drained at `now` has no backlog),
-            // and locked until the commit: a no-op update on conflict takes the row lock on
+            // Every key's row, made drained long ago when new (no backlog), and locked until the commit: a no-op update on conflict takes the row lock on
             // PostgreSQL, and on SQLite the write transaction is the only writer. Sorted, so
             // two tallies over the same keys queue instead of deadlocking.
             let mut locking: Vec<&String> = keys.iter().collect();
@@ -77,7 +75,7 @@ impl LoginLimitStore for SqlLoginLimits {
             locking.dedup();
             let rows = locking.into_iter().map(|key| ActiveModel {
                 key: Set(key.clone()),
-                drained_at: Set(now),
+                drained_at: Set(NOT_KEPT),
             });
             let lock = LoginLimits::insert_many(rows).on_conflict(
                 OnConflict::column(Column::Key)
@@ -88,7 +86,7 @@ impl LoginLimitStore for SqlLoginLimits {
                     .to_owned(),
             );
             let txn = self.db.begin_write().await?;
-            let drained = in_order(keys, lock.exec_with_returning(&txn.txn).await?, now);
+            let drained = in_order(keys, lock.exec_with_returning(&txn.txn).await?);
             let decided = match rule(&drained) {
                 Ok(decided) => decided,
                 Err(refused) => {
@@ -133,14 +131,15 @@ impl LoginLimitStore for SqlLoginLimits {
     }
 }
 
-/// When each of `keys` drains, in their order, from the `rows` kept (`now` for a key without).
-fn in_order(keys: &[String], rows: Vec<Model>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+/// When each of `keys` drains, in their order, from the `rows` kept ([`NOT_KEPT`] for a key
+/// without).
+fn in_order(keys: &[String], rows: Vec<Model>) -> Vec<DateTime<Utc>> {
     let stored: HashMap<String, DateTime<Utc>> = rows
         .into_iter()
         .map(|row| (row.key, row.drained_at))
         .collect();
     keys.iter()
-        .map(|key| stored.get(key).copied().unwrap_or(now))
+        .map(|key| stored.get(key).copied().unwrap_or(NOT_KEPT))
         .collect()
 }
 

@@ -36,22 +36,24 @@ async fn concurrent_attempts_on_one_address_are_admitted_only_up_to_the_limit() 
     let (store, _db) = limits().await;
     // Enough allowed that the attempts race on every connection of the pool, not only on the
     // first one while the others open.
+    // A day's window: one attempt drains only after 864 s, far longer than the test runs.
     let policy = ThrottlePolicy {
         per_email: 100,
-        ..POLICY
+        per_client: 0,
+        window: Duration::from_secs(86_400),
     };
     let throttle = LoginThrottle::new(policy, Arc::new(store));
-    let t0 = now();
-    // Eight clients of 40 attempts each, every attempt at the same instant: exactly the limit
-    // fits, whatever the interleaving. (Eight keep the pool's four connections busy without
-    // queueing anyone past the acquire timeout.)
+    // Eight clients of 40 attempts each on the real clock: exactly the limit fits, whatever
+    // the interleaving, also when an attempt that read the clock first is counted after
+    // others. (Eight keep the pool's four connections busy without queueing anyone past the
+    // acquire timeout.)
     let clients: Vec<_> = (0..8)
         .map(|_| {
             let throttle = throttle.clone();
             tokio::spawn(async move {
                 let mut admitted = 0;
                 for _ in 0..40 {
-                    match throttle.admit("ann@example.com", None, t0).await.unwrap() {
+                    match throttle.admit("ann@example.com", None, &now).await.unwrap() {
                         Ok(_) => admitted += 1,
                         Err(refused) => assert_eq!(refused.scope, LimitScope::Email),
                     }
@@ -65,6 +67,35 @@ async fn concurrent_attempts_on_one_address_are_admitted_only_up_to_the_limit() 
         admitted += client.await.unwrap();
     }
     assert_eq!(admitted, policy.per_email);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn as_many_attempts_at_once_as_the_limit_are_all_admitted() {
+    let (store, _db) = limits().await;
+    let policy = ThrottlePolicy {
+        per_email: 8,
+        per_client: 0,
+        window: Duration::from_secs(86_400),
+    };
+    let throttle = LoginThrottle::new(policy, Arc::new(store));
+    // On the real clock, the attempts are counted in another order than they read it: each
+    // must be judged when it is counted, or the last counted finds the backlog the first
+    // began after it arrived and is refused.
+    for address in 0..20 {
+        let email = format!("u{address}@example.com");
+        let attempts: Vec<_> = (0..policy.per_email)
+            .map(|_| {
+                let (throttle, email) = (throttle.clone(), email.clone());
+                tokio::spawn(async move { throttle.admit(&email, None, &now).await.unwrap() })
+            })
+            .collect();
+        for attempt in attempts {
+            let admitted = attempt.await.unwrap();
+            assert!(admitted.is_ok(), "{email}: {admitted:?}");
+        }
+        let past = throttle.admit(&email, None, &now).await.unwrap();
+        assert!(past.is_err(), "{email}: one past the limit was admitted");
+    }
 }
 
 #[tokio::test]
@@ -88,14 +119,17 @@ async fn two_pools_on_one_database_count_the_same_attempts() {
         let throttle = &throttles[n as usize % 2];
         assert!(
             throttle
-                .admit("ann@example.com", client, t0)
+                .admit("ann@example.com", client, &|| t0)
                 .await
                 .unwrap()
                 .is_ok()
         );
     }
     for throttle in &throttles {
-        let refused = throttle.admit("ann@example.com", client, t0).await.unwrap();
+        let refused = throttle
+            .admit("ann@example.com", client, &|| t0)
+            .await
+            .unwrap();
         assert!(refused.is_err(), "an attempt past the limit was admitted");
     }
     other.close().await.unwrap();
@@ -115,12 +149,12 @@ async fn a_refusal_writes_nothing_and_waits_for_no_writer_and_a_success_forgets_
     let t0 = now();
     let client = Some(IpAddr::from([192, 0, 2, 7]));
     throttle
-        .admit("ann@example.com", client, t0)
+        .admit("ann@example.com", client, &|| t0)
         .await
         .unwrap()
         .unwrap();
     let success = throttle
-        .admit("ann@example.com", client, t0)
+        .admit("ann@example.com", client, &|| t0)
         .await
         .unwrap()
         .unwrap();
@@ -146,14 +180,14 @@ async fn a_refusal_writes_nothing_and_waits_for_no_writer_and_a_success_forgets_
         .unwrap();
     let refused = tokio::time::timeout(
         Duration::from_secs(5),
-        throttle.admit("ann@example.com", client, t0),
+        throttle.admit("ann@example.com", client, &|| t0),
     )
     .await
     .expect("a refusal waits for no writer");
     assert!(refused.unwrap().is_err());
     holder.rollback().await.unwrap();
     assert_eq!(kept(&db.db).await, charged);
-    throttle.forgive(success, t0).await.unwrap();
+    throttle.forgive(success, &|| t0).await.unwrap();
     assert_eq!(
         kept(&db.db).await,
         [("client:192.0.2.7".to_owned(), t0 + TimeDelta::seconds(150))]
@@ -166,12 +200,12 @@ async fn a_sweep_forgets_only_the_keys_that_have_drained() {
     let throttle = LoginThrottle::new(POLICY, Arc::new(store.clone()));
     let t0 = now();
     throttle
-        .admit("ann@example.com", None, t0)
+        .admit("ann@example.com", None, &|| t0)
         .await
         .unwrap()
         .unwrap();
     throttle
-        .admit("bob@example.com", None, t0 + TimeDelta::seconds(5))
+        .admit("bob@example.com", None, &|| t0 + TimeDelta::seconds(5))
         .await
         .unwrap()
         .unwrap();

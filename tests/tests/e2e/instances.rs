@@ -262,8 +262,9 @@ async fn two_instances_on_one_postgres_database_behave_as_one_service() {
     assert!(subjects.values().all(|count| *count == 1), "{subjects:?}");
 }
 
-/// A failed login at `base`: its status and, on a 429, the limit named in `RateLimit`.
-async fn fail_login(client: &reqwest::Client, base: &str, email: &str) -> (u16, String) {
+/// A failed login at `base`: its status, on a 429 the limit named in `RateLimit`, and the body
+/// (for the message when the status is not the one expected).
+async fn fail_login(client: &reqwest::Client, base: &str, email: &str) -> (u16, String, String) {
     let answer = client
         .post(format!("{base}/auth/tokens"))
         .json(&json!({"email": email, "password": "not the password"}))
@@ -273,16 +274,11 @@ async fn fail_login(client: &reqwest::Client, base: &str, email: &str) -> (u16, 
     let limit = answer
         .headers()
         .get("ratelimit")
-        .map(|v| {
-            v.to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .unwrap_or_default();
-    (answer.status().as_u16(), limit)
+        .and_then(|v| v.to_str().unwrap().split(';').next())
+        .unwrap_or("")
+        .to_owned();
+    let status = answer.status().as_u16();
+    (status, limit, answer.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -317,23 +313,21 @@ async fn failed_logins_are_limited_once_across_two_instances() {
         })
         .collect();
     for guess in guesses {
-        assert_eq!(guess.await.unwrap().0, 401);
+        let (status, _, body) = guess.await.unwrap();
+        assert_eq!(status, 401, "{body}");
     }
     for base in &bases {
-        assert_eq!(
-            fail_login(&client, base, "ann@example.com").await,
-            (429, "\"email\"".to_owned())
-        );
+        let (status, limit, body) = fail_login(&client, base, "ann@example.com").await;
+        assert_eq!((status, limit.as_str()), (429, "\"email\""), "{body}");
     }
     // The client has 10 of its 15 charged: five more addresses, spread over both, then 429.
     for n in 0..5 {
-        let (status, _) = fail_login(&client, &bases[n % 2], &format!("u{n}@example.com")).await;
-        assert_eq!(status, 401);
+        let email = format!("u{n}@example.com");
+        let (status, _, body) = fail_login(&client, &bases[n % 2], &email).await;
+        assert_eq!(status, 401, "attempt {} of the client's 15: {body}", 11 + n);
     }
     for base in &bases {
-        assert_eq!(
-            fail_login(&client, base, "u9@example.com").await,
-            (429, "\"client\"".to_owned())
-        );
+        let (status, limit, body) = fail_login(&client, base, "u9@example.com").await;
+        assert_eq!((status, limit.as_str()), (429, "\"client\""), "{body}");
     }
 }

@@ -84,6 +84,28 @@ pub struct StagedBlob {
     pub sha256: String,
 }
 
+/// Staged bytes that are to become the content of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    /// The file's name.
+    pub name: FileName,
+    /// The bytes, already durable in the blob store.
+    pub staged: StagedBlob,
+    /// When the file changes: its `updated_at`, and its `created_at` when it is new.
+    pub at: DateTime<Utc>,
+}
+
+/// What a [`FileRepository::put`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put {
+    /// The file as stored now.
+    pub file: FileInfo,
+    /// Whether it was created or replaced.
+    pub outcome: PutOutcome,
+    /// The blob it pointed at before, which nothing points at any more.
+    pub replaced: Option<BlobId>,
+}
+
 /// A stream of bytes, as uploaded or as read back.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -96,16 +118,9 @@ pub trait FileRepository: Send + Sync {
     /// Up to `limit` files with names after `after`, by name.
     async fn list(&self, after: Option<FileName>, limit: usize) -> Result<Vec<FileInfo>>;
 
-    /// Makes `staged` the content of `name` (creating the file or replacing its bytes) in one
-    /// transaction, when `precondition` holds of the file as it is there; returns the file,
-    /// whether it was created, and the blob it replaced.
-    async fn put(
-        &self,
-        name: &FileName,
-        staged: StagedBlob,
-        now: DateTime<Utc>,
-        precondition: &Precondition<FileInfo>,
-    ) -> Result<(FileInfo, PutOutcome, Option<BlobId>)>;
+    /// Makes `version` the file's content (creating the file or replacing its bytes) in one
+    /// transaction, when `precondition` holds of the file as it is there.
+    async fn put(&self, version: NewVersion, precondition: &Precondition<FileInfo>) -> Result<Put>;
 
     /// Forgets `name`, when `precondition` holds of it in the deleting transaction; returns its
     /// blob. [`Error::FileNotFound`] when there is none (and the precondition allows that).
@@ -161,12 +176,17 @@ impl FileService {
         actor.require_admin("Only an admin may upload files.")?;
         let staged = self.blobs.stage(bytes).await?;
         let blob = staged.blob.clone();
-        match self.files.put(name, staged, now(), &precondition).await {
-            Ok((info, outcome, replaced)) => {
-                if let Some(old) = replaced {
+        let version = NewVersion {
+            name: name.clone(),
+            staged,
+            at: now(),
+        };
+        match self.files.put(version, &precondition).await {
+            Ok(put) => {
+                if let Some(old) = put.replaced {
                     self.discard(&old).await;
                 }
-                Ok((info, outcome))
+                Ok((put.file, put.outcome))
             }
             Err(err) => {
                 self.discard(&blob).await;

@@ -14,9 +14,11 @@ use crate::{
 };
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use domain::{
-    files::{BlobId, BlobStore, ByteStream, FileInfo, FileName, FileRepository, StagedBlob},
+    files::{
+        BlobId, BlobStore, ByteStream, FileInfo, FileName, FileRepository, NewVersion, Put,
+        StagedBlob,
+    },
     precondition::Precondition,
     users::PutOutcome,
 };
@@ -112,18 +114,17 @@ impl FileRepository for SqlFileRepository {
 
     async fn put(
         &self,
-        name: &FileName,
-        staged: StagedBlob,
-        now: DateTime<Utc>,
+        version: NewVersion,
         precondition: &Precondition<FileInfo>,
-    ) -> domain::Result<(FileInfo, PutOutcome, Option<BlobId>)> {
+    ) -> domain::Result<Put> {
+        let NewVersion { name, staged, at } = version;
         in_storage(async {
             let size = i64::try_from(staged.size).map_err(|_| Error::Corrupt {
                 what: "file size",
                 reason: "over 2^63 bytes".into(),
             })?;
             let txn = self.db.begin_write().await?;
-            let existing = self.checked(&txn, name, precondition).await?;
+            let existing = self.checked(&txn, &name, precondition).await?;
             let (model, outcome, replaced) = match existing {
                 Some(old) => {
                     let replaced = BlobId(old.blob.clone());
@@ -131,7 +132,7 @@ impl FileRepository for SqlFileRepository {
                     row.size = Set(size);
                     row.sha256 = Set(staged.sha256);
                     row.blob = Set(staged.blob.0);
-                    row.updated_at = Set(now);
+                    row.updated_at = Set(at);
                     (
                         row.update(&txn.txn).await?,
                         PutOutcome::Replaced,
@@ -144,14 +145,18 @@ impl FileRepository for SqlFileRepository {
                         size: Set(size),
                         sha256: Set(staged.sha256),
                         blob: Set(staged.blob.0),
-                        created_at: Set(now),
-                        updated_at: Set(now),
+                        created_at: Set(at),
+                        updated_at: Set(at),
                     };
                     (row.insert(&txn.txn).await?, PutOutcome::Created, None)
                 }
             };
             txn.commit().await?;
-            Ok((to_domain(model)?, outcome, replaced))
+            Ok(Put {
+                file: to_domain(model)?,
+                outcome,
+                replaced,
+            })
         })
         .await
     }

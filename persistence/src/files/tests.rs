@@ -1,6 +1,6 @@
 use super::*;
 use crate::test_database::{MigratedTestDatabase, TestDatabase};
-use chrono::SubsecRound;
+use chrono::{DateTime, SubsecRound, Utc};
 use domain::precondition::Precondition;
 use futures_util::stream;
 
@@ -32,6 +32,15 @@ fn chunks(parts: &[&'static [u8]]) -> ByteStream {
 
 fn name(text: &str) -> FileName {
     FileName::parse(text).unwrap()
+}
+
+/// `staged` as the content of `file` as of `at`.
+fn version(file: &str, staged: StagedBlob, at: DateTime<Utc>) -> NewVersion {
+    NewVersion {
+        name: name(file),
+        staged,
+        at,
+    }
 }
 
 async fn read_all(blobs: &FsBlobStore, blob: &BlobId, range: Range<u64>) -> Vec<u8> {
@@ -97,18 +106,25 @@ async fn put_creates_then_replaces_and_reports_the_blob_it_replaced() {
     let store = store().await;
     let now = Utc::now().trunc_subsecs(6);
     let first = store.blobs.stage(chunks(&[b"one"])).await.unwrap();
-    let (info, outcome, replaced) = store
+    let put = store
         .files
-        .put(&name("a.txt"), first.clone(), now, &Precondition::none())
+        .put(version("a.txt", first.clone(), now), &Precondition::none())
         .await
         .unwrap();
-    assert_eq!((outcome, replaced), (PutOutcome::Created, None));
-    assert_eq!((info.size, info.blob.clone()), (3, first.blob.clone()));
+    assert_eq!((put.outcome, put.replaced), (PutOutcome::Created, None));
+    assert_eq!((put.file.size, put.file.blob), (3, first.blob.clone()));
     let second = store.blobs.stage(chunks(&[b"second"])).await.unwrap();
     let later = now + chrono::Duration::seconds(1);
-    let (info, outcome, replaced) = store
+    let Put {
+        file: info,
+        outcome,
+        replaced,
+    } = store
         .files
-        .put(&name("a.txt"), second.clone(), later, &Precondition::none())
+        .put(
+            version("a.txt", second.clone(), later),
+            &Precondition::none(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -129,7 +145,7 @@ async fn files_list_by_name_and_delete_returns_the_blob() {
         let staged = store.blobs.stage(chunks(&[b"x"])).await.unwrap();
         store
             .files
-            .put(&name(file), staged, Utc::now(), &Precondition::none())
+            .put(version(file, staged, Utc::now()), &Precondition::none())
             .await
             .unwrap();
     }
@@ -166,9 +182,7 @@ async fn sweeping_removes_partial_uploads_and_unreferenced_blobs_only() {
     store
         .files
         .put(
-            &name("kept"),
-            kept.clone(),
-            Utc::now(),
+            version("kept", kept.clone(), Utc::now()),
             &Precondition::none(),
         )
         .await
@@ -212,17 +226,18 @@ async fn a_failed_precondition_leaves_the_file_as_it_was() {
     use domain::precondition::Condition;
     let store = store().await;
     let first = store.blobs.stage(chunks(&[b"one"])).await.unwrap();
-    let (info, _, _) = store
+    let info = store
         .files
-        .put(&name("a.txt"), first, Utc::now(), &Precondition::none())
+        .put(version("a.txt", first, Utc::now()), &Precondition::none())
         .await
-        .unwrap();
+        .unwrap()
+        .file;
     let tag_of = |file: &FileInfo| file.sha256.clone();
     let stale = Precondition::new(Condition::Matches(vec!["stale".into()]), tag_of);
     let second = store.blobs.stage(chunks(&[b"two"])).await.unwrap();
     let err = store
         .files
-        .put(&name("a.txt"), second, Utc::now(), &stale)
+        .put(version("a.txt", second, Utc::now()), &stale)
         .await
         .unwrap_err();
     assert!(matches!(err, domain::Error::PreconditionFailed), "{err:?}");

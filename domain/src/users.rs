@@ -92,11 +92,11 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// A stored user.
+/// A stored user; as `User<()>` ([`NewUserRecord`]), one still to be given its id by storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
+pub struct User<Id = UserId> {
     /// The id, fixed for the user's life.
-    pub id: UserId,
+    pub id: Id,
     /// Display name.
     pub name: UserName,
     /// E-mail address, unique case-insensitively.
@@ -343,21 +343,7 @@ pub struct ExportedUser {
 pub type UserStream = futures_core::stream::BoxStream<'static, Result<ExportedUser>>;
 
 /// A user to be stored under an id storage assigns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewUserRecord {
-    /// Display name.
-    pub name: UserName,
-    /// E-mail address.
-    pub email: Email,
-    /// Optional biography.
-    pub bio: Option<Bio>,
-    /// Hash of the password.
-    pub password_hash: PasswordHash,
-    /// Whether the user is an admin.
-    pub is_admin: bool,
-    /// Creation time, also the first `updated_at`.
-    pub created_at: DateTime<Utc>,
-}
+pub type NewUserRecord = User<()>;
 
 /// Turns passwords into slow salted hashes and checks them.
 #[async_trait]
@@ -410,13 +396,16 @@ impl UserService {
 
     async fn insert(&self, input: NewUser, is_admin: bool) -> Result<User> {
         let password_hash = self.hasher.hash(&input.password).await?;
+        let now = now();
         let record = NewUserRecord {
+            id: (),
             name: input.name,
             email: input.email,
             bio: input.bio,
             password_hash,
             is_admin,
-            created_at: now(),
+            created_at: now,
+            updated_at: now,
         };
         self.repo.insert(record).await
     }

@@ -16,8 +16,10 @@ use domain::{
 };
 use sea_orm::ExprTrait;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveModelTrait,
+    ActiveValue::{self, Set},
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -90,19 +92,8 @@ impl SqlUserRepository {
 impl UserRepository for SqlUserRepository {
     async fn insert(&self, record: NewUserRecord) -> domain::Result<User> {
         in_storage(async {
-            let row = ActiveModel {
-                name: Set(record.name.as_str().to_owned()),
-                email: Set(record.email.as_str().to_owned()),
-                email_key: Set(record.email.key()),
-                password_hash: Set(record.password_hash.as_phc().to_owned()),
-                bio: Set(record.bio.as_ref().map(|bio| bio.as_str().to_owned())),
-                is_admin: Set(record.is_admin),
-                created_at: Set(record.created_at),
-                updated_at: Set(record.created_at),
-                ..Default::default()
-            };
             let txn = self.db.begin_write().await?;
-            let model = row
+            let model = to_active(&record)
                 .insert(&txn.txn)
                 .await
                 .map_err(|err| constraint(err, None))?;
@@ -287,9 +278,27 @@ fn to_domain(model: Model) -> Result<User> {
     })
 }
 
-fn to_active(user: &User) -> ActiveModel {
+/// A user's id as its row takes it: set when it has one, left to the database when not.
+trait RowId {
+    fn row_id(&self) -> ActiveValue<i64>;
+}
+
+impl RowId for UserId {
+    fn row_id(&self) -> ActiveValue<i64> {
+        Set(self.get())
+    }
+}
+
+impl RowId for () {
+    fn row_id(&self) -> ActiveValue<i64> {
+        ActiveValue::NotSet
+    }
+}
+
+/// The row of `user`.
+fn to_active<Id: RowId>(user: &User<Id>) -> ActiveModel {
     ActiveModel {
-        id: Set(user.id.get()),
+        id: user.id.row_id(),
         name: Set(user.name.as_str().to_owned()),
         email: Set(user.email.as_str().to_owned()),
         email_key: Set(user.email.key()),
@@ -303,4 +312,4 @@ fn to_active(user: &User) -> ActiveModel {
 
 mod export;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

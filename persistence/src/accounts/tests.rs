@@ -6,9 +6,8 @@ use crate::{
 use chrono::SubsecRound;
 use domain::auth::Reach;
 use domain::{
-    Email,
     idempotency::{Begin, IdempotencyKey, IdempotencyStore, IdempotentRequest},
-    users::{NewUserRecord, PasswordHash, UserName, UserRepository, deletion_rule},
+    users::{UserRepository, deletion_rule},
 };
 use std::{sync::Arc, time::Duration};
 
@@ -43,14 +42,7 @@ fn eur() -> Currency {
 
 impl Bank {
     async fn user(&self, email: &str) -> UserId {
-        let record = NewUserRecord {
-            name: UserName::parse("Owner").unwrap(),
-            email: Email::parse(email).unwrap(),
-            bio: None,
-            password_hash: PasswordHash::from_phc("$argon2id$x".into()),
-            is_admin: false,
-            created_at: now(),
-        };
+        let record = crate::users::tests::record("Owner", email);
         self.users.insert(record).await.unwrap().id
     }
 

@@ -4,7 +4,7 @@ use crate::{
     test_database::{MigratedTestDatabase, TestDatabase},
 };
 use chrono::{Duration, SubsecRound};
-use domain::users::{NewUserRecord, PasswordHash, UserName, UserRepository};
+use domain::users::UserRepository;
 use std::{collections::HashSet, sync::Arc};
 
 struct Outbox {
@@ -21,14 +21,7 @@ async fn outbox() -> Outbox {
     let db = TestDatabase::migrated().await;
     let users = SqlUserRepository::new(db.db.clone(), std::time::Duration::from_secs(1));
     let owner = users
-        .insert(NewUserRecord {
-            name: UserName::parse("Ann").unwrap(),
-            email: Email::parse("ann@example.com").unwrap(),
-            bio: None,
-            password_hash: PasswordHash::from_phc("$argon2id$x".into()),
-            is_admin: false,
-            created_at: now(),
-        })
+        .insert(crate::users::tests::record("Ann", "ann@example.com"))
         .await
         .unwrap()
         .id;

@@ -21,14 +21,18 @@ async fn users() -> Users {
     }
 }
 
-fn record(name: &str, email: &str) -> NewUserRecord {
+/// A user called `name` at `email`, not an admin, to insert (also for other modules' tests).
+pub(crate) fn record(name: &str, email: &str) -> NewUserRecord {
+    let now = Utc::now().trunc_subsecs(6);
     NewUserRecord {
+        id: (),
         name: UserName::parse(name).unwrap(),
         email: Email::parse(email).unwrap(),
         bio: None,
         password_hash: PasswordHash::from_phc("$argon2id$test".into()),
         is_admin: false,
-        created_at: Utc::now().trunc_subsecs(6),
+        created_at: now,
+        updated_at: now,
     }
 }
 

@@ -31,17 +31,22 @@ async fn kept(db: &Database) -> Vec<(String, DateTime<Utc>)> {
         .collect()
 }
 
+/// `per_email` failures per address a day: on the real clock, an attempt drains only after
+/// 86 400 s / `per_email`, far longer than a test runs.
+fn per_day(per_email: u32) -> ThrottlePolicy {
+    ThrottlePolicy {
+        per_email,
+        per_client: 0,
+        window: Duration::from_secs(86_400),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_attempts_on_one_address_are_admitted_only_up_to_the_limit() {
     let (store, _db) = limits().await;
     // Enough allowed that the attempts race on every connection of the pool, not only on the
     // first one while the others open.
-    // A day's window: one attempt drains only after 864 s, far longer than the test runs.
-    let policy = ThrottlePolicy {
-        per_email: 100,
-        per_client: 0,
-        window: Duration::from_secs(86_400),
-    };
+    let policy = per_day(100);
     let throttle = LoginThrottle::new(policy, Arc::new(store));
     // Eight clients of 40 attempts each on the real clock: exactly the limit fits, whatever
     // the interleaving, also when an attempt that read the clock first is counted after
@@ -72,11 +77,7 @@ async fn concurrent_attempts_on_one_address_are_admitted_only_up_to_the_limit() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn as_many_attempts_at_once_as_the_limit_are_all_admitted() {
     let (store, _db) = limits().await;
-    let policy = ThrottlePolicy {
-        per_email: 8,
-        per_client: 0,
-        window: Duration::from_secs(86_400),
-    };
+    let policy = per_day(8);
     let throttle = LoginThrottle::new(policy, Arc::new(store));
     // On the real clock, the attempts are counted in another order than they read it: each
     // must be judged when it is counted, or the last counted finds the backlog the first

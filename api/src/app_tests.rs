@@ -99,6 +99,23 @@ async fn requests_whose_database_is_gone_are_503_database_unavailable_with_retry
 }
 
 #[tokio::test]
+async fn served_yaml_is_the_served_json_for_yaml_1_1_and_1_2_readers() {
+    use crate::spec::yaml::tests::{read_yaml_1_1, read_yaml_1_2};
+    let app = test_app().await;
+    let yaml = app.client.get("/openapi.yaml").send().await.0;
+    let yaml = yaml.into_body().into_string().await.unwrap();
+    let json = Reply::of(app.client.get("/openapi.json").send().await)
+        .await
+        .body;
+    assert_eq!(
+        read_yaml_1_1(&yaml),
+        json,
+        "a YAML 1.1 reader (PyYAML, Psych)"
+    );
+    assert_eq!(read_yaml_1_2(&yaml), json, "a YAML 1.2 reader");
+}
+
+#[tokio::test]
 async fn spec_is_served_as_json_and_yaml_and_docs_uis_render() {
     let app = test_app().await;
     let resp = app.client.get("/openapi.yaml").send().await;

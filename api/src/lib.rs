@@ -178,7 +178,7 @@ pub fn spec_value() -> serde_json::Value {
 
 /// The spec as YAML, exactly as `GET /openapi.yaml` serves it (and `openapi.yaml` holds it).
 pub fn spec_yaml() -> String {
-    serde_yaml::to_string(&spec_value()).unwrap_or_default()
+    spec::yaml::to_string(&spec_value())
 }
 
 /// The whole HTTP application: operations, spec, docs UIs, and the edge middleware, which
@@ -191,7 +191,7 @@ pub fn app(
     let service = openapi();
     let spec = spec_value();
     let spec_json = serde_json::to_string_pretty(&spec).unwrap_or_default();
-    let spec_yaml = serde_yaml::to_string(&spec).unwrap_or_default();
+    let spec_yaml = spec::yaml::to_string(&spec);
     let routes = route_table::RouteTable::from_spec(
         &spec,
         &[

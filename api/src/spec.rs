@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
 
 pub mod examples;
+pub mod yaml;
 
 /// The completed document, from poem-openapi's JSON rendering of it.
 pub fn complete(generated: &str) -> Value {

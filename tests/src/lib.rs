@@ -22,6 +22,19 @@ use std::{
 };
 use tokio::sync::oneshot;
 
+/// Skips the test `name` for want of a tool, saying so on stderr with `why` and how to get it.
+/// Straight to stderr, not `eprintln!`: the harness keeps what a passing test prints with
+/// `eprintln!` to itself, and a skip must show in every run. Under `CI=true`, where every tool
+/// is installed, a skip would hide a check that must run: the test fails instead.
+pub fn skip(name: &str, why: &str) {
+    use std::io::Write;
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{name} cannot be skipped under CI=true: {why}"
+    );
+    let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {why}");
+}
+
 /// The admin every test service starts with.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 /// The admin's password.

@@ -4,6 +4,8 @@
 //! `application/json; charset=utf-8` still asks for JSON; a malformed range is skipped rather
 //! than refused, as most servers do.
 
+use crate::problem::{PLAIN_JSON, PROBLEM_JSON};
+
 /// The weight (`q`, in thousandths, 0 to 1000) a request's `Accept` gives `media` (a type
 /// without parameters, such as `application/json`): that of the most specific range matching it,
 /// 0 when none does. No `Accept`, or an empty one, accepts everything at 1000.
@@ -27,6 +29,18 @@ pub fn quality(accept: Option<&str>, media: &str) -> u16 {
 /// Whether `Accept` takes `media` at all (a weight above 0).
 pub fn accepts(accept: Option<&str>, media: &str) -> bool {
     quality(accept, media) > 0
+}
+
+/// The media type a problem is sent as, for a request whose `Accept` is `accept`:
+/// `application/problem+json`, unless the client weighs plain `application/json` higher (a
+/// client generated to read only JSON, and that says so, gets the same document under that
+/// type). Never anything else: an error is a problem whatever `Accept` says.
+pub fn problem_media_type(accept: Option<&str>) -> &'static str {
+    if quality(accept, PLAIN_JSON) > quality(accept, PROBLEM_JSON) {
+        PLAIN_JSON
+    } else {
+        PROBLEM_JSON
+    }
 }
 
 /// One media range of an `Accept` value.
@@ -88,6 +102,22 @@ pub(crate) fn weight(text: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_problem_is_plain_json_only_for_a_client_that_prefers_that() {
+        assert_eq!(problem_media_type(None), PROBLEM_JSON);
+        assert_eq!(problem_media_type(Some("*/*")), PROBLEM_JSON);
+        assert_eq!(problem_media_type(Some("application/xml")), PROBLEM_JSON);
+        assert_eq!(
+            problem_media_type(Some("application/json, application/problem+json")),
+            PROBLEM_JSON
+        );
+        assert_eq!(problem_media_type(Some("application/json")), PLAIN_JSON);
+        assert_eq!(
+            problem_media_type(Some("application/json, */*;q=0.5")),
+            PLAIN_JSON
+        );
+    }
 
     #[test]
     fn no_or_empty_accept_takes_everything() {

@@ -11,7 +11,7 @@ use crate::{
     body::{JsonBody, Members, RequestModel},
     paging::next_page,
     params::{Id, IdCursor, IdempotencyKeyParam, LimitParam},
-    problem::{reply, reply_keyed},
+    reply::{reply, reply_keyed},
     responses,
     types::{Nullable, Timestamp},
 };

@@ -72,7 +72,7 @@ async fn health_is_ok_and_readiness_follows_the_database() {
     app.db.close().await.unwrap();
     let reply = Reply::of(app.client.get("/readyz").send().await).await;
     reply.assert_problem(503, "/readyz");
-    assert_eq!(reply.header("retry-after"), Some("5"));
+    assert_eq!(reply.header("retry-after"), Some("2"));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use crate::{
     Tag,
     body::{JsonBody, Members, RequestModel},
     errors::problem_for,
-    problem::reply,
+    reply::reply,
     responses,
 };
 use domain::{

@@ -6,9 +6,12 @@
 //! well-formed JSON that breaks the rules is one 422 listing every failing member. The `Object`
 //! named by the model still documents the body in the spec.
 
-use crate::problem::{FieldError, Problem};
+use crate::{
+    errors::{self, Refusal},
+    problem::FieldError,
+};
 use domain::{Violation, users::Patch};
-use poem::{IntoResponse, Request, RequestBody, http::StatusCode};
+use poem::{IntoResponse, Request, RequestBody};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     registry::{MetaMediaType, MetaRequest, Registry},
@@ -65,25 +68,28 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let instance = request.uri().path();
-        let refuse = |problem: Problem| poem::Error::from_response(problem.into_response());
+        let refuse = |refusal: Refusal<'_>| {
+            poem::Error::from_response(errors::refused(refusal, instance).into_response())
+        };
+        let invalid = |error: FieldError| refuse(Refusal::InvalidBody(vec![error]));
         let accepted = |media: &str| T::MEDIA_TYPES.iter().any(|t| t.eq_ignore_ascii_case(media));
         let media = request.content_type().map(essence);
         if let Some(media) = media
             && !accepted(media)
         {
-            return Err(refuse(unsupported::<T>(instance)));
+            return Err(refuse(unsupported::<T>()));
         }
         let bytes = match body.take() {
             Ok(body) => body.into_bytes().await,
             Err(err) => Err(err),
         }
-        .map_err(|err| refuse(crate::errors::unreadable_body(&err, instance)))?;
+        .map_err(|err| refuse(Refusal::UnreadableBody(&err)))?;
         if bytes.is_empty() {
             let missing = FieldError::new(&["body"], "missing", "a JSON body is required");
-            return Err(refuse(Problem::invalid(instance, vec![missing])));
+            return Err(invalid(missing));
         }
         if media.is_none() {
-            return Err(refuse(unsupported::<T>(instance)));
+            return Err(refuse(unsupported::<T>()));
         }
         if nested_deeper_than(&bytes, MAX_DEPTH) {
             let deep = FieldError::new(
@@ -91,17 +97,13 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
                 "nesting_too_deep",
                 format!("arrays and objects may nest at most {MAX_DEPTH} deep"),
             );
-            return Err(refuse(Problem::invalid(instance, vec![deep])));
+            return Err(invalid(deep));
         }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|err| {
-            refuse(
-                Problem::of(crate::problem_types::ProblemType::MalformedBody, instance)
-                    .with_detail(format!("The body is not well-formed JSON: {err}.")),
-            )
-        })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|err| refuse(Refusal::MalformedJson(err.to_string())))?;
         let Value::Object(object) = value else {
             let wrong = FieldError::new(&["body"], "object_type", "must be a JSON object");
-            return Err(refuse(Problem::invalid(instance, vec![wrong])));
+            return Err(invalid(wrong));
         };
         let mut members = Members {
             object: &object,
@@ -109,7 +111,7 @@ impl<'a, T: RequestModel> ApiExtractor<'a> for JsonBody<T> {
         };
         match T::read(&mut members) {
             Some(parsed) if members.errors.is_empty() => Ok(Self(parsed)),
-            _ => Err(refuse(Problem::invalid(instance, members.errors))),
+            _ => Err(refuse(Refusal::InvalidBody(members.errors))),
         }
     }
 }
@@ -152,9 +154,8 @@ fn essence(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or_default().trim()
 }
 
-fn unsupported<T: RequestModel>(instance: &str) -> Problem {
-    Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, instance)
-        .with_detail(format!("Send the body as {}.", T::MEDIA_TYPES.join(" or ")))
+fn unsupported<T: RequestModel>() -> Refusal<'static> {
+    Refusal::UnsupportedMediaType(format!("Send the body as {}.", T::MEDIA_TYPES.join(" or ")))
 }
 
 /// The members of a JSON object body, read one by one; refusals accumulate.

@@ -14,12 +14,13 @@ use crate::{
     accept,
     client_addr::{ClientAddr, TrustedProxies},
     compression, conditional,
-    errors::{self, BodyTimeout, BodyTooLarge},
+    errors::{self, BodyTimeout, BodyTooLarge, Refusal},
     metrics::HttpMetrics,
-    problem::{self, FieldError, PROBLEM_JSON, Problem},
-    problem_types::ProblemType,
+    params,
+    problem::PROBLEM_JSON,
     route_table::RouteTable,
 };
+use domain::Violation;
 use futures_util::{FutureExt, StreamExt};
 use poem::{
     Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Response,
@@ -132,9 +133,6 @@ impl Drop for InFlight {
     }
 }
 
-/// Seconds a client refused for load should wait before trying again.
-const BUSY_RETRY_AFTER: &str = "1";
-
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
@@ -176,22 +174,27 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 req.set_method(Method::GET);
             }
             let refusal = match entered {
-                None => Some(busy(&path)),
+                None => Some(Refusal::Overloaded),
                 Some(_) => self
                     .unacceptable(accept.as_deref(), &method, &path)
                     .or_else(|| self.guard_body(&mut req, &path)),
             };
             let resp = match refusal {
-                Some(refusal) => refusal,
-                None => match AssertUnwindSafe(self.inner.call(req)).catch_unwind().await {
-                    Ok(Ok(resp)) => ensure_problem(resp.into_response(), &path),
-                    Ok(Err(err)) => self.error_response(err, &method, &path),
-                    Err(_panic) => {
-                        // The panic hook has logged the message; the client learns nothing.
-                        tracing::error!("handler panicked");
-                        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, &path).into_response()
+                Some(refusal) => errors::refused(refusal, &path).into_response(),
+                None => {
+                    let handling = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
+                    match params::keeping_refusals(handling).await {
+                        (Ok(Ok(resp)), _) => ensure_problem(resp.into_response(), &path),
+                        (Ok(Err(err)), refused) => {
+                            self.error_response(err, refused, &method, &path)
+                        }
+                        (Err(_panic), _) => {
+                            // The panic hook has logged the message; the client learns nothing.
+                            tracing::error!("handler panicked");
+                            errors::refused(Refusal::Panicked, &path).into_response()
+                        }
                     }
-                },
+                }
             };
             drop(entered);
             let mut resp = represent(
@@ -202,7 +205,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             )
             .await;
             if resp.content_type() == Some(PROBLEM_JSON) {
-                let media = problem::media_type_for(accept.as_deref());
+                let media = accept::problem_media_type(accept.as_deref());
                 resp.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
             }
@@ -235,35 +238,31 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
 impl<E> EdgeEndpoint<E> {
     /// The 406 for a request whose `Accept` takes none of the media types its operation answers
     /// with (when the spec names them; see [`RouteTable::produces`]).
-    fn unacceptable(&self, accept: Option<&str>, method: &Method, path: &str) -> Option<Response> {
+    fn unacceptable(
+        &self,
+        accept: Option<&str>,
+        method: &Method,
+        path: &str,
+    ) -> Option<Refusal<'_>> {
         let accept = accept?;
         let produces = self.routes.produces(path, method)?;
-        if produces
+        let takes_one = produces
             .iter()
-            .any(|media| accept::accepts(Some(accept), media))
-        {
-            return None;
-        }
-        let problem = Problem::new(StatusCode::NOT_ACCEPTABLE, path).with_detail(format!(
-            "`Accept` takes none of the media types this operation answers with: {}.",
-            produces.join(", ")
-        ));
-        Some(problem.into_response())
+            .any(|media| accept::accepts(Some(accept), media));
+        (!takes_one).then_some(Refusal::NotAcceptable(produces))
     }
 
     /// Refuses a declared length over the limit at once (the refusal is returned). A body that
     /// is sent gets a deadline, and a chunked one a running count: reads then fail with
     /// [`BodyTimeout`] once the deadline passes, or [`BodyTooLarge`] once the count passes the
     /// limit.
-    fn guard_body(&self, req: &mut Request, path: &str) -> Option<Response> {
+    fn guard_body(&self, req: &mut Request, path: &str) -> Option<Refusal<'_>> {
         let limit = self.limits.body_for(path);
         let chunked = req.header(header::TRANSFER_ENCODING).is_some();
         let declared = match req.header(header::CONTENT_LENGTH) {
             // hyper holds a body with a Content-Length to exactly that many bytes.
             Some(length) => match length.parse::<u64>() {
-                Ok(length) if length > limit => {
-                    return Some(errors::too_large(limit, path).into_response());
-                }
+                Ok(length) if length > limit => return Some(Refusal::BodyTooLarge { limit }),
                 Ok(length) => length,
                 Err(_) => 0,
             },
@@ -301,68 +300,65 @@ impl<E> EdgeEndpoint<E> {
         None
     }
 
-    fn error_response(&self, err: poem::Error, method: &Method, path: &str) -> Response {
+    /// The problem for an error the router or an operation's extractors returned: poem's and
+    /// poem-openapi's errors told apart by type; a refused parameter names the rule it broke
+    /// (`refused`, as [`params::keeping_refusals`] kept it).
+    fn error_response(
+        &self,
+        err: poem::Error,
+        refused: Option<Violation>,
+        method: &Method,
+        path: &str,
+    ) -> Response {
         let pattern = err.data::<PathPattern>().map(|p| p.0.to_string());
         let pattern = pattern.as_deref().unwrap_or(path);
-        if err.is::<NotFoundError>() {
-            if let Some(name) = path.strip_prefix("/files/") {
-                // `/files/a/b` names a file called `a/b`, which no name can be: the name is
-                // refused (422) like any other, rather than answered as a missing route.
-                let error = FieldError::new(
-                    &["path", "name"],
-                    "file_name_invalid",
-                    format!("{name:?} is not a file name: names have no '/'"),
-                );
-                return Problem::invalid(path, vec![error]).into_response();
+        let refusal = if err.is::<NotFoundError>() {
+            // `/files/a/b` names a file called `a/b`, which no name can be: the name is refused
+            // (422) like any other, rather than answered as a missing route.
+            match path.strip_prefix("/files/") {
+                Some(name) => Refusal::SlashInFileName(name),
+                None => Refusal::NoRoute,
             }
-            return Problem::new(StatusCode::NOT_FOUND, path)
-                .with_detail("No resource matches this path.")
-                .into_response();
-        }
-        if err.is::<MethodNotAllowedError>() {
-            let mut resp = Problem::new(StatusCode::METHOD_NOT_ALLOWED, path)
-                .with_detail(format!(
-                    "{method} is not allowed here; see the Allow header."
-                ))
-                .into_response();
-            if let Some(allow) = self.routes.allow(pattern)
-                && let Ok(value) = HeaderValue::from_str(&allow)
-            {
-                resp.headers_mut().insert(header::ALLOW, value);
+        } else if err.is::<MethodNotAllowedError>() {
+            Refusal::MethodNotAllowed {
+                method,
+                allow: self.routes.allow(pattern),
             }
-            return resp;
-        }
-        if err.is::<AuthorizationError>() {
-            return errors::token_required(path).into_response();
-        }
-        if let Some(err) = err.downcast_ref::<ParsePathError>() {
+        } else if err.is::<AuthorizationError>() {
+            Refusal::TokenRequired
+        } else if let Some(err) = err.downcast_ref::<ParsePathError>() {
             let index = err
                 .name
                 .strip_prefix("param")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
             let name = self.routes.path_param(pattern, index).unwrap_or(err.name);
-            return parameter_problem(path, "path", name, &err.reason).into_response();
-        }
-        if let Some(err) = err.downcast_ref::<ParseParamError>() {
+            Refusal::Parameter {
+                location: "path",
+                name,
+                broken: refused,
+            }
+        } else if let Some(err) = err.downcast_ref::<ParseParamError>() {
             let location = self
                 .routes
                 .location(pattern, method, err.name)
                 .unwrap_or("query");
-            return parameter_problem(path, location, err.name, &err.reason).into_response();
-        }
-        if let Some(err) = err.downcast_ref::<ReadBodyError>() {
-            return errors::unreadable_body(err, path).into_response();
-        }
-        if err.is::<ContentTypeError>() {
-            return Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, path)
-                .with_detail(err.to_string())
-                .into_response();
-        }
-        if err.status().is_server_error() && err.has_source() {
-            tracing::error!(error = %err, "request failed");
-        }
-        ensure_problem(err.into_response(), path)
+            Refusal::Parameter {
+                location,
+                name: err.name,
+                broken: refused,
+            }
+        } else if let Some(err) = err.downcast_ref::<ReadBodyError>() {
+            Refusal::UnreadableBody(err)
+        } else if err.is::<ContentTypeError>() {
+            Refusal::UnsupportedMediaType(err.to_string())
+        } else {
+            if err.status().is_server_error() && err.has_source() {
+                tracing::error!(error = %err, "request failed");
+            }
+            return ensure_problem(err.into_response(), path);
+        };
+        errors::refused(refusal, path).into_response()
     }
 }
 
@@ -413,7 +409,7 @@ fn ensure_problem(resp: Response, path: &str) -> Response {
         return resp;
     }
     let (parts, _body) = resp.into_parts();
-    let mut problem = Problem::new(status, path).into_response();
+    let mut problem = errors::refused(Refusal::Status(status), path).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             problem.headers_mut().insert(name.clone(), value.clone());
@@ -422,53 +418,11 @@ fn ensure_problem(resp: Response, path: &str) -> Response {
     problem
 }
 
-/// The 503 for a request past the in-flight cap.
-fn busy(path: &str) -> Response {
-    let mut resp = Problem::of(ProblemType::Overloaded, path)
-        .with_detail("The service is handling as many requests as it may; retry shortly.")
-        .into_response();
-    resp.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_static(BUSY_RETRY_AFTER),
-    );
-    resp
-}
-
 /// Tells browsers not to guess a content type other than the one declared.
 const NOSNIFF: (HeaderName, HeaderValue) = (
     HeaderName::from_static("x-content-type-options"),
     HeaderValue::from_static("nosniff"),
 );
-
-/// A 422 for a path, query or header parameter that did not parse.
-fn parameter_problem(path: &str, location: &str, name: &str, reason: &str) -> Problem {
-    let (kind, msg) = explain(reason);
-    Problem::invalid(path, vec![FieldError::new(&[location, name], kind, msg)])
-}
-
-/// Splits poem-openapi's parameter error message into a rule code and a message.
-///
-/// The message is `failed to parse "<type>": <code>: <message>` for the parameter types of
-/// [`crate::params`], `Type "<type>" expects an input value.` for a missing one.
-fn explain(reason: &str) -> (&str, &str) {
-    if reason.ends_with("expects an input value.") {
-        return ("missing", "is required");
-    }
-    let detail = reason
-        .strip_prefix("failed to parse \"")
-        .and_then(|rest| rest.split_once("\": "))
-        .map_or(reason, |(_, detail)| detail);
-    // An optional parameter's error names the wrapper type too; that is noise to a client.
-    let detail = detail
-        .split_once(" (occurred while parsing")
-        .map_or(detail, |(head, _)| head);
-    match detail.split_once(": ") {
-        Some((code, msg)) if code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
-            (code, msg)
-        }
-        _ => ("value_error", detail),
-    }
-}
 
 /// Longest `X-Request-Id` echoed; a longer one is replaced, so that ids stay fit for logs.
 const MAX_REQUEST_ID_BYTES: usize = 1024;

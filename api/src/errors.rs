@@ -1,23 +1,25 @@
-//! Errors as problems: the one place where a domain outcome, or a body that could not be read,
-//! gets its status code and its problem type.
+//! Errors as problems: the one place where a domain outcome, a refusal of the HTTP layer
+//! itself (no such route, a parameter or body that does not parse, load, ...), gets its status
+//! code and its problem type.
 //!
 //! Each domain error names one [`ProblemType`] (its `type`, `title` and status); the `detail`
 //! says what happened this time. A refusal about one input also names that input in `errors`,
-//! at the location [`Input`] gives it.
+//! at the location [`Input`] gives it. The HTTP layer's own refusals arrive as typed
+//! [`Refusal`]s, never as text to parse.
 
 use crate::{
     problem::{FieldError, Problem, ProblemBody},
     problem_types::ProblemType,
 };
 use domain::{
-    Error,
+    Error, Violation,
     throttle::{LimitScope, Throttled},
 };
 use poem::{
     error::ReadBodyError,
     http::{
-        HeaderName, HeaderValue, StatusCode,
-        header::{RETRY_AFTER, WWW_AUTHENTICATE},
+        HeaderName, HeaderValue, Method, StatusCode,
+        header::{CONTENT_RANGE, RETRY_AFTER, WWW_AUTHENTICATE},
     },
 };
 use std::{io, time::Duration};
@@ -86,7 +88,7 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             T::TransactionNotFound,
             format!("The account has no transaction {id}."),
         ),
-        Error::ChosenIdTooLarge => refused(
+        Error::ChosenIdTooLarge => about_input(
             T::IdTooLarge,
             "id_too_large",
             Input::ChosenId,
@@ -96,7 +98,7 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             ),
             instance,
         ),
-        Error::UnknownOwner(_) => refused(
+        Error::UnknownOwner(_) => about_input(
             T::UnknownOwner,
             "user_not_found",
             Input::Owner,
@@ -112,28 +114,28 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
             problem.required = Some(required);
             problem
         }
-        Error::BalanceOverflow => refused(
+        Error::BalanceOverflow => about_input(
             T::BalanceOverflow,
             "balance_overflow",
             Input::Amount,
             "the balance would exceed the largest amount it can hold",
             instance,
         ),
-        Error::SameAccount => refused(
+        Error::SameAccount => about_input(
             T::SameAccount,
             "same_account",
             Input::Destination,
             "must differ from from_account_id",
             instance,
         ),
-        Error::CurrencyMismatch => refused(
+        Error::CurrencyMismatch => about_input(
             T::CurrencyMismatch,
             "currency_mismatch",
             Input::Destination,
             "the accounts have different currencies",
             instance,
         ),
-        Error::IdempotencyKeyReused => refused(
+        Error::IdempotencyKeyReused => about_input(
             T::IdempotencyKeyReused,
             "idempotency_key_reused",
             Input::IdempotencyKey,
@@ -170,13 +172,10 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
         Error::TooManyAttempts(throttled) => return too_many_attempts(&throttled, instance),
         Error::Unavailable(cause) => {
             tracing::warn!(error = %cause, "storage unavailable");
-            return ProblemBody::from(
-                of(
-                    T::DatabaseUnavailable,
-                    "The database does not answer; nothing was done. Retry shortly.".to_owned(),
-                ),
+            of(
+                T::DatabaseUnavailable,
+                "The database does not answer; nothing was done. Retry shortly.".to_owned(),
             )
-            .with_header(RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER));
         }
         Error::StorageFull(cause) => {
             tracing::error!(error = %cause, "storage full");
@@ -193,25 +192,13 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
     problem.into()
 }
 
-/// Seconds a client waits before retrying when the database does not answer: long enough for a
-/// restart to be under way, short enough that a brief outage costs little.
-pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
-
 /// A refusal of type `kind` about one `input`, which broke the rule `code`.
-fn refused(kind: ProblemType, code: &str, input: Input, msg: &str, instance: &str) -> Problem {
+fn about_input(kind: ProblemType, code: &str, input: Input, msg: &str, instance: &str) -> Problem {
     Problem::invalid_as(
         kind,
         instance,
         vec![FieldError::new(input.loc(), code, msg)],
     )
-}
-
-/// The 401 for a request without a (valid) bearer token.
-pub fn token_required(instance: &str) -> ProblemBody {
-    let problem = Problem::of(ProblemType::Unauthorized, instance).with_detail(
-        "A bearer token is required: `Authorization: Bearer <token>` (see POST /auth/tokens).",
-    );
-    challenge(problem, None)
 }
 
 /// A 401 with the `WWW-Authenticate: Bearer` challenge (RFC 6750), naming `invalid_token` when
@@ -278,25 +265,153 @@ pub struct BodyTimeout {
     pub timeout: Duration,
 }
 
+/// A refusal by the HTTP layer itself, before (or instead of) the domain: everything about a
+/// request that is not a domain outcome and still gets a problem.
+#[derive(Debug)]
+pub enum Refusal<'a> {
+    /// No route matches the path.
+    NoRoute,
+    /// `/files/a/b`: a file name with a `/`, which no file can have.
+    SlashInFileName(&'a str),
+    /// The path does not serve the method; `allow` lists the methods it does.
+    MethodNotAllowed {
+        /// The method asked for.
+        method: &'a Method,
+        /// The `Allow` header's value, when the routes know it.
+        allow: Option<String>,
+    },
+    /// No bearer token.
+    TokenRequired,
+    /// A path, query or header parameter that was sent but does not parse.
+    Parameter {
+        /// `path`, `query` or `header`.
+        location: &'a str,
+        /// The parameter's name.
+        name: &'a str,
+        /// The rule it broke; `None`: it was missing.
+        broken: Option<Violation>,
+    },
+    /// The body could not be read: too large, too slow or cut off.
+    UnreadableBody(&'a ReadBodyError),
+    /// The declared body is larger than `limit` bytes.
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The body is not well-formed JSON; the parser's words.
+    MalformedJson(String),
+    /// The body's members (or the body itself) broke these rules.
+    InvalidBody(Vec<FieldError>),
+    /// The body's media type is not one the operation reads; `detail` says which it does.
+    UnsupportedMediaType(String),
+    /// `Accept` takes none of the media types the operation answers with.
+    NotAcceptable(&'a [String]),
+    /// More requests are in flight than the service takes.
+    Overloaded,
+    /// The database does not answer a readiness probe.
+    NotReady,
+    /// A range that the file of `size` bytes cannot satisfy.
+    RangeNotSatisfiable {
+        /// The file's size, in bytes.
+        size: u64,
+    },
+    /// A handler panicked.
+    Panicked,
+    /// An error response of the framework's with no more to say than its status.
+    Status(StatusCode),
+}
+
+/// The problem a client sees for `refusal` of the request at `instance`.
+pub fn refused(refusal: Refusal<'_>, instance: &str) -> ProblemBody {
+    let blank =
+        |status: StatusCode, detail: String| Problem::new(status, instance).with_detail(detail);
+    let problem = match refusal {
+        Refusal::NoRoute => blank(
+            StatusCode::NOT_FOUND,
+            "No resource matches this path.".into(),
+        ),
+        Refusal::SlashInFileName(name) => Problem::invalid(
+            instance,
+            vec![FieldError::new(
+                &["path", "name"],
+                "file_name_invalid",
+                format!("{name:?} is not a file name: names have no '/'"),
+            )],
+        ),
+        Refusal::MethodNotAllowed { method, allow } => {
+            let detail = format!("{method} is not allowed here; see the Allow header.");
+            let body = ProblemBody::from(blank(StatusCode::METHOD_NOT_ALLOWED, detail));
+            return match allow.and_then(|allow| HeaderValue::from_str(&allow).ok()) {
+                Some(allow) => body.with_header(poem::http::header::ALLOW, allow),
+                None => body,
+            };
+        }
+        Refusal::TokenRequired => {
+            let problem = Problem::of(ProblemType::Unauthorized, instance).with_detail(
+                "A bearer token is required: `Authorization: Bearer <token>` (see POST /auth/tokens).",
+            );
+            return challenge(problem, None);
+        }
+        Refusal::Parameter {
+            location,
+            name,
+            broken,
+        } => {
+            let (code, msg) = match &broken {
+                Some(violation) => (violation.code, violation.message.as_str()),
+                None => ("missing", "is required"),
+            };
+            Problem::invalid(
+                instance,
+                vec![FieldError::new(&[location, name], code, msg)],
+            )
+        }
+        Refusal::UnreadableBody(ReadBodyError::PayloadTooLarge) => {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, instance)
+        }
+        Refusal::UnreadableBody(ReadBodyError::Io(err)) => broken_body(err, instance),
+        Refusal::UnreadableBody(_) => broken_body(&io::Error::other("unreadable"), instance),
+        Refusal::BodyTooLarge { limit } => too_large(limit, instance),
+        Refusal::MalformedJson(words) => Problem::of(ProblemType::MalformedBody, instance)
+            .with_detail(format!("The body is not well-formed JSON: {words}.")),
+        Refusal::InvalidBody(errors) => Problem::invalid(instance, errors),
+        Refusal::UnsupportedMediaType(detail) => blank(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail),
+        Refusal::NotAcceptable(produces) => blank(
+            StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "`Accept` takes none of the media types this operation answers with: {}.",
+                produces.join(", ")
+            ),
+        ),
+        Refusal::Overloaded => Problem::of(ProblemType::Overloaded, instance)
+            .with_detail("The service is handling as many requests as it may; retry shortly."),
+        Refusal::NotReady => Problem::of(ProblemType::DatabaseUnavailable, instance)
+            .with_detail("The database does not answer."),
+        Refusal::RangeNotSatisfiable { size } => {
+            let body = ProblemBody::from(blank(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("The file has {size} bytes."),
+            ));
+            let range = HeaderValue::from_str(&format!("bytes */{size}"))
+                .unwrap_or(HeaderValue::from_static("bytes */0"));
+            return body.with_header(CONTENT_RANGE, range);
+        }
+        Refusal::Panicked => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, instance),
+        Refusal::Status(status) => Problem::new(status, instance),
+    };
+    problem.into()
+}
+
 /// The 413 for a body over `limit` bytes.
-pub fn too_large(limit: u64, path: &str) -> Problem {
+fn too_large(limit: u64, path: &str) -> Problem {
     Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path).with_detail(format!(
         "The body is larger than the limit of {limit} bytes."
     ))
 }
 
-/// The problem for a body that could not be read.
-pub fn unreadable_body(err: &ReadBodyError, path: &str) -> Problem {
-    match err {
-        ReadBodyError::PayloadTooLarge => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, path),
-        ReadBodyError::Io(io) => broken_body(io, path),
-        _ => broken_body(&io::Error::other("unreadable"), path),
-    }
-}
-
 /// The problem for a body whose reading failed with `err`: 413 past the size limit, 408 past
 /// the body timeout, else 400.
-pub fn broken_body(err: &io::Error, path: &str) -> Problem {
+fn broken_body(err: &io::Error, path: &str) -> Problem {
     if let Some(BodyTooLarge { limit }) = find_cause(err) {
         return too_large(*limit, path);
     }

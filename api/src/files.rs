@@ -9,10 +9,10 @@ use crate::{
     Tag,
     auth::BearerAuth,
     conditional,
-    errors::problem_for,
+    errors::{self, Refusal, problem_for},
     paging::next_page_after,
     params::{FileNameParam, LimitParam, NameCursor},
-    problem::{FromProblem, Problem, reply},
+    reply::{FromProblem, reply},
     responses,
     types::{Nullable, Timestamp},
 };
@@ -23,11 +23,7 @@ use domain::{
     users::PutOutcome,
 };
 use futures_util::{StreamExt, TryStreamExt};
-use poem::{
-    Body, Request, RequestBody,
-    http::{HeaderValue, StatusCode, header},
-    web::Data,
-};
+use poem::{Body, Request, RequestBody, web::Data};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApi,
     param::{Header, Path, Query},
@@ -373,15 +369,8 @@ impl FilesApi {
             Wanted::Whole => (0..file.size, false),
             Wanted::Part(part) => (part, true),
             Wanted::Unsatisfiable => {
-                let problem = Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, req.uri().path())
-                    .with_detail(format!("The file has {} bytes.", file.size));
-                let content_range = format!("bytes */{}", file.size);
-                let body = crate::problem::ProblemBody::from(problem).with_header(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&content_range)
-                        .unwrap_or(HeaderValue::from_static("bytes */0")),
-                );
-                return FilesGet::RangeNotSatisfiable(body);
+                let refusal = Refusal::RangeNotSatisfiable { size: file.size };
+                return FilesGet::RangeNotSatisfiable(errors::refused(refusal, req.uri().path()));
             }
         };
         let bytes = match files.read(&file, part.clone()).await {

@@ -2,16 +2,11 @@
 
 use crate::{
     Tag,
-    problem::{Problem, ProblemBody},
-    problem_types::ProblemType,
+    errors::{self, Refusal},
     responses,
 };
 use domain::health::Readiness;
-use poem::{
-    Request,
-    http::{HeaderValue, header::RETRY_AFTER},
-    web::Data,
-};
+use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, payload::Json};
 use std::sync::Arc;
 
@@ -77,13 +72,7 @@ impl HealthApi {
             })),
             Err(err) => {
                 tracing::warn!(error = %err, "not ready");
-                // A balancer polling readiness needs no sooner answer than a few seconds on.
-                let problem = Problem::of(ProblemType::DatabaseUnavailable, req.uri().path())
-                    .with_detail("The database does not answer.");
-                ReadinessGet::Unavailable(
-                    ProblemBody::from(problem)
-                        .with_header(RETRY_AFTER, HeaderValue::from_static("5")),
-                )
+                ReadinessGet::Unavailable(errors::refused(Refusal::NotReady, req.uri().path()))
             }
         }
     }

@@ -22,7 +22,9 @@ pub mod notifications;
 pub mod paging;
 pub mod params;
 pub mod problem;
+pub mod problem_pages;
 pub mod problem_types;
+pub mod reply;
 pub mod route_table;
 pub mod spec;
 pub mod transfers;
@@ -217,9 +219,9 @@ pub fn app(
             "/openapi.yaml",
             get(serve_spec).data(SpecDoc::yaml(spec_yaml)),
         )
-        .at("/problems", get(problem_types::index_page))
-        .at("/problems/", get(problem_types::index_page))
-        .at("/problems/:slug", get(problem_types::type_page))
+        .at("/problems", get(problem_pages::index_page))
+        .at("/problems/", get(problem_pages::index_page))
+        .at("/problems/:slug", get(problem_pages::type_page))
         .nest("/docs", ui_page(swagger_ui))
         .nest("/rapidoc", ui_page(rapidoc))
         .nest("/", service)

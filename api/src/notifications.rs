@@ -9,7 +9,7 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     params::Id,
-    problem::reply,
+    reply::reply,
     responses,
     types::{Nullable, Timestamp},
 };

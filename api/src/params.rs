@@ -1,8 +1,9 @@
-//! Path and query parameter types, parsed into domain values at the edge.
+//! Path, query and header parameter types, parsed into domain values at the edge.
 //!
-//! A value that does not parse fails extraction with poem-openapi's parameter error, whose
-//! message is `failed to parse "<type>": <code>: <message>`. [`crate::edge`] turns that into a
-//! 422 entry with `loc`, `type` and `msg`; [`refusal`] is the one place that message is written.
+//! A value that does not parse fails extraction with poem-openapi's parameter error, which
+//! carries a message alone. So that the 422 names the broken rule without parsing that text
+//! back, [`refusal`] also keeps the rule's [`Violation`] for the request being handled, where
+//! [`keeping_refusals`] gives it to the edge.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use domain::{
@@ -18,10 +19,31 @@ use poem_openapi::{
     types::{ParseError, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
+use std::{cell::RefCell, future::Future};
 
-/// A parameter refusal carrying a rule code and a message for the 422 entry.
-fn refusal<T: Type>(code: &str, message: impl std::fmt::Display) -> ParseError<T> {
-    ParseError::custom(format!("{code}: {message}"))
+tokio::task_local! {
+    /// The rule the last refused parameter of the request being handled broke.
+    static REFUSED: RefCell<Option<Violation>>;
+}
+
+/// Runs `handling`, a request's handling, keeping the rule its last refused parameter broke:
+/// its output, and that rule, when a parameter was refused.
+pub async fn keeping_refusals<F: Future>(handling: F) -> (F::Output, Option<Violation>) {
+    REFUSED
+        .scope(RefCell::new(None), async {
+            let output = handling.await;
+            (output, REFUSED.with(|refused| refused.borrow_mut().take()))
+        })
+        .await
+}
+
+/// A parameter's refusal for breaking `violation`'s rule: kept for [`keeping_refusals`], and
+/// said in poem-openapi's error too, for logs.
+fn refusal<T: Type>(violation: Violation) -> ParseError<T> {
+    let message = format!("{}: {}", violation.code, violation.message);
+    // Outside a request's handling (a unit test) there is nowhere to keep it.
+    let _ = REFUSED.try_with(|refused| *refused.borrow_mut() = Some(violation));
+    ParseError::custom(message)
 }
 
 /// A domain id type: a positive 64-bit integer with a rule of its own.
@@ -58,10 +80,11 @@ impl<T: DomainId> ParseFromParameter for Id<T> {
         // Digits only: Rust's integer parser would also take `+1`, a second URL of user 1.
         let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
         match value.parse::<i64>() {
-            Ok(n) if digits => T::parse(n)
-                .map(Self)
-                .map_err(|v| refusal(v.code, v.message)),
-            _ => Err(refusal("id_invalid", "must be a positive 64-bit integer")),
+            Ok(n) if digits => T::parse(n).map(Self).map_err(refusal),
+            _ => Err(refusal(Violation::new(
+                "id_invalid",
+                "must be a positive 64-bit integer",
+            ))),
         }
     }
 }
@@ -118,10 +141,8 @@ impl ParseFromParameter for LimitParam {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         let n: i64 = value
             .parse()
-            .map_err(|_| refusal::<Self>("int_parsing", "must be an integer"))?;
-        Limit::parse(n)
-            .map(Self)
-            .map_err(|v: Violation| refusal(v.code, v.message))
+            .map_err(|_| refusal::<Self>(Violation::new("int_parsing", "must be an integer")))?;
+        Limit::parse(n).map(Self).map_err(refusal)
     }
 }
 
@@ -155,10 +176,10 @@ fn decode_cursor(token: &str) -> Option<String> {
 }
 
 fn foreign_cursor<T: Type>() -> ParseError<T> {
-    refusal(
+    refusal(Violation::new(
         "cursor_invalid",
         "is not a cursor this service issued; use `next_cursor` from a previous page",
-    )
+    ))
 }
 
 impl<T: DomainId> ParseFromParameter for IdCursor<T> {
@@ -221,14 +242,13 @@ crate::scalar_type!(FileNameParam, "FileName", {
 
 impl ParseFromParameter for FileNameParam {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        let invalid = |v: Violation| refusal(v.code, v.message);
         let decoded = percent_decode(value).ok_or_else(|| {
-            invalid(Violation::new(
+            refusal(Violation::new(
                 "file_name_invalid",
                 "is not validly percent-encoded",
             ))
         })?;
-        FileName::parse(&decoded).map(Self).map_err(invalid)
+        FileName::parse(&decoded).map(Self).map_err(refusal)
     }
 }
 
@@ -248,47 +268,45 @@ fn percent_decode(value: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// An `Idempotency-Key` header that was sent but could not be read.
-#[derive(Debug)]
-pub struct UnreadableKey;
-
-impl UnreadableKey {
-    /// The 422 that answers it.
-    pub fn problem(&self, req: &poem::Request) -> crate::problem::ProblemBody {
-        let error = crate::problem::FieldError::new(
-            &["header", "Idempotency-Key"],
-            "idempotency_key_invalid",
-            "must be 1 to 255 printable ASCII characters",
-        );
-        crate::problem::Problem::invalid(req.uri().path(), vec![error]).into()
-    }
-}
-
-/// The request's `Idempotency-Key`, as parsed into `parsed`, refusing a key that was sent but
-/// could not be read: poem passes over header values that are not visible ASCII, and such a
-/// request must not go through as if it had no key.
+/// The request's `Idempotency-Key`, as parsed into `parsed`, or the rule a key that was sent
+/// but could not be read breaks: poem passes over header values that are not visible ASCII,
+/// and such a request must not go through as if it had no key.
 pub fn idempotency_key(
     req: &poem::Request,
     parsed: Option<IdempotencyKeyParam>,
-) -> Result<Option<IdempotencyKey>, UnreadableKey> {
-    match parsed {
-        Some(key) => Ok(Some(key.0)),
-        None if req.headers().contains_key("idempotency-key") => Err(UnreadableKey),
-        None => Ok(None),
+) -> Result<Option<IdempotencyKey>, Violation> {
+    match (parsed, req.headers().get("idempotency-key")) {
+        (Some(key), _) => Ok(Some(key.0)),
+        (None, Some(sent)) => {
+            IdempotencyKey::parse(&String::from_utf8_lossy(sent.as_bytes())).map(Some)
+        }
+        (None, None) => Ok(None),
     }
 }
 
 impl ParseFromParameter for IdempotencyKeyParam {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        IdempotencyKey::parse(value)
-            .map(Self)
-            .map_err(|v| refusal(v.code, v.message))
+        IdempotencyKey::parse(value).map(Self).map_err(refusal)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_refused_parameter_s_rule_is_kept_typed_for_the_edge() {
+        let (parsed, kept) =
+            keeping_refusals(async { Id::<UserId>::parse_from_parameter("0").is_ok() }).await;
+        assert!(!parsed);
+        assert_eq!(
+            kept.map(|violation| violation.code),
+            Some("id_not_positive")
+        );
+        let (_, kept) =
+            keeping_refusals(async { LimitParam::parse_from_parameter("7").is_ok() }).await;
+        assert_eq!(kept, None, "nothing refused, nothing kept");
+    }
 
     #[test]
     fn cursor_round_trips_and_is_opaque() {

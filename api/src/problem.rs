@@ -2,11 +2,13 @@
 //!
 //! [`Problem`] is the single schema every error response of every operation refers to, so that
 //! client generators type errors once. Extension members (`errors`, `balance`, `required`) are
-//! optional members of it, present only on the problems that carry them.
+//! optional members of it, present only on the problems that carry them. This module is the
+//! document alone; which problem answers what is [`crate::errors`]'s to say.
 
+use crate::problem_types::ProblemType;
 use poem::{
     IntoResponse, Response,
-    http::{HeaderName, HeaderValue, StatusCode},
+    http::{HeaderName, HeaderValue, StatusCode, header::RETRY_AFTER},
 };
 use poem_openapi::{
     Object, ResponseContent,
@@ -19,18 +21,6 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The media type a problem is sent as to a client that asks for JSON rather than a problem.
 pub const PLAIN_JSON: &str = "application/json";
-
-/// The media type a problem is sent as, for a request whose `Accept` is `accept`:
-/// `application/problem+json`, unless the client weighs plain `application/json` higher (a
-/// client generated to read only JSON, and that says so, gets the same document under that
-/// type). Never anything else: an error is a problem whatever `Accept` says.
-pub fn media_type_for(accept: Option<&str>) -> &'static str {
-    if crate::accept::quality(accept, PLAIN_JSON) > crate::accept::quality(accept, PROBLEM_JSON) {
-        PLAIN_JSON
-    } else {
-        PROBLEM_JSON
-    }
-}
 
 /// An RFC 9457 problem details object.
 #[derive(Object, Debug, Clone, PartialEq)]
@@ -57,6 +47,10 @@ pub struct Problem {
     /// 402 only: the amount asked for, in minor units.
     #[oai(skip_serializing_if_is_none)]
     pub required: Option<i64>,
+    /// The type, when it is one of [`ProblemType`]: not sent as such (`type` carries its URI),
+    /// but what the response's headers follow (`Retry-After`).
+    #[oai(skip)]
+    pub cause: Option<ProblemType>,
 }
 
 /// Why one input was refused.
@@ -95,14 +89,16 @@ impl Problem {
             errors: None,
             balance: None,
             required: None,
+            cause: None,
         }
     }
 
     /// A problem of type `kind`: its URI, fixed title and status.
-    pub fn of(kind: crate::problem_types::ProblemType, instance: &str) -> Self {
+    pub fn of(kind: ProblemType, instance: &str) -> Self {
         let mut problem = Self::new(kind.status(), instance);
         problem.kind = kind.uri();
         kind.title().clone_into(&mut problem.title);
+        problem.cause = Some(kind);
         problem
     }
 
@@ -114,19 +110,11 @@ impl Problem {
 
     /// A 422 naming each failing input.
     pub fn invalid(instance: &str, errors: Vec<FieldError>) -> Self {
-        Self::invalid_as(
-            crate::problem_types::ProblemType::Validation,
-            instance,
-            errors,
-        )
+        Self::invalid_as(ProblemType::Validation, instance, errors)
     }
 
     /// A problem of type `kind` (a 422) naming each failing input.
-    pub fn invalid_as(
-        kind: crate::problem_types::ProblemType,
-        instance: &str,
-        errors: Vec<FieldError>,
-    ) -> Self {
+    pub fn invalid_as(kind: ProblemType, instance: &str, errors: Vec<FieldError>) -> Self {
         let mut problem = Self::of(kind, instance)
             .with_detail("The request is invalid; see `errors` for each input.");
         problem.errors = Some(errors);
@@ -139,8 +127,8 @@ impl Problem {
     }
 }
 
-/// A [`Problem`] as a response: `application/problem+json`, plus the headers the status calls
-/// for (`WWW-Authenticate` on a 401, ...).
+/// A [`Problem`] as a response: `application/problem+json`, plus the headers its status or type
+/// calls for (`WWW-Authenticate` on a 401, `Retry-After` where the type asks for a retry, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProblemBody {
     /// The problem document.
@@ -149,8 +137,9 @@ pub struct ProblemBody {
 }
 
 impl ProblemBody {
-    /// Adds a response header.
+    /// Adds a response header (replacing one of the same name).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.retain(|(each, _)| *each != name);
         self.headers.push((name, value));
         self
     }
@@ -185,10 +174,12 @@ impl ResponseContent for ProblemBody {
 
 impl From<Problem> for ProblemBody {
     fn from(problem: Problem) -> Self {
-        Self {
-            problem,
-            headers: Vec::new(),
-        }
+        let retry_after = problem.cause.and_then(ProblemType::retry_after);
+        let headers = retry_after
+            .map(|seconds| (RETRY_AFTER, HeaderValue::from(seconds)))
+            .into_iter()
+            .collect();
+        Self { problem, headers }
     }
 }
 
@@ -210,201 +201,6 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         ProblemBody::from(self).into_response()
     }
-}
-
-/// An operation's response enum that can carry any problem the operation documents.
-pub trait FromProblem {
-    /// The variant for the problem's status (500 when the operation does not document it).
-    fn from_problem(body: ProblemBody) -> Self;
-}
-
-/// The response for `result`: `ok` of its value, or the problem for its error.
-pub fn reply<T, R: FromProblem>(
-    req: &poem::Request,
-    result: domain::Result<T>,
-    ok: impl FnOnce(T) -> R,
-) -> R {
-    match result {
-        Ok(value) => ok(value),
-        Err(err) => R::from_problem(crate::errors::problem_for(err, req.uri().path())),
-    }
-}
-
-/// The response to a money-moving request: its `Idempotency-Key` (`key`, as parsed) read, a
-/// key that was sent but could not be read refused with 422, `run` with the key, and its
-/// outcome answered by `ok` (given the `Idempotent-Replayed` header value) or as the problem
-/// for its error, marked replayed too.
-pub async fn reply_keyed<T, R: FromProblem, F>(
-    req: &poem::Request,
-    key: Option<crate::params::IdempotencyKeyParam>,
-    run: impl FnOnce(Option<domain::idempotency::IdempotencyKey>) -> F,
-    ok: impl FnOnce(T, Option<String>) -> R,
-) -> R
-where
-    F: std::future::Future<Output = domain::accounts::Replayable<T>>,
-{
-    let key = match crate::params::idempotency_key(req, key) {
-        Ok(key) => key,
-        Err(unreadable) => return R::from_problem(unreadable.problem(req)),
-    };
-    let outcome = run(key).await;
-    let replayed = outcome.replayed;
-    match outcome.result {
-        Ok(value) => ok(value, replayed.then(|| "true".to_owned())),
-        Err(err) => {
-            let mut body = crate::errors::problem_for(err, req.uri().path());
-            if replayed {
-                body = body.with_header(
-                    HeaderName::from_static("idempotent-replayed"),
-                    HeaderValue::from_static("true"),
-                );
-            }
-            R::from_problem(body)
-        }
-    }
-}
-
-/// Declares an operation's response enum: its success variants as written, then one
-/// [`ProblemBody`] variant per listed error status, then 500, which every operation can answer.
-///
-/// `guarded("...")` before `problems` adds the 401 (with `WWW-Authenticate`) and the 403 (whose
-/// description is the text given) of an operation that needs a bearer token and a privilege;
-/// `authenticated;` adds the 401 alone, for one any token holder may call. Both add the edge's
-/// 406 (an `Accept` that takes no media type the operation answers with) and 503 (the in-flight
-/// cap, or a database that does not answer), except that `bodiless;` after either leaves out the
-/// 406 of an operation whose success has no body to negotiate. `stores;`, last, adds the 507 of
-/// an operation that writes (a full disk). Open operations list the other statuses themselves.
-///
-/// ```ignore
-/// responses! {
-///     /// Responses of `GET /users/{id}`.
-///     pub enum UsersGet {
-///         /// The user.
-///         #[oai(status = 200)]
-///         Ok(Json<UserOut>),
-///     }
-///     guarded("The user is someone else and the caller is no admin.");
-///     problems {
-///         404 NotFound: "No user has this id.",
-///     }
-/// }
-/// ```
-#[macro_export]
-macro_rules! responses {
-    // `guarded` is `authenticated` with a 403 first among the problems.
-    (@modes [$($head:tt)*] [guarded($forbidden:literal); $($mode:tt)*] [$($problems:tt)*] $body:tt) => {
-        $crate::responses!(@modes [$($head)*] [authenticated; $($mode)*]
-            [403 Forbidden: $forbidden, $($problems)*] $body);
-    };
-    (@modes [$($head:tt)*] [authenticated; bodiless; $($mode:tt)*] [$($problems:tt)*] $body:tt) => {
-        $crate::responses!(@modes [$($head)*] [$($mode)*] [
-            #[oai(header(name = "WWW-Authenticate", ty = "String"))]
-            401 Unauthorized: "No valid bearer token: missing, malformed, expired or forged, or its user was deleted or changed password since (`WWW-Authenticate` says `Bearer`).",
-            $($problems)*
-            #[oai(header(name = "Retry-After", ty = "u64"))]
-            503 ServiceUnavailable: "The database does not answer; or more requests are in flight than the service takes at once (type `overloaded`). `Retry-After` says when to retry.",
-        ] $body);
-    };
-    // A success with a body has its media type negotiated: `authenticated` adds the 406.
-    (@modes [$($head:tt)*] [authenticated; $($mode:tt)*] [$($problems:tt)*] $body:tt) => {
-        $crate::responses!(@modes [$($head)*] [authenticated; bodiless; $($mode)*] [$($problems)*
-            406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
-        ] $body);
-    };
-    // An operation that stores something can find the disk full.
-    (@modes [$($head:tt)*] [stores;] [$($problems:tt)*] $body:tt) => {
-        $crate::responses!(@modes [$($head)*] [] [$($problems)*
-            507 InsufficientStorage: "The disk has no room left for the write; nothing was stored.",
-        ] $body);
-    };
-    (
-        @modes [
-            $(#[$meta:meta])*
-            $vis:vis enum $name:ident { $($success:tt)* }
-        ]
-        []
-        [$($(#[$attr:meta])* $status:literal $variant:ident : $doc:literal),* $(,)?]
-        [$(json_body($unsupported:literal);)?]
-    ) => {
-        $(#[$meta])*
-        #[derive(poem_openapi::ApiResponse)]
-        $vis enum $name {
-            $($success)*
-            $(
-                #[doc = $doc]
-                $(#[$attr])*
-                #[oai(status = $status)]
-                $variant($crate::problem::ProblemBody),
-            )*
-            $(
-                /// The body is not well-formed JSON.
-                #[oai(status = 400)]
-                BadRequest($crate::problem::ProblemBody),
-                /// The body came more slowly than the body timeout allows; nothing was done.
-                #[oai(status = 408)]
-                RequestTimeout($crate::problem::ProblemBody),
-                /// The body is larger than the configured limit.
-                #[oai(status = 413)]
-                PayloadTooLarge($crate::problem::ProblemBody),
-                #[doc = $unsupported]
-                #[oai(status = 415)]
-                UnsupportedMediaType($crate::problem::ProblemBody),
-            )?
-            /// An unexpected failure; the details are in the server log under the request id.
-            #[oai(status = 500)]
-            InternalServerError($crate::problem::ProblemBody),
-        }
-
-        impl $crate::problem::FromProblem for $name {
-            fn from_problem(body: $crate::problem::ProblemBody) -> Self {
-                match body.problem.status {
-                    $($status => Self::$variant(body),)*
-                    $(
-                        400 => Self::BadRequest(body),
-                        408 => Self::RequestTimeout(body),
-                        413 => Self::PayloadTooLarge(body),
-                        415 => {
-                            let _described: &str = $unsupported;
-                            Self::UnsupportedMediaType(body)
-                        }
-                    )?
-                    500 => Self::InternalServerError(body),
-                    other => {
-                        tracing::error!(
-                            status = other,
-                            operation = stringify!($name),
-                            "problem status not documented for this operation"
-                        );
-                        Self::InternalServerError($crate::problem::ProblemBody::from(
-                            $crate::problem::Problem::new(
-                                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                &body.problem.instance,
-                            ),
-                        ))
-                    }
-                }
-            }
-        }
-    };
-    // The words between the enum and `problems` are taken one at a time.
-    (@words $head:tt [$($mode:tt)*] guarded($forbidden:literal); $($rest:tt)*) => {
-        $crate::responses!(@words $head [$($mode)* guarded($forbidden);] $($rest)*);
-    };
-    (@words $head:tt [$($mode:tt)*] authenticated; $($rest:tt)*) => {
-        $crate::responses!(@words $head [$($mode)* authenticated;] $($rest)*);
-    };
-    (@words $head:tt [$($mode:tt)*] bodiless; $($rest:tt)*) => {
-        $crate::responses!(@words $head [$($mode)* bodiless;] $($rest)*);
-    };
-    (@words $head:tt [$($mode:tt)*] stores; $($rest:tt)*) => {
-        $crate::responses!(@words $head [$($mode)* stores;] $($rest)*);
-    };
-    (@words $head:tt $modes:tt problems { $($problems:tt)* } $($body:tt)*) => {
-        $crate::responses!(@modes $head $modes [$($problems)*] [$($body)*]);
-    };
-    ($(#[$meta:meta])* $vis:vis enum $name:ident $success:tt $($rest:tt)*) => {
-        $crate::responses!(@words [$(#[$meta])* $vis enum $name $success] [] $($rest)*);
-    };
 }
 
 #[cfg(test)]
@@ -430,19 +226,11 @@ mod tests {
     }
 
     #[test]
-    fn a_problem_is_plain_json_only_for_a_client_that_prefers_that() {
-        assert_eq!(media_type_for(None), PROBLEM_JSON);
-        assert_eq!(media_type_for(Some("*/*")), PROBLEM_JSON);
-        assert_eq!(media_type_for(Some("application/xml")), PROBLEM_JSON);
-        assert_eq!(
-            media_type_for(Some("application/json, application/problem+json")),
-            PROBLEM_JSON
-        );
-        assert_eq!(media_type_for(Some("application/json")), PLAIN_JSON);
-        assert_eq!(
-            media_type_for(Some("application/json, */*;q=0.5")),
-            PLAIN_JSON
-        );
+    fn a_problem_of_a_type_that_asks_for_a_retry_says_when() {
+        let busy = ProblemBody::from(Problem::of(ProblemType::Overloaded, "/users"));
+        assert_eq!(busy.header(&RETRY_AFTER), Some("1"));
+        let gone = ProblemBody::from(Problem::of(ProblemType::UserNotFound, "/users/1"));
+        assert_eq!(gone.header(&RETRY_AFTER), None);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     params::IdempotencyKeyParam,
-    problem::reply_keyed,
+    reply::reply_keyed,
     responses,
     types::Timestamp,
 };

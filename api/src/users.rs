@@ -11,7 +11,7 @@ use crate::{
     conditional,
     paging::next_page,
     params::{Id, IdCursor, LimitParam, PutUserId},
-    problem::reply,
+    reply::reply,
     responses,
     types::{Nullable, Timestamp},
 };

@@ -234,9 +234,8 @@ fn api_does_not_depend_on_persistence_outside_its_tests() {
 
 #[tokio::test]
 async fn cors_is_off_unless_origins_are_configured() {
-    use crate::{Settings, app, edge::EdgeLimits};
-    use poem::{EndpointExt, test::TestClient};
-    use std::time::Duration;
+    use crate::test_support::test_app_adjusted;
+    use poem::test::TestClient;
 
     async fn preflight<E: poem::Endpoint>(
         client: &TestClient<E>,
@@ -258,32 +257,19 @@ async fn cors_is_off_unless_origins_are_configured() {
             .is_none()
     );
 
-    let settings = Settings {
-        limits: EdgeLimits {
-            json_body: 1 << 10,
-            file_body: 1 << 10,
-            body_timeout: Duration::from_secs(5),
-            max_in_flight: 10,
-        },
-        cors_allowed_origins: vec!["https://app.example.com".to_owned()],
-        trusted_proxies: Default::default(),
-    };
-    let on = TestClient::new(
-        app(
-            off.services.clone(),
-            &settings,
-            crate::metrics::HttpMetrics::new(),
-        )
-        .boxed(),
-    );
-    let resp = preflight(&on, "https://app.example.com").await;
+    let on = test_app_adjusted(|settings| {
+        settings.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
+    })
+    .await;
+    let on = &on.client;
+    let resp = preflight(on, "https://app.example.com").await;
     resp.assert_status_is_ok();
     resp.assert_header("access-control-allow-origin", "https://app.example.com");
     let methods = resp.0.headers()["access-control-allow-methods"]
         .to_str()
         .unwrap();
     assert!(methods.contains("PATCH"), "{methods}");
-    let resp = preflight(&on, "https://evil.example.com").await;
+    let resp = preflight(on, "https://evil.example.com").await;
     assert!(
         resp.0
             .headers()

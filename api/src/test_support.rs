@@ -1,35 +1,31 @@
-//! Shared harness of the api crate's tests: the real application over a real SQLite file,
-//! with an admin, and helpers to act as one user or another.
+//! Shared harness of the api crate's tests: the application as `app::wire` puts it together for
+//! the binary, over a real SQLite file with an admin, and helpers to act as one user or another.
+//! Only the test settings and the [`Overrides`] (a movable token clock, a hasher, counted
+//! wake-ups) differ from production.
 
-use crate::{Services, Settings, app};
+use app::{Overrides, testing};
 use domain::{
-    Email,
     notifications::OutboxSignal,
     throttle::ThrottlePolicy,
-    users::{Password, PasswordHasher},
+    users::{PasswordHasher, UserService},
 };
-use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens};
+use persistence::{Argon2Hasher, Database};
 use poem::{EndpointExt, Response, endpoint::BoxEndpoint, http::Method, test::TestClient};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::{sync::Arc, time::Duration};
 
-/// The body limit the tests run with, small enough to pass it cheaply.
-pub const BODY_LIMIT: u64 = 64 * 1024;
-/// The upload limit the tests run with.
+pub use testing::{ADMIN_EMAIL, ADMIN_PASSWORD, BODY_LIMIT, PASSWORD};
+
+/// The upload limit the api tests run with: small enough to pass cheaply in memory.
 pub const FILE_LIMIT: u64 = 256 * 1024;
-/// The admin every test application starts with.
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-/// The admin's password.
-pub const ADMIN_PASSWORD: &str = "admin password 1";
-/// The password of every user [`TestApp::signup`] creates.
-pub const PASSWORD: &str = "correct horse battery";
 
 /// The application under test and what keeps it alive.
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, Response>>,
     pub db: Database,
-    pub services: Services,
+    /// The users service the application calls.
+    pub users: UserService,
     /// Counts the wake-ups the delivery worker would get (the api tests run no worker).
     pub wakeups: Arc<Wakeups>,
     /// The clock tokens are issued and checked by: real time, plus what a test added.
@@ -95,81 +91,62 @@ pub const THROTTLE: ThrottlePolicy = ThrottlePolicy {
 
 /// A fresh application on an empty, migrated database with one admin.
 pub async fn test_app() -> TestApp {
-    test_app_with(Duration::from_secs(3600), Arc::new(Argon2Hasher::new(2))).await
+    test_app_adjusted(|_| {}).await
 }
 
 /// A fresh application whose tokens live for `token_ttl`, hashing with `hasher`.
 pub async fn test_app_with(token_ttl: Duration, hasher: Arc<dyn PasswordHasher>) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::connect(&DatabaseSettings {
-        url: format!("sqlite://{}/api.db", dir.path().display()),
-        max_connections: 4,
-        durability: Default::default(),
+    wired(Some(hasher), |settings| {
+        settings.token_ttl_seconds = token_ttl.as_secs();
     })
     .await
-    .unwrap();
-    db.migrate().await.unwrap();
-    let storage =
-        persistence::storage(&db, Duration::from_secs(60), dir.path().join("files")).unwrap();
-    let clock = Arc::new(TestClock::default());
-    let time = clock.clone();
-    let tokens = Arc::new(
-        HmacTokens::new(vec![42; 32], token_ttl)
-            .unwrap()
-            .with_clock(Arc::new(move || time.now())),
-    );
-    let wakeups = Arc::new(Wakeups::default());
-    let services = Services::over(&storage, hasher, tokens, THROTTLE, wakeups.clone(), false)
-        .await
-        .unwrap();
-    services
-        .users
-        .ensure_admin(
-            Email::parse(ADMIN_EMAIL).unwrap(),
-            Password::parse(ADMIN_PASSWORD).unwrap(),
-        )
-        .await
-        .unwrap();
-    TestApp {
-        client: client(&services),
-        db,
-        services,
-        wakeups,
-        clock,
-        _dir: dir,
-    }
-}
-
-/// A client of the whole application over `services`, with the tests' settings.
-fn client(services: &Services) -> TestClient<BoxEndpoint<'static, Response>> {
-    let settings = Settings {
-        limits: crate::edge::EdgeLimits {
-            json_body: BODY_LIMIT,
-            file_body: FILE_LIMIT,
-            body_timeout: std::time::Duration::from_secs(30),
-            max_in_flight: 1000,
-        },
-        cors_allowed_origins: Vec::new(),
-        trusted_proxies: Default::default(),
-    };
-    let endpoint = app(
-        services.clone(),
-        &settings,
-        crate::metrics::HttpMetrics::new(),
-    );
-    TestClient::new(endpoint.boxed())
 }
 
 /// The application of [`test_app`], set to require conditional writes to users.
 pub async fn test_app_requiring_if_match() -> TestApp {
-    let mut app = test_app().await;
-    app.services.users = app
-        .services
-        .users
-        .clone()
-        .requiring_conditional_writes(true);
-    app.client = client(&app.services);
-    app
+    test_app_adjusted(|settings| settings.require_if_match = true).await
+}
+
+/// The application of [`test_app`] with its settings changed by `adjust`.
+pub async fn test_app_adjusted(adjust: impl FnOnce(&mut app::Settings)) -> TestApp {
+    wired(Some(Arc::new(Argon2Hasher::new(2))), adjust).await
+}
+
+/// The application as the binary wires it, with the tests' settings (changed by `adjust`),
+/// clock and wake-ups, hashing with `hasher`.
+async fn wired(
+    hasher: Option<Arc<dyn PasswordHasher>>,
+    adjust: impl FnOnce(&mut app::Settings),
+) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/api.db", dir.path().display());
+    let mut settings = app::Settings {
+        max_file_bytes: FILE_LIMIT,
+        auth_cache_seconds: 60,
+        login_failures_per_email: THROTTLE.per_email,
+        login_failures_per_client: THROTTLE.per_client,
+        login_window_seconds: THROTTLE.window.as_secs(),
+        metrics_bind: None,
+        ..testing::settings(dir.path(), database)
+    };
+    adjust(&mut settings);
+    let clock = Arc::new(TestClock::default());
+    let time = clock.clone();
+    let wakeups = Arc::new(Wakeups::default());
+    let overrides = Overrides {
+        clock: Some(Arc::new(move || time.now())),
+        hasher,
+        wakeup: Some(wakeups.clone()),
+    };
+    let wired = app::wire(&settings, overrides).await.unwrap();
+    TestApp {
+        client: TestClient::new(wired.endpoint().boxed()),
+        db: wired.db,
+        users: wired.services.users,
+        wakeups,
+        clock,
+        _dir: dir,
+    }
 }
 
 impl TestApp {

@@ -35,12 +35,7 @@ pub fn skip(name: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {why}");
 }
 
-/// The admin every test service starts with.
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-/// The admin's password.
-pub const ADMIN_PASSWORD: &str = "admin password 1";
-/// The password of every other user the tests sign up.
-pub const PASSWORD: &str = "correct horse battery";
+pub use app::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD};
 
 /// A test storage: everything a test service stores, a temporary data directory and a
 /// [`TestDatabase`] (both of this test alone, deleted when dropped). Services started on one
@@ -90,31 +85,7 @@ pub struct Service {
 
 /// Settings for a test service whose data lives in `storage`.
 pub fn settings(storage: &TestStorage) -> app::Settings {
-    // The service's defaults, changed only where a test needs it: its own storage, a free
-    // port, small limits that tests can reach, fast retries and polls, and the test admin.
-    app::Settings {
-        bind: "127.0.0.1:0".to_owned(),
-        data_dir: storage.dir().to_path_buf(),
-        database_url: Some(storage.db.url.clone()),
-        database_pool_size: 4,
-        max_body_bytes: 64 * 1024,
-        max_file_bytes: 8 << 20,
-        hash_concurrency: Some(2),
-        admin_email: Some(ADMIN_EMAIL.to_owned()),
-        admin_password: Some(ADMIN_PASSWORD.to_owned()),
-        login_failures_per_email: 20,
-        mail_from: "Service <noreply@example.com>".to_owned(),
-        notification_workers: 2,
-        notification_retry_base_ms: 50,
-        notification_retry_max_seconds: 1,
-        notification_poll_ms: 100,
-        body_timeout_seconds: 30,
-        max_connections: 1000,
-        max_in_flight: 1000,
-        metrics_bind: Some("127.0.0.1:0".to_owned()),
-        shutdown_grace_seconds: 10,
-        ..app::Settings::defaults()
-    }
+    app::testing::settings(storage.dir(), storage.db.url.clone())
 }
 
 impl Service {

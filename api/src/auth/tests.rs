@@ -246,8 +246,7 @@ async fn the_last_admin_cannot_be_deleted_409() {
     assert_eq!(body["type"], "/problems/last-admin");
     assert_eq!(body["title"], "Last Admin");
     // With a second admin, the first may go.
-    app.services
-        .users
+    app.users
         .ensure_admin(
             Email::parse("second@example.com").unwrap(),
             Password::parse("second admin pw").unwrap(),
@@ -461,7 +460,7 @@ async fn changing_the_password_ends_earlier_tokens_only() {
 #[tokio::test]
 async fn admin_bootstrap_is_idempotent_and_promotes_an_existing_user_keeping_their_password() {
     let app = test_app().await;
-    let users = &app.services.users;
+    let users = &app.users;
     let again = users
         .ensure_admin(
             Email::parse(ADMIN_EMAIL).unwrap(),

@@ -130,7 +130,7 @@ impl SqlAccountRepository {
         if let Some(owner) = plan.owner.filter(|_| leg.account == plan.movement.source()) {
             update = update.filter(account::Column::OwnerId.eq(owner.get()));
         }
-        let changed = update.exec_with_returning(&txn.txn).await?;
+        let changed = update.exec_with_returning(txn.conn()?).await?;
         changed.into_iter().next().map(to_account).transpose()
     }
 
@@ -187,7 +187,7 @@ async fn record(
                 created_at: Set(now),
                 ..Default::default()
             }
-            .insert(&txn.txn)
+            .insert(txn.conn()?)
             .await?,
         ),
         _ => None,
@@ -203,7 +203,7 @@ async fn record(
             created_at: Set(now),
             ..Default::default()
         }
-        .insert(&txn.txn)
+        .insert(txn.conn()?)
         .await?;
         rows.push(row);
     }
@@ -234,7 +234,7 @@ impl AccountRepository for SqlAccountRepository {
                 ..Default::default()
             };
             let txn = self.db.begin_write().await?;
-            match row.insert(&txn.txn).await {
+            match row.insert(txn.conn()?).await {
                 Ok(model) => {
                     txn.commit().await?;
                     to_account(model)
@@ -337,7 +337,7 @@ impl AccountRepository for SqlAccountRepository {
             }
             let booked = record(&txn, plan, &applied, now).await?;
             if let Some(claim) = claim {
-                complete(&txn.txn, claim, &booked.outcome()).await?;
+                complete(txn.conn()?, claim, &booked.outcome()).await?;
             }
             txn.commit().await?;
             Ok(Booking::Booked(booked))

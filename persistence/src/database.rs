@@ -12,7 +12,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use domain::health::Readiness;
-use group_commit::{GroupCommit, Turn};
+use group_commit::{GroupCommit, Member};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseConnectionType,
     DatabaseTransaction, DbBackend, QuerySelect, TransactionTrait,
@@ -87,49 +87,38 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// A write transaction: on SQLite a savepoint in a group commit's batch, holding the turn to
-/// write until it commits or drops; on PostgreSQL a transaction of its own.
-pub(crate) struct WriteTxn {
-    // Declared before the turn, so that a dropped write's savepoint is rolled back before the
-    // turn passes on.
-    pub(crate) txn: DatabaseTransaction,
-    turn: Option<Turn>,
+/// A write transaction: on SQLite a member of a group commit's batch (a savepoint, holding
+/// the turn to write until it commits or drops); on PostgreSQL a transaction of its own.
+pub(crate) enum WriteTxn {
+    /// A savepoint in the group commit's open batch.
+    Batched(Member),
+    /// A transaction of its own.
+    Own(DatabaseTransaction),
 }
 
 impl WriteTxn {
-    /// Commits the write; returns once it is durable as the settings ask (on SQLite, once its
-    /// batch has committed).
-    ///
-    /// On SQLite the release of the savepoint and the batch's commit run in a task of their
-    /// own: a request dropped meanwhile (its client gone) must not cut a commit that carries
-    /// other writers' writes, nor leave them waiting for it.
-    pub(crate) async fn commit(self) -> Result<()> {
-        let Self { txn, turn } = self;
-        match turn {
-            Some(turn) => {
-                tokio::spawn(async move {
-                    txn.commit().await?;
-                    turn.committed().await
-                })
-                .await?
-            }
-            None => Ok(txn.commit().await?),
+    /// The connection to write through.
+    pub(crate) fn conn(&self) -> Result<&DatabaseTransaction> {
+        match self {
+            Self::Batched(member) => member.savepoint(),
+            Self::Own(txn) => Ok(txn),
         }
     }
 
-    /// Rolls the write back (in a task of its own on SQLite, as [`WriteTxn::commit`]).
+    /// Commits the write; returns once it is durable as the settings ask (on SQLite, once its
+    /// batch has committed).
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Self::Batched(member) => member.commit().await,
+            Self::Own(txn) => Ok(txn.commit().await?),
+        }
+    }
+
+    /// Rolls the write back.
     pub(crate) async fn rollback(self) -> Result<()> {
-        let Self { txn, turn } = self;
-        match turn {
-            Some(turn) => {
-                tokio::spawn(async move {
-                    txn.rollback().await?;
-                    turn.rolled_back().await;
-                    Ok(())
-                })
-                .await?
-            }
-            None => Ok(txn.rollback().await?),
+        match self {
+            Self::Batched(member) => member.rollback().await,
+            Self::Own(txn) => Ok(txn.rollback().await?),
         }
     }
 }
@@ -273,30 +262,20 @@ impl Database {
     /// this writer's turn (a batch's transaction is `BEGIN IMMEDIATE`, so that a write which
     /// reads first never has to upgrade its lock); on PostgreSQL a transaction.
     ///
-    /// The wait for the turn and the BEGIN run in a task of their own, which a dropped request
-    /// cannot stop halfway: sqlx 0.9 forgets a PostgreSQL BEGIN cancelled before its answer,
-    /// and the pool then lends out a connection inside a transaction nobody ends, where the
-    /// next request's writes would wait uncommitted (launchbadge/sqlx#4393); and a writer
-    /// counted as queued for the turn must take it. Finished in its task, the write is rolled
-    /// back when nobody is left to take it.
+    /// A PostgreSQL BEGIN runs in a task of its own, which a dropped request cannot stop
+    /// halfway: sqlx 0.9 forgets a BEGIN cancelled before its answer, and the pool then lends
+    /// out a connection inside a transaction nobody ends, where the next request's writes would
+    /// wait uncommitted (launchbadge/sqlx#4393). Finished in its task, the transaction is
+    /// rolled back when nobody is left to take it. The group commit keeps its own guarantees.
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn> {
-        let db = self.clone();
-        tokio::spawn(async move {
-            match &db.group {
-                Some(group) => {
-                    let (txn, turn) = group.begin().await?;
-                    Ok(WriteTxn {
-                        txn,
-                        turn: Some(turn),
-                    })
-                }
-                None => Ok(WriteTxn {
-                    txn: db.conn.begin().await?,
-                    turn: None,
-                }),
+        match &self.group {
+            Some(group) => Ok(WriteTxn::Batched(group.begin().await?)),
+            None => {
+                let conn = self.conn.clone();
+                let txn = tokio::spawn(async move { conn.begin().await }).await??;
+                Ok(WriteTxn::Own(txn))
             }
-        })
-        .await?
+        }
     }
 }
 

@@ -26,14 +26,13 @@ pub enum Error {
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     /// The commit that carried a write (with others, on SQLite) failed: the write is not
-    /// stored.
-    #[error("commit failed: {message}")]
-    Commit {
-        /// What the commit's own error said.
-        message: String,
-        /// Whether the commit failed for an outage of storage.
-        outage: Option<Outage>,
-    },
+    /// stored. Every writer of the batch shares the one error.
+    #[error("commit failed: {0}")]
+    Commit(#[source] std::sync::Arc<Error>),
+    /// A write's turn in its batch ended before the batch was committed (its committer was
+    /// stopped halfway): the write is not known to be stored.
+    #[error("the write's turn ended before its batch was committed")]
+    TurnEnded,
     /// The database gave no answer within the time allowed.
     #[error("the database did not answer within {0:?}")]
     Unanswered(std::time::Duration),
@@ -78,7 +77,7 @@ impl Error {
         match self {
             Error::Db(db) => db_outage(db),
             Error::Io(io) => io_outage(io),
-            Error::Commit { outage, .. } => *outage,
+            Error::Commit(failed) => failed.outage(),
             Error::Unanswered(_) => Some(Outage::Unavailable),
             _ => None,
         }

@@ -80,7 +80,7 @@ impl SqlFileRepository {
         precondition: &Precondition<FileInfo>,
     ) -> Result<Option<Model>> {
         let query = self.db.locking(Files::find_by_id(name.as_str()));
-        let existing = query.one(&txn.txn).await?;
+        let existing = query.one(txn.conn()?).await?;
         let current = existing.clone().map(to_domain).transpose()?;
         precondition.check(current.as_ref())?;
         Ok(existing)
@@ -134,7 +134,7 @@ impl FileRepository for SqlFileRepository {
                     row.blob = Set(staged.blob.0);
                     row.updated_at = Set(at);
                     (
-                        row.update(&txn.txn).await?,
+                        row.update(txn.conn()?).await?,
                         PutOutcome::Replaced,
                         Some(replaced),
                     )
@@ -148,7 +148,7 @@ impl FileRepository for SqlFileRepository {
                         created_at: Set(at),
                         updated_at: Set(at),
                     };
-                    (row.insert(&txn.txn).await?, PutOutcome::Created, None)
+                    (row.insert(txn.conn()?).await?, PutOutcome::Created, None)
                 }
             };
             txn.commit().await?;
@@ -170,7 +170,7 @@ impl FileRepository for SqlFileRepository {
             let txn = self.db.begin_write().await?;
             let existing = self.checked(&txn, name, precondition).await?;
             let existing = existing.ok_or_else(|| domain::Error::FileNotFound(name.clone()))?;
-            Files::delete_by_id(name.as_str()).exec(&txn.txn).await?;
+            Files::delete_by_id(name.as_str()).exec(txn.conn()?).await?;
             txn.commit().await?;
             Ok(BlobId(existing.blob))
         })

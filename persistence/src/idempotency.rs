@@ -95,7 +95,7 @@ impl SqlIdempotencyStore {
                 .filter(Column::LeaseUntil.lte(*lease_until + chrono::TimeDelta::milliseconds(1))),
         };
         let txn = self.db.begin_write().await?;
-        release.exec(&txn.txn).await?;
+        release.exec(txn.conn()?).await?;
         txn.commit().await
     }
 
@@ -133,7 +133,7 @@ impl SqlIdempotencyStore {
                 .filter(Column::OwnerId.eq(request.owner.get()))
                 .filter(Column::Key.eq(request.key.as_str())),
         );
-        let begin = match query.one(&txn.txn).await? {
+        let begin = match query.one(txn.conn()?).await? {
             Some(record) if record.created_at + KEY_LIFETIME > now => {
                 if record.request_hash != hash {
                     Begin::Mismatch
@@ -145,13 +145,13 @@ impl SqlIdempotencyStore {
                     // Its holder died before recording an outcome, so nothing moved: take over.
                     let mut taken: ActiveModel = record.into();
                     taken.lease_until = Set(lease_until);
-                    let taken = taken.update(&txn.txn).await?;
+                    let taken = taken.update(txn.conn()?).await?;
                     Begin::Execute(Claim { record: taken.id })
                 }
             }
             expired => {
                 if let Some(expired) = expired {
-                    Keys::delete_by_id(expired.id).exec(&txn.txn).await?;
+                    Keys::delete_by_id(expired.id).exec(txn.conn()?).await?;
                 }
                 let record = ActiveModel {
                     owner_id: Set(request.owner.get()),
@@ -162,7 +162,7 @@ impl SqlIdempotencyStore {
                     created_at: Set(now),
                     ..Default::default()
                 }
-                .insert(&txn.txn)
+                .insert(txn.conn()?)
                 .await?;
                 Begin::Execute(Claim { record: record.id })
             }
@@ -220,7 +220,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
     async fn complete(&self, claim: Claim, outcome: &Outcome) -> domain::Result<()> {
         in_storage(async {
             let txn = self.db.begin_write().await?;
-            complete(&txn.txn, &claim, outcome).await?;
+            complete(txn.conn()?, &claim, outcome).await?;
             txn.commit().await
         })
         .await
@@ -231,7 +231,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
             let cutoff: DateTime<Utc> = Utc::now() - KEY_LIFETIME;
             let purge = Keys::delete_many().filter(Column::CreatedAt.lt(cutoff));
             let txn = self.db.begin_write().await?;
-            let purged = purge.exec(&txn.txn).await?.rows_affected;
+            let purged = purge.exec(txn.conn()?).await?.rows_affected;
             txn.commit().await?;
             Ok(purged)
         })

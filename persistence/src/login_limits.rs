@@ -86,7 +86,7 @@ impl LoginLimitStore for SqlLoginLimits {
                     .to_owned(),
             );
             let txn = self.db.begin_write().await?;
-            let drained = in_order(keys, lock.exec_with_returning(&txn.txn).await?);
+            let drained = in_order(keys, lock.exec_with_returning(txn.conn()?).await?);
             let decided = match rule(&drained) {
                 Ok(decided) => decided,
                 Err(refused) => {
@@ -101,12 +101,12 @@ impl LoginLimitStore for SqlLoginLimits {
                         LoginLimits::update_many()
                             .col_expr(Column::DrainedAt, Expr::value(at))
                             .filter(Column::Key.eq(key.as_str()))
-                            .exec(&txn.txn)
+                            .exec(txn.conn()?)
                             .await?;
                     }
                     None => {
                         LoginLimits::delete_by_id(key.clone())
-                            .exec(&txn.txn)
+                            .exec(txn.conn()?)
                             .await?;
                     }
                 }
@@ -122,7 +122,7 @@ impl LoginLimitStore for SqlLoginLimits {
             let txn = self.db.begin_write().await?;
             let swept = LoginLimits::delete_many()
                 .filter(Column::DrainedAt.lte(now))
-                .exec(&txn.txn)
+                .exec(txn.conn()?)
                 .await?;
             txn.commit().await?;
             Ok(swept.rows_affected)

@@ -108,7 +108,7 @@ impl NotificationRepository for SqlNotificationRepository {
                 ..Default::default()
             };
             let txn = self.db.begin_write().await?;
-            let model = row.insert(&txn.txn).await?;
+            let model = row.insert(txn.conn()?).await?;
             txn.commit().await?;
             to_domain(model)
         })
@@ -173,7 +173,7 @@ impl NotificationRepository for SqlNotificationRepository {
                 .col_expr(Column::ClaimedBy, Expr::value(self.instance.as_ref()))
                 .filter(Column::Id.in_subquery(due_ids.into_query()));
             let txn = self.db.begin_write().await?;
-            let claimed = claim.exec_with_returning(&txn.txn).await?;
+            let claimed = claim.exec_with_returning(txn.conn()?).await?;
             txn.commit().await?;
             let mut claimed: Vec<Notification> =
                 claimed.into_iter().map(to_domain).collect::<Result<_>>()?;
@@ -207,7 +207,7 @@ impl NotificationRepository for SqlNotificationRepository {
                 .filter(Column::Id.eq(id.get()))
                 .filter(Column::Status.eq(SENDING));
             let txn = self.db.begin_write().await?;
-            sent.exec(&txn.txn).await?;
+            sent.exec(txn.conn()?).await?;
             txn.commit().await?;
             Ok(())
         })
@@ -240,7 +240,7 @@ impl NotificationRepository for SqlNotificationRepository {
                 ),
             };
             let txn = self.db.begin_write().await?;
-            update.exec(&txn.txn).await?;
+            update.exec(txn.conn()?).await?;
             txn.commit().await?;
             Ok(())
         })

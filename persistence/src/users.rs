@@ -94,7 +94,7 @@ impl UserRepository for SqlUserRepository {
         in_storage(async {
             let txn = self.db.begin_write().await?;
             let model = to_active(&record)
-                .insert(&txn.txn)
+                .insert(txn.conn()?)
                 .await
                 .map_err(|err| constraint(err, None))?;
             txn.commit().await?;
@@ -162,23 +162,23 @@ impl UserRepository for SqlUserRepository {
             let txn = self.db.begin_write().await?;
             let backend = self.db.backend();
             let query = self.db.locking(Users::find_by_id(id.get()));
-            let existing = query.one(&txn.txn).await?.map(to_domain).transpose()?;
+            let existing = query.one(txn.conn()?).await?.map(to_domain).transpose()?;
             let user = edit(existing.as_ref())?;
             let outcome = if existing.is_some() {
                 to_active(&user)
-                    .update(&txn.txn)
+                    .update(txn.conn()?)
                     .await
                     .map_err(|err| constraint(err, None))?;
                 PutOutcome::Replaced
             } else {
                 to_active(&user)
-                    .insert(&txn.txn)
+                    .insert(txn.conn()?)
                     .await
                     .map_err(|err| constraint(err, Some(id)))?;
                 if backend == DbBackend::Postgres {
                     // An explicit id does not advance the identity sequence; without this the next
                     // POST could be handed the id just taken.
-                    txn.txn
+                    txn.conn()?
                         .execute_unprepared(
                             "SELECT setval(pg_get_serial_sequence('users', 'id'), \
                              GREATEST((SELECT MAX(id) FROM users), 1))",
@@ -209,7 +209,7 @@ impl UserRepository for SqlUserRepository {
                     .filter(Column::Id.eq(id.get()).or(Column::IsAdmin.eq(true)))
                     .order_by_asc(Column::Id),
             );
-            let involved = involved.all(&txn.txn).await?;
+            let involved = involved.all(txn.conn()?).await?;
             let Some(user) = involved
                 .iter()
                 .find(|row| row.id == id.get())
@@ -231,13 +231,13 @@ impl UserRepository for SqlUserRepository {
                     .column(crate::accounts::account::Column::Balance)
                     .filter(crate::accounts::account::Column::OwnerId.eq(id.get())),
             );
-            let balances: Vec<i64> = accounts.into_tuple().all(&txn.txn).await?;
+            let balances: Vec<i64> = accounts.into_tuple().all(txn.conn()?).await?;
             rule(Some(&DeletionFacts {
                 user,
                 other_admins,
                 funded_accounts: balances.iter().filter(|b| **b != 0).count() as u64,
             }))?;
-            Users::delete_by_id(id.get()).exec(&txn.txn).await?;
+            Users::delete_by_id(id.get()).exec(txn.conn()?).await?;
             txn.commit().await?;
             self.cache.invalidate(&id.get());
             Ok(())

@@ -28,16 +28,16 @@ impl SqlAccountRepository {
     ) -> Result<Booking> {
         let statement = booking(plan, now);
         let txn = self.db.begin_write().await?;
-        match run(&txn.txn, plan, statement).await? {
+        match run(txn.conn()?, plan, statement).await? {
             Some(booked) => {
                 if let Some(claim) = claim {
-                    complete(&txn.txn, claim, &booked.outcome()).await?;
+                    complete(txn.conn()?, claim, &booked.outcome()).await?;
                 }
                 txn.commit().await?;
                 Ok(Booking::Booked(booked))
             }
             None => {
-                let refused = self.found(&txn.txn, plan).await;
+                let refused = self.found(txn.conn()?, plan).await;
                 txn.rollback().await?;
                 refused
             }

@@ -8,6 +8,12 @@
 //! when a turn ends and nobody is waiting for the next one, or when it has grown to
 //! [`MAX_MEMBERS`] or has been open for [`MAX_OPEN`]. Under load, the writers that queue up
 //! during one commit's `fsync` form the next batch; alone, a writer commits at once.
+//!
+//! Its guarantees hold whatever its callers do, a request dropped at any await point
+//! included: a writer counts as queued only while it waits ([`Queued`]); the waiting, the
+//! BEGIN, the release of a savepoint and a batch's commit each run in a task of their own,
+//! which a dropped caller cannot stop halfway; and a [`Member`] ends its savepoint before its
+//! turn passes on, in its own `Drop`.
 
 use crate::error::{Error, Result};
 use sea_orm::{
@@ -25,7 +31,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 /// Most writes one commit carries.
 pub(crate) const MAX_MEMBERS: usize = 256;
-/// Longest a batch stays open while writers keep arriving.
+/// Age past which a batch commits at the end of the current turn, even with writers queued
+/// for the next one. There is no timer: a batch is only looked at when a turn ends, which
+/// under load is every few hundred microseconds.
 pub(crate) const MAX_OPEN: Duration = Duration::from_millis(5);
 
 /// Commits shared by concurrent writers of one SQLite database.
@@ -34,10 +42,13 @@ pub(crate) struct GroupCommit {
     /// The turn to write; its holder writes into the open batch, if any.
     turn: Arc<Mutex<Option<Batch>>>,
     /// Writers queued for the turn: while any are, a batch waits for them.
-    queued: AtomicUsize,
+    pub(super) queued: AtomicUsize,
     commits: AtomicU64,
     members: AtomicU64,
 }
+
+/// How a batch's commit went, as every member is told: the error is shared, not copied.
+type Told = Option<std::result::Result<(), Arc<Error>>>;
 
 /// The open transaction of a batch and the writers that wait for its commit.
 struct Batch {
@@ -46,7 +57,7 @@ struct Batch {
     /// Writes released into the transaction so far.
     members: usize,
     /// Tells the waiting members how the commit went.
-    committed: watch::Sender<Option<std::result::Result<(), Error>>>,
+    committed: watch::Sender<Told>,
 }
 
 /// How many commits carried how many writes, since start-up.
@@ -58,8 +69,33 @@ pub struct CommitStats {
     pub writes: u64,
 }
 
-/// One writer's turn: its savepoint's transaction is handed out beside this.
-pub(crate) struct Turn {
+/// A writer counted as queued for the turn, from when it starts waiting until it has the turn
+/// or is dropped: the count that decides whether a batch waits can never keep a writer that
+/// went away.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One writer's place in a batch: its savepoint and the turn it holds, owned together so that
+/// the savepoint always ends before the turn passes on.
+pub(crate) struct Member {
+    savepoint: Option<DatabaseTransaction>,
+    turn: Option<Turn>,
+}
+
+/// The turn to write, held by one writer at a time.
+struct Turn {
     guard: Option<OwnedMutexGuard<Option<Batch>>>,
     group: Arc<GroupCommit>,
 }
@@ -85,18 +121,25 @@ impl GroupCommit {
     }
 
     /// Waits for the turn and opens a savepoint in the open batch (opening one when there is
-    /// none). The savepoint's transaction comes with the turn that must end it.
-    pub(crate) async fn begin(self: &Arc<Self>) -> Result<(DatabaseTransaction, Turn)> {
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        let guard = self.turn.clone().lock_owned().await;
-        self.queued.fetch_sub(1, Ordering::SeqCst);
-        let mut turn = Turn {
-            guard: Some(guard),
-            group: self.clone(),
-        };
-        let batch = turn.batch().await?;
-        let savepoint = batch.txn.begin().await?;
-        Ok((savepoint, turn))
+    /// none), in a task of its own: a caller dropped meanwhile leaves a member nobody holds,
+    /// which rolls its savepoint back and passes the turn on.
+    pub(crate) async fn begin(self: &Arc<Self>) -> Result<Member> {
+        let group = self.clone();
+        tokio::spawn(async move {
+            let queued = Queued::join(&group.queued);
+            let guard = group.turn.clone().lock_owned().await;
+            drop(queued);
+            let mut turn = Turn {
+                guard: Some(guard),
+                group: group.clone(),
+            };
+            let savepoint = turn.batch().await?.txn.begin().await?;
+            Ok(Member {
+                savepoint: Some(savepoint),
+                turn: Some(turn),
+            })
+        })
+        .await?
     }
 
     /// Commits the batch under `guard` for all its members, and tells them.
@@ -104,18 +147,14 @@ impl GroupCommit {
         let Some(batch) = guard.take() else {
             return Ok(());
         };
-        let committed = batch.txn.commit().await.map_err(Error::from);
+        let committed = (batch.txn.commit().await).map_err(|err| Arc::new(Error::from(err)));
         if batch.members > 0 {
             self.commits.fetch_add(1, Ordering::Relaxed);
             self.members
                 .fetch_add(batch.members as u64, Ordering::Relaxed);
         }
-        let told = committed.as_ref().map(|_| ()).map_err(|err| Error::Commit {
-            message: err.to_string(),
-            outage: err.outage(),
-        });
-        batch.committed.send_replace(Some(told));
-        committed
+        batch.committed.send_replace(Some(committed.clone()));
+        committed.map_err(Error::Commit)
     }
 
     /// Whether the batch under a turn that ends now should commit now rather than wait for
@@ -136,10 +175,53 @@ impl GroupCommit {
     }
 }
 
+impl Member {
+    /// The savepoint to write in.
+    pub(crate) fn savepoint(&self) -> Result<&DatabaseTransaction> {
+        self.savepoint.as_ref().ok_or(Error::TurnEnded)
+    }
+
+    /// Releases the savepoint into the batch and returns once the batch has committed (or
+    /// failed to), in a task of its own: a caller dropped meanwhile must not cut a commit that
+    /// carries other writers' writes, nor leave them waiting for it.
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        let savepoint = self.savepoint.take().ok_or(Error::TurnEnded)?;
+        let turn = self.turn.take().ok_or(Error::TurnEnded)?;
+        tokio::spawn(async move {
+            savepoint.commit().await?;
+            turn.committed().await
+        })
+        .await?
+    }
+
+    /// Rolls the savepoint back and passes the turn on (in a task of its own, as
+    /// [`Member::commit`]).
+    pub(crate) async fn rollback(mut self) -> Result<()> {
+        let savepoint = self.savepoint.take().ok_or(Error::TurnEnded)?;
+        let turn = self.turn.take().ok_or(Error::TurnEnded)?;
+        tokio::spawn(async move {
+            let rolled_back = savepoint.rollback().await;
+            turn.rolled_back().await;
+            Ok(rolled_back?)
+        })
+        .await?
+    }
+}
+
+impl Drop for Member {
+    /// A member nobody ends (its request dropped mid-write) ends itself: its savepoint first
+    /// (a dropped transaction queues its rollback on the batch's connection at once), so that
+    /// the next writer to get the turn finds none of it; then its turn.
+    fn drop(&mut self) {
+        drop(self.savepoint.take());
+        drop(self.turn.take());
+    }
+}
+
 impl Turn {
     /// The open batch, opened (`BEGIN IMMEDIATE`) when there is none.
     async fn batch(&mut self) -> Result<&mut Batch> {
-        let guard = self.guard.as_mut().ok_or_else(ended)?;
+        let guard = self.guard.as_mut().ok_or(Error::TurnEnded)?;
         if guard.is_none() {
             let options = TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -153,15 +235,15 @@ impl Turn {
                 committed: watch::channel(None).0,
             });
         }
-        guard.as_mut().ok_or_else(ended)
+        guard.as_mut().ok_or(Error::TurnEnded)
     }
 
     /// Ends the turn of a writer whose savepoint was released: the write is in the batch,
     /// and this returns once the batch has committed (or failed to).
-    pub(crate) async fn committed(mut self) -> Result<()> {
-        let mut guard = self.guard.take().ok_or_else(ended)?;
+    async fn committed(mut self) -> Result<()> {
+        let mut guard = self.guard.take().ok_or(Error::TurnEnded)?;
         let Some(batch) = guard.as_mut() else {
-            return Err(ended());
+            return Err(Error::TurnEnded);
         };
         batch.members += 1;
         if self.group.due(batch) {
@@ -169,22 +251,19 @@ impl Turn {
         }
         let mut told = batch.committed.subscribe();
         drop(guard);
-        match told.wait_for(Option::is_some).await {
-            Ok(outcome) => match outcome.as_ref() {
-                Some(Ok(())) => Ok(()),
-                Some(Err(Error::Commit { message, outage })) => Err(Error::Commit {
-                    message: message.clone(),
-                    outage: *outage,
-                }),
-                Some(Err(_)) => Err(ended()),
-                None => Err(ended()),
-            },
-            Err(_) => Err(ended()),
+        let outcome = (told.wait_for(Option::is_some).await)
+            .ok()
+            .and_then(|seen| seen.clone());
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(failed)) => Err(Error::Commit(failed)),
+            // The batch went without a word: its committer was stopped halfway.
+            None => Err(Error::TurnEnded),
         }
     }
 
     /// Ends the turn of a writer whose savepoint was rolled back.
-    pub(crate) async fn rolled_back(mut self) {
+    async fn rolled_back(mut self) {
         if let Some(guard) = self.guard.take() {
             self.group.pass(guard).await;
         }
@@ -192,21 +271,13 @@ impl Turn {
 }
 
 impl Drop for Turn {
-    /// A writer that went away mid-turn (its request dropped) still ends its turn: whatever
-    /// it left is rolled back with its savepoint, and the batch's other members must not wait
-    /// for a commit nobody makes.
+    /// A turn nobody ended still ends: the batch's other members must not wait for a commit
+    /// nobody makes.
     fn drop(&mut self) {
         if let Some(guard) = self.guard.take() {
             let group = self.group.clone();
             tokio::spawn(async move { group.pass(guard).await });
         }
-    }
-}
-
-fn ended() -> Error {
-    Error::Commit {
-        message: "the write's turn ended before its batch was committed".into(),
-        outage: None,
     }
 }
 

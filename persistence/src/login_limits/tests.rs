@@ -176,7 +176,7 @@ async fn a_refusal_writes_nothing_and_waits_for_no_writer_and_a_success_forgets_
     LoginLimits::update_many()
         .col_expr(Column::DrainedAt, Expr::col(Column::DrainedAt))
         .filter(Column::Key.eq("email:ann@example.com"))
-        .exec(&holder.txn)
+        .exec(holder.conn().unwrap())
         .await
         .unwrap();
     let refused = tokio::time::timeout(

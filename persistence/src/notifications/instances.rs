@@ -53,8 +53,8 @@ pub(crate) async fn beat(db: &Database, id: &str, now: DateTime<Utc>) -> Result<
         .filter(Column::Id.ne(id))
         .filter(Column::HeartbeatAt.lt(now - FORGET_AFTER));
     let txn = db.begin_write().await?;
-    upsert.exec(&txn.txn).await?;
-    others.exec(&txn.txn).await?;
+    upsert.exec(txn.conn()?).await?;
+    others.exec(txn.conn()?).await?;
     txn.commit().await
 }
 
@@ -66,7 +66,7 @@ pub(crate) async fn retire(db: &Database, id: &str) -> Result<()> {
     }
     let txn = db.begin_write().await?;
     Instances::delete_by_id(id.to_owned())
-        .exec(&txn.txn)
+        .exec(txn.conn()?)
         .await?;
     txn.commit().await
 }

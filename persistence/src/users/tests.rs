@@ -357,7 +357,7 @@ async fn export_streams_every_user_in_id_order_across_batches() {
             created_at,
             updated_at: created_at,
         })
-        .insert(&txn.txn)
+        .insert(txn.conn().unwrap())
         .await
         .unwrap();
     }

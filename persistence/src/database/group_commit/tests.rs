@@ -1,6 +1,7 @@
 use crate::{Database, DatabaseSettings, Durability, database::WriteTxn};
-use sea_orm::{ConnectionTrait, Statement};
-use std::{sync::atomic::Ordering, time::Duration};
+use futures_util::FutureExt;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
+use std::{future::Future, sync::atomic::Ordering, time::Duration};
 
 /// A SQLite database (group commit is SQLite's) with a table of probes, and a second pool on
 /// it that sees only what is committed.
@@ -21,9 +22,12 @@ async fn sqlite() -> (Database, Database, tempfile::TempDir) {
 }
 
 async fn insert(txn: &WriteTxn, id: i64) -> Result<(), sea_orm::DbErr> {
+    insert_in(txn.conn().unwrap(), id).await
+}
+
+async fn insert_in(txn: &DatabaseTransaction, id: i64) -> Result<(), sea_orm::DbErr> {
     let sql = format!("INSERT INTO probe (id) VALUES ({id})");
-    txn.txn
-        .execute_raw(Statement::from_string(txn.txn.get_database_backend(), sql))
+    txn.execute_raw(Statement::from_string(txn.get_database_backend(), sql))
         .await
         .map(|_| ())
 }
@@ -167,7 +171,6 @@ async fn a_writer_dropped_mid_turn_still_lets_its_batch_commit() {
 
 #[tokio::test]
 async fn a_commit_whose_request_is_dropped_still_answers_the_rest_of_its_batch() {
-    use futures_util::FutureExt;
     // Where the drop lands among the polls depends on timing: try every count up to a bound.
     for polls in 1..=60 {
         let (db, other, _dir) = sqlite().await;
@@ -191,4 +194,87 @@ async fn a_commit_whose_request_is_dropped_still_answers_the_rest_of_its_batch()
         );
         assert!(stored(&other).await.contains(&1));
     }
+}
+
+/// Polls `future` up to `polls` times (yielding in between, so that the tasks it spawned make
+/// progress), then drops it unless it is done.
+async fn dropped_after<F: Future>(future: F, polls: usize) -> Option<F::Output> {
+    let mut future = Box::pin(future);
+    for _ in 0..polls {
+        if let Some(output) = (&mut future).now_or_never() {
+            return Some(output);
+        }
+        tokio::task::yield_now().await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_writer_dropped_at_any_await_point_leaves_the_next_batch_able_to_commit() {
+    // Each of a writer's steps (waiting for the turn and opening its savepoint, writing,
+    // committing, rolling back) dropped after every number of polls up to a bound: where the
+    // drop lands among the awaits depends on timing, so the bound is well past the steps' own.
+    for polls in 0..=40 {
+        let (db, other, _dir) = sqlite().await;
+        let group = db.group.clone().unwrap();
+        let _ = dropped_after(group.begin(), polls).await;
+
+        let writing = group.begin().await.unwrap();
+        let _ = dropped_after(insert_in(writing.savepoint().unwrap(), 1), polls).await;
+        drop(writing);
+
+        let committing = group.begin().await.unwrap();
+        insert_in(committing.savepoint().unwrap(), 2).await.unwrap();
+        let committed = dropped_after(committing.commit(), polls).await;
+
+        let rolling_back = group.begin().await.unwrap();
+        insert_in(rolling_back.savepoint().unwrap(), 3)
+            .await
+            .unwrap();
+        let _ = dropped_after(rolling_back.rollback(), polls).await;
+
+        let next = async {
+            let txn = db.begin_write().await?;
+            insert(&txn, 4).await?;
+            txn.commit().await
+        };
+        tokio::time::timeout(Duration::from_secs(5), next)
+            .await
+            .unwrap_or_else(|_| panic!("after drops at {polls} polls the next batch hangs"))
+            .unwrap_or_else(|err| panic!("after drops at {polls} polls: {err}"));
+        let rows = stored(&other).await;
+        assert!(rows.contains(&4), "{polls} polls: {rows:?}");
+        assert!(
+            !rows.contains(&1),
+            "a write never committed was stored: {rows:?}"
+        );
+        assert!(
+            !rows.contains(&3),
+            "a rolled back write was stored: {rows:?}"
+        );
+        if let Some(answer) = committed {
+            assert!(
+                answer.is_ok() && rows.contains(&2),
+                "{polls} polls: {rows:?}"
+            );
+        }
+        assert_eq!(group.queued.load(Ordering::SeqCst), 0, "{polls} polls");
+    }
+}
+
+#[tokio::test]
+async fn a_wait_for_the_turn_that_is_given_up_no_longer_counts_as_queued() {
+    use super::Queued;
+    let (db, _other, _dir) = sqlite().await;
+    let group = db.group.clone().unwrap();
+    let _held = group.turn.clone().lock_owned().await;
+    let waiting = async {
+        let _queued = Queued::join(&group.queued);
+        group.turn.clone().lock_owned().await
+    };
+    assert!(
+        dropped_after(waiting, 3).await.is_none(),
+        "the turn is held"
+    );
+    assert_eq!(group.queued.load(Ordering::SeqCst), 0);
 }

@@ -6,13 +6,13 @@
 //! true`, and moves no money.
 
 use crate::{
-    Tag,
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     paging::next_page,
     params::{Id, IdCursor, IdempotencyKeyParam, LimitParam},
     reply::{reply, reply_keyed},
     responses,
+    tags::Tag,
     types::{Nullable, Timestamp},
 };
 use domain::{

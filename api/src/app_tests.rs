@@ -215,23 +215,6 @@ fn every_operation_documents_the_edge_refusals_it_can_meet() {
     }
 }
 
-/// The layering rule, pinned: the HTTP layer reaches storage only through the domain's ports.
-#[test]
-fn api_does_not_depend_on_persistence_outside_its_tests() {
-    let manifest = include_str!("../Cargo.toml");
-    let dependencies = manifest
-        .split("[dependencies]")
-        .nth(1)
-        .and_then(|rest| rest.split("\n[").next())
-        .unwrap_or_default();
-    assert!(dependencies.lines().any(|line| line.starts_with("domain")));
-    assert!(
-        !dependencies
-            .lines()
-            .any(|line| line.starts_with("persistence"))
-    );
-}
-
 #[tokio::test]
 async fn cors_is_off_unless_origins_are_configured() {
     use crate::test_support::test_app_adjusted;
@@ -540,23 +523,6 @@ fn every_bound_in_a_request_schema_or_parameter_is_the_domains() {
         assert!(
             known,
             "{schema}.{member} states {keyword} = {value}, which no domain constant backs here"
-        );
-    }
-}
-
-/// The layering rule, pinned: `api` knows HTTP and the domain, never storage (its tests may).
-#[test]
-fn api_depends_on_no_storage_crate() {
-    let manifest = include_str!("../Cargo.toml");
-    let dependencies = manifest
-        .split("[dependencies]")
-        .nth(1)
-        .and_then(|rest| rest.split("\n[").next())
-        .unwrap_or_default();
-    for forbidden in ["persistence", "sea-orm", "sqlx"] {
-        assert!(
-            !dependencies.lines().any(|line| line.starts_with(forbidden)),
-            "api must not depend on {forbidden}"
         );
     }
 }

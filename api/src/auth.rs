@@ -5,15 +5,16 @@
 //! valid token is refused (401) before its parameters or body are even read.
 
 use crate::{
-    Tag,
     body::{JsonBody, Members, RequestModel},
     errors::problem_for,
     reply::reply,
     responses,
+    tags::Tag,
 };
 use domain::{
     Violation,
-    auth::{AuthService, IssuedToken, Principal},
+    auth::{AuthService, IssuedToken},
+    principal::Principal,
 };
 use poem::{IntoResponse, Request, web::Data};
 use poem_openapi::{Object, OpenApi, SecurityScheme, auth::Bearer, payload::Json};

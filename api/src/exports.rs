@@ -4,7 +4,7 @@
 //! however many users there are, and a client that goes away stops the reading: nothing polls
 //! the stream any more.
 
-use crate::{Tag, auth::BearerAuth, errors::problem_for, reply::FromProblem, responses};
+use crate::{auth::BearerAuth, errors::problem_for, reply::FromProblem, responses, tags::Tag};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use domain::users::{ExportedUser, UserService};

@@ -6,7 +6,6 @@ mod disposition;
 mod range;
 
 use crate::{
-    Tag,
     auth::BearerAuth,
     conditional,
     errors::{self, Refusal, problem_for},
@@ -14,6 +13,7 @@ use crate::{
     params::{FileNameParam, LimitParam, NameCursor},
     reply::{FromProblem, reply},
     responses,
+    tags::Tag,
     types::{Nullable, Timestamp},
 };
 use domain::{

@@ -1,9 +1,9 @@
 //! Liveness and readiness, for load balancers and orchestrators.
 
 use crate::{
-    Tag,
     errors::{self, Refusal},
     responses,
+    tags::Tag,
 };
 use domain::health::Readiness;
 use poem::{Request, web::Data};

@@ -27,6 +27,7 @@ pub mod problem_types;
 pub mod reply;
 pub mod route_table;
 pub mod spec;
+pub mod tags;
 pub mod transfers;
 pub mod types;
 pub mod users;
@@ -49,7 +50,7 @@ use domain::{
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, middleware::Cors, web::Data,
 };
-use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 use std::sync::Arc;
 
 /// The domain services the operations call.
@@ -111,27 +112,6 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; none by default.
     pub trusted_proxies: client_addr::TrustedProxies,
-}
-
-/// The API's tags, one per resource.
-#[derive(Tags)]
-pub enum Tag {
-    /// Users: sign-up, profiles and their changes.
-    Users,
-    /// Access tokens.
-    Auth,
-    /// Accounts, their ledgers, deposits and withdrawals.
-    Accounts,
-    /// Transfers between accounts.
-    Transfers,
-    /// E-mail notifications, delivered in the background.
-    Notifications,
-    /// Files: uploads for admins, downloads with ranges for everyone.
-    Files,
-    /// Streaming exports.
-    Exports,
-    /// Liveness and readiness.
-    Operations,
 }
 
 /// The API's operations.

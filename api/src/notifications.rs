@@ -5,12 +5,12 @@
 //! background worker delivers it after the restart.
 
 use crate::{
-    Tag,
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     params::Id,
     reply::reply,
     responses,
+    tags::Tag,
     types::{Nullable, Timestamp},
 };
 use domain::{

@@ -1,12 +1,12 @@
 //! Transfers between accounts: `POST /transfers`.
 
 use crate::{
-    Tag,
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     params::IdempotencyKeyParam,
     reply::reply_keyed,
     responses,
+    tags::Tag,
     types::Timestamp,
 };
 use domain::{

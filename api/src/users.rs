@@ -5,7 +5,6 @@
 //! to one variant of the operation's response enum.
 
 use crate::{
-    Tag,
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     conditional,
@@ -13,6 +12,7 @@ use crate::{
     params::{Id, IdCursor, LimitParam, PutUserId},
     reply::reply,
     responses,
+    tags::Tag,
     types::{Nullable, Timestamp},
 };
 use domain::{

@@ -16,7 +16,8 @@ pub mod worker;
 
 use anyhow::Context;
 use domain::{
-    idempotency::IdempotencyStore, notifications::RetryPolicy, throttle::LoginLimitStore,
+    accounts::Outcome, idempotency::IdempotencyStore, notifications::RetryPolicy,
+    throttle::LoginLimitStore,
 };
 pub use settings::Settings;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -29,7 +30,7 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// Deletes idempotency keys past their lifetime and login limits that have drained, hourly,
 /// until `stopping` turns true.
 async fn purge_expired(
-    keys: Arc<dyn IdempotencyStore>,
+    keys: Arc<dyn IdempotencyStore<Outcome>>,
     login_limits: Arc<dyn LoginLimitStore>,
     mut stopping: watch::Receiver<bool>,
 ) {

@@ -10,6 +10,7 @@ use crate::{Settings, worker};
 use anyhow::Context;
 use domain::{
     Email,
+    accounts::Outcome,
     idempotency::IdempotencyStore,
     notifications::{NotificationRepository, OutboxSignal},
     throttle::LoginLimitStore,
@@ -45,7 +46,7 @@ pub struct Wired {
     /// The database pool.
     pub db: Database,
     /// Idempotency keys, purged in the background.
-    pub keys: Arc<dyn IdempotencyStore>,
+    pub keys: Arc<dyn IdempotencyStore<Outcome>>,
     /// Failed-login counts, whose drained keys are swept in the background.
     pub login_limits: Arc<dyn LoginLimitStore>,
     /// The notifications outbox, drained by the delivery worker.

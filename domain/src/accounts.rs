@@ -11,28 +11,17 @@
 
 use crate::{
     Error, Page, PageRequest, Result,
-    auth::{Principal, Reach},
-    idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, IdempotentRequest, Outcome},
+    idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, IdempotentRequest},
     money::{Amount, Currency},
     now,
+    principal::{Principal, Reach},
     users::UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-positive_id!(
-    /// An account's id.
-    AccountId
-);
-positive_id!(
-    /// A ledger row's id.
-    TransactionId
-);
-positive_id!(
-    /// A transfer's id.
-    TransferId
-);
+pub use crate::ids::{AccountId, TransactionId, TransferId};
 
 /// An account: a balance in one currency, owned by one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +154,22 @@ impl Movement {
     }
 }
 
+/// What a request executed under a key came to: enough to answer a repeat identically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A deposit or withdrawal booked this transaction.
+    Transaction(AccountId, TransactionId),
+    /// A transfer was booked.
+    Transfer(TransferId),
+    /// The money was not there.
+    InsufficientFunds {
+        /// The balance at the time.
+        balance: i64,
+        /// The amount asked for.
+        required: i64,
+    },
+}
+
 /// What a booked movement produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Booked {
@@ -252,6 +257,16 @@ impl Leg {
         }
     }
 
+    /// Two legs in account id order: the order storage locks their accounts in, so that two
+    /// movements in opposite directions never wait for each other.
+    pub fn in_lock_order(one: Self, other: Self) -> [Self; 2] {
+        if one.account <= other.account {
+            [one, other]
+        } else {
+            [other, one]
+        }
+    }
+
     /// The balance of `account` after this leg, or why the leg cannot apply to it.
     fn applied_to(self, account: &Account) -> Result<i64> {
         if self.bound.holds(account.balance) {
@@ -267,23 +282,45 @@ impl Leg {
     }
 }
 
-/// A movement as the domain decides it, for storage to execute atomically as it stands: the
-/// legs (a debit, a credit, or both), the owner the source account must have, and whether
-/// the two accounts must share a currency. Storage applies every leg or none; when a
-/// condition fails it writes nothing and hands back the accounts as they were, and
-/// [`Plan::refusal`] alone says why.
+/// A movement's legs: a credit, a debit or, for a transfer, both; never none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legs {
+    /// A deposit: money paid in.
+    Credit(Leg),
+    /// A withdrawal: money paid out.
+    Debit(Leg),
+    /// A transfer: money paid out of one account and into another.
+    Transfer {
+        /// The source's leg.
+        debit: Leg,
+        /// The target's leg.
+        credit: Leg,
+    },
+}
+
+impl Legs {
+    /// Every leg, the debit first.
+    fn each(self) -> impl Iterator<Item = Leg> {
+        let (first, second) = match self {
+            Self::Credit(leg) | Self::Debit(leg) => (leg, None),
+            Self::Transfer { debit, credit } => (debit, Some(credit)),
+        };
+        std::iter::once(first).chain(second)
+    }
+}
+
+/// A movement as the domain decides it, for storage to execute atomically as it stands: its
+/// legs and the owner the source account must have (a transfer's two accounts must also hold
+/// one currency). Storage applies every leg or none; when a condition fails it writes nothing
+/// and hands back the accounts as they were, and [`Plan::refusal`] alone says why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The movement.
     pub movement: Movement,
-    /// The leg paying out (a withdrawal, a transfer's source).
-    pub debit: Option<Leg>,
-    /// The leg paying in (a deposit, a transfer's target).
-    pub credit: Option<Leg>,
+    /// What each account's balance changes by, within which bound.
+    pub legs: Legs,
     /// The user who must own the source account; `None`: anyone's (an admin).
     pub owner: Option<UserId>,
-    /// Whether the two accounts must hold one currency (a transfer).
-    pub same_currency: bool,
 }
 
 impl Plan {
@@ -294,45 +331,50 @@ impl Plan {
             Reach::Everything => None,
             Reach::OwnedBy(owner) => Some(owner),
         };
-        let (debit, credit) = match movement {
-            Movement::Deposit(id, amount) => (
-                None,
-                Some(Leg::credit(id, TransactionKind::Deposit, amount)),
-            ),
-            Movement::Withdrawal(id, amount) => (
-                Some(Leg::debit(id, TransactionKind::Withdrawal, amount)),
-                None,
-            ),
+        let legs = match movement {
+            Movement::Deposit(id, amount) => {
+                Legs::Credit(Leg::credit(id, TransactionKind::Deposit, amount))
+            }
+            Movement::Withdrawal(id, amount) => {
+                Legs::Debit(Leg::debit(id, TransactionKind::Withdrawal, amount))
+            }
             Movement::Transfer { from, to, amount } => {
                 if from == to {
                     return Err(Error::SameAccount);
                 }
-                (
-                    Some(Leg::debit(from, TransactionKind::TransferOut, amount)),
-                    Some(Leg::credit(to, TransactionKind::TransferIn, amount)),
-                )
+                Legs::Transfer {
+                    debit: Leg::debit(from, TransactionKind::TransferOut, amount),
+                    credit: Leg::credit(to, TransactionKind::TransferIn, amount),
+                }
             }
         };
         Ok(Self {
             movement,
-            debit,
-            credit,
+            legs,
             owner,
-            same_currency: matches!(movement, Movement::Transfer { .. }),
         })
     }
 
-    /// The legs in account id order: the order storage locks them in, so that two movements
-    /// in opposite directions never wait for each other.
+    /// Whether the two accounts must hold one currency: a transfer's.
+    pub fn same_currency(&self) -> bool {
+        matches!(self.legs, Legs::Transfer { .. })
+    }
+
+    /// The legs in the order storage locks their accounts in ([`Leg::in_lock_order`]).
     pub fn legs(&self) -> Vec<Leg> {
-        let mut legs: Vec<Leg> = self.debit.into_iter().chain(self.credit).collect();
-        legs.sort_by_key(|leg| leg.account);
-        legs
+        match self.legs {
+            Legs::Credit(leg) | Legs::Debit(leg) => vec![leg],
+            Legs::Transfer { debit, credit } => Leg::in_lock_order(debit, credit).to_vec(),
+        }
     }
 
     /// The amount the movement carries.
-    pub fn amount(&self) -> i64 {
-        self.debit.or(self.credit).map_or(0, |leg| leg.change.abs())
+    pub fn amount(&self) -> Amount {
+        match self.movement {
+            Movement::Deposit(_, amount)
+            | Movement::Withdrawal(_, amount)
+            | Movement::Transfer { amount, .. } => amount,
+        }
     }
 
     /// Why the plan could not run on the accounts as storage found them (its source and, for
@@ -355,7 +397,7 @@ impl Plan {
                 let Some(target) = target else {
                     return Some(Error::AccountNotFound(to));
                 };
-                if self.same_currency && source.currency != target.currency {
+                if source.currency != target.currency {
                     return Some(Error::CurrencyMismatch);
                 }
                 [Some(source), Some(target)]
@@ -363,10 +405,9 @@ impl Plan {
             Movement::Deposit(..) | Movement::Withdrawal(..) => [Some(source), None],
         };
         let account_of = |leg: &Leg| accounts.into_iter().flatten().find(|a| a.id == leg.account);
-        self.debit
-            .iter()
-            .chain(self.credit.iter())
-            .find_map(|leg| leg.applied_to(account_of(leg)?).err())
+        self.legs
+            .each()
+            .find_map(|leg| leg.applied_to(account_of(&leg)?).err())
     }
 }
 
@@ -464,12 +505,15 @@ const EXECUTIONS: usize = 3;
 #[derive(Clone)]
 pub struct AccountService {
     accounts: Arc<dyn AccountRepository>,
-    keys: Arc<dyn IdempotencyStore>,
+    keys: Arc<dyn IdempotencyStore<Outcome>>,
 }
 
 impl AccountService {
     /// A service over `accounts`, remembering idempotency keys in `keys`.
-    pub fn new(accounts: Arc<dyn AccountRepository>, keys: Arc<dyn IdempotencyStore>) -> Self {
+    pub fn new(
+        accounts: Arc<dyn AccountRepository>,
+        keys: Arc<dyn IdempotencyStore<Outcome>>,
+    ) -> Self {
         Self { accounts, keys }
     }
 
@@ -685,5 +729,7 @@ impl Replayable<Booked> {
     }
 }
 
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;

@@ -4,10 +4,9 @@
 //! status codes. `Internal` carries the cause for the log, never for a client.
 
 use crate::{
-    accounts::{AccountId, TransactionId},
-    files::FileName,
-    notifications::NotificationId,
-    users::UserId,
+    files::name::FileName,
+    ids::{AccountId, NotificationId, TransactionId, UserId},
+    throttle::policy::Throttled,
 };
 
 /// Why a domain operation did not happen.
@@ -23,7 +22,7 @@ pub enum Error {
     #[error("user {0} already exists")]
     UserExists(UserId),
     /// A user was to be created with an id above [`crate::users::MAX_CHOSEN_ID`].
-    #[error("user ids above {} cannot be chosen", crate::users::MAX_CHOSEN_ID)]
+    #[error("the chosen user id is above the largest a new user may have")]
     ChosenIdTooLarge,
     /// No notification has this id.
     #[error("notification {0} does not exist")]
@@ -72,7 +71,7 @@ pub enum Error {
     IdempotencyKeyInFlight,
     /// Too many failed logins for this address or from this client; try again after the wait.
     #[error("too many failed logins; retry in {:?}", .0.wait)]
-    TooManyAttempts(crate::throttle::Throttled),
+    TooManyAttempts(Throttled),
     /// A concurrent change got in the way; the request may be retried.
     #[error("conflict: {0}")]
     Conflict(&'static str),

@@ -7,11 +7,7 @@
 //! the request). A repeat while the first is still executing is refused; the same key with a
 //! different request is refused; keys are forgotten after 24 hours.
 
-use crate::{
-    Result, Violation,
-    accounts::{AccountId, TransactionId, TransferId},
-    users::UserId,
-};
+use crate::{Result, Violation, ids::UserId};
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -66,48 +62,34 @@ pub struct Claim {
     pub record: i64,
 }
 
-/// What a request executed under a key came to: enough to answer a repeat identically.
+/// What a request with a key may do; `O` is what a request executed under a key comes to:
+/// enough to answer a repeat identically.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// A deposit or withdrawal booked this transaction.
-    Transaction(AccountId, TransactionId),
-    /// A transfer was booked.
-    Transfer(TransferId),
-    /// The money was not there.
-    InsufficientFunds {
-        /// The balance at the time.
-        balance: i64,
-        /// The amount asked for.
-        required: i64,
-    },
-}
-
-/// What a request with a key may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Begin {
+pub enum Begin<O> {
     /// Nobody used the key (or its holder died): execute, then record the outcome.
     Execute(Claim),
     /// The same request already executed: answer with its outcome, change nothing.
-    Replay(Outcome),
+    Replay(O),
     /// The key was used for a different request.
     Mismatch,
     /// The same request is executing right now.
     InFlight,
 }
 
-/// Where idempotency keys are kept. Recording an outcome is part of the money movement's own
-/// storage transaction (see [`crate::accounts::AccountRepository::book`]).
+/// Where idempotency keys are kept, with the outcomes `O` of the requests executed under them.
+/// Recording an outcome is part of the request's own storage transaction where it can be (a
+/// money movement's: [`crate::accounts::AccountRepository::book`]).
 #[async_trait]
-pub trait IdempotencyStore: Send + Sync {
+pub trait IdempotencyStore<O: Send + Sync + 'static>: Send + Sync {
     /// Claims the key for `request`, or says why not.
-    async fn begin(&self, request: &IdempotentRequest) -> Result<Begin>;
+    async fn begin(&self, request: &IdempotentRequest) -> Result<Begin<O>>;
 
     /// Gives a claim up: the request changed nothing, and the key may be used again.
     async fn release(&self, claim: Claim) -> Result<()>;
 
     /// Records `outcome` as what the request under `claim` came to, when it is decided apart
     /// from its booking (a refusal): repeats then get it.
-    async fn complete(&self, claim: Claim, outcome: &Outcome) -> Result<()>;
+    async fn complete(&self, claim: Claim, outcome: &O) -> Result<()>;
 
     /// Forgets keys older than [`KEY_LIFETIME`]; returns how many.
     async fn purge_expired(&self) -> Result<u64>;

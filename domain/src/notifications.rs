@@ -8,15 +8,12 @@
 //! delivery is at least once (and exactly once for the file transport, which rewrites the same
 //! file).
 
-use crate::{Email, Error, Result, Violation, auth::Principal, now, users::UserId};
+use crate::{Email, Error, Result, Violation, now, principal::Principal, users::UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::{sync::Arc, time::Duration};
 
-positive_id!(
-    /// A notification's id.
-    NotificationId
-);
+pub use crate::ids::NotificationId;
 
 /// A subject: one line of 1..=200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,14 @@
 //! What the domain's services need from a storage backend, handed over in one piece.
 
 use crate::{
-    accounts::AccountRepository, files::BlobStore, files::FileRepository, health::Readiness,
-    idempotency::IdempotencyStore, notifications::NotificationRepository,
-    throttle::LoginLimitStore, users::UserRepository,
+    accounts::{AccountRepository, Outcome},
+    files::BlobStore,
+    files::FileRepository,
+    health::Readiness,
+    idempotency::IdempotencyStore,
+    notifications::NotificationRepository,
+    throttle::LoginLimitStore,
+    users::UserRepository,
 };
 use std::sync::Arc;
 
@@ -15,7 +20,7 @@ pub struct Storage {
     /// Accounts and their ledgers.
     pub accounts: Arc<dyn AccountRepository>,
     /// Recorded `Idempotency-Key` outcomes.
-    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub idempotency: Arc<dyn IdempotencyStore<Outcome>>,
     /// The notifications outbox.
     pub outbox: Arc<dyn NotificationRepository>,
     /// File metadata.

@@ -15,66 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
-/// Failed logins allowed within `window`, per e-mail address and per client address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottlePolicy {
-    /// Failures per e-mail address (0: no limit).
-    pub per_email: u32,
-    /// Failures per client address (0: no limit).
-    pub per_client: u32,
-    /// The window the counts are over.
-    pub window: Duration,
-}
-
-impl ThrottlePolicy {
-    /// No limits: every attempt is admitted.
-    pub const OFF: Self = Self {
-        per_email: 0,
-        per_client: 0,
-        window: Duration::ZERO,
-    };
-
-    /// The limits in force, each with the failures it allows within [`Self::window`].
-    pub fn limits(&self) -> impl Iterator<Item = (LimitScope, u32)> + use<> {
-        let window = !self.window.is_zero();
-        [
-            (LimitScope::Email, self.per_email),
-            (LimitScope::Client, self.per_client),
-        ]
-        .into_iter()
-        .filter(move |(_, quota)| window && *quota > 0)
-    }
-}
-
-/// What a login limit counts failures of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitScope {
-    /// One e-mail address, whoever tries it.
-    Email,
-    /// One client address, whatever e-mail addresses it tries.
-    Client,
-}
-
-impl LimitScope {
-    /// The limit's name, as rate-limit headers give it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Client => "client",
-        }
-    }
-}
-
-/// A login attempt refused by a limit: which one, and how long until one more is admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttled {
-    /// The limit the attempt ran into (the one with the longer wait when both did).
-    pub scope: LimitScope,
-    /// How long until an attempt would be admitted.
-    pub wait: Duration,
-    /// Every limit in force.
-    pub policy: ThrottlePolicy,
-}
+pub mod policy;
+pub use policy::{LimitScope, ThrottlePolicy, Throttled};
 
 /// What the rule decides for the keys it is shown: the instant each is to drain at, in the
 /// order shown (`None`: the key is forgotten), or a refusal, which changes nothing.
@@ -252,6 +194,7 @@ fn forgiven(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::ready;
     use std::{collections::HashMap, sync::Mutex};
 
     const POLICY: ThrottlePolicy = ThrottlePolicy {
@@ -329,16 +272,6 @@ mod tests {
 
         async fn sweep(&self, now: DateTime<Utc>) -> Result<u64> {
             self.memory.sweep(now).await
-        }
-    }
-
-    /// The value of a future that never waits, as the in-memory store's do not.
-    fn ready<T>(future: impl Future<Output = T>) -> T {
-        let mut future = std::pin::pin!(future);
-        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        match future.as_mut().poll(&mut context) {
-            std::task::Poll::Ready(value) => value,
-            std::task::Poll::Pending => panic!("the in-memory store never waits"),
         }
     }
 

@@ -5,23 +5,18 @@
 //! e-mail address belongs to one user, compared case-insensitively (storage enforces it with a
 //! unique key on [`Email::key`]); a replacement (`PUT`) keeps the id and `created_at` and clears
 //! what it leaves out; a merge patch changes only the members it names; a password is only ever
-//! stored as a slow salted hash. Who may do what is decided by [`crate::auth::Principal`];
+//! stored as a slow salted hash. Who may do what is decided by [`crate::principal::Principal`];
 //! the last admin cannot be deleted.
 
 use crate::{
-    Email, Error, Page, PageRequest, Result, Violation,
-    auth::{Credentials, Principal},
-    now,
-    precondition::Precondition,
+    Email, Error, Page, PageRequest, Result, Violation, now, precondition::Precondition,
+    principal::Principal,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::{fmt, sync::Arc};
 
-positive_id!(
-    /// A user's id: a positive 64-bit integer.
-    UserId
-);
+pub use crate::ids::UserId;
 
 /// The largest id an admin may give a new user: 2^53 - 1, so that ids stay exact in every
 /// JSON client (JavaScript numbers), and new ids, allocated after the largest one taken, never
@@ -288,6 +283,15 @@ impl PasswordChoice {
 /// Storage runs it inside the transaction that writes its result, so two concurrent changes to
 /// the same user never overwrite each other's reads.
 pub type UserEdit = Box<dyn FnOnce(Option<&User>) -> Result<User> + Send>;
+
+/// What token verification needs to know of a user now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Whether the user is an admin.
+    pub is_admin: bool,
+    /// The current password hash.
+    pub password_hash: PasswordHash,
+}
 
 /// Where users are stored.
 #[async_trait]

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
     accounts::{
-        Account, AccountId, AccountRepository, Booked, Booking, Bound, Leg, Movement, Plan,
+        Account, AccountId, AccountRepository, Booked, Booking, Bound, Leg, Legs, Movement, Plan,
         Transaction, TransactionId, TransactionKind, Transfer, TransferId,
     },
     idempotency::Claim,
@@ -134,6 +134,51 @@ impl SqlAccountRepository {
         changed.into_iter().next().map(to_account).transpose()
     }
 
+    /// Executes `plan` on PostgreSQL: one conditional update per leg, in lock order, then the
+    /// ledger rows (and a transfer's row); `None`, with nothing written, when a condition fails.
+    async fn booked(
+        &self,
+        txn: &WriteTxn,
+        plan: &Plan,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Booked>> {
+        let amount = plan.amount().get();
+        match plan.legs {
+            Legs::Credit(leg) | Legs::Debit(leg) => {
+                let Some(after) = self.apply(txn, plan, leg).await? else {
+                    return Ok(None);
+                };
+                let row = ledger_row(txn, (leg, &after), amount, None, now).await?;
+                Ok(Some(Booked::Transaction(to_transaction(row)?)))
+            }
+            Legs::Transfer { debit, credit } => {
+                let [first, second] = Leg::in_lock_order(debit, credit);
+                let Some(first_after) = self.apply(txn, plan, first).await? else {
+                    return Ok(None);
+                };
+                let Some(second_after) = self.apply(txn, plan, second).await? else {
+                    return Ok(None);
+                };
+                if first_after.currency != second_after.currency {
+                    return Ok(None);
+                }
+                let transfer = transfer::ActiveModel {
+                    from_account_id: Set(debit.account.get()),
+                    to_account_id: Set(credit.account.get()),
+                    amount: Set(amount),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(txn.conn()?)
+                .await?;
+                for leg in [(first, &first_after), (second, &second_after)] {
+                    ledger_row(txn, leg, amount, Some(transfer.id), now).await?;
+                }
+                Ok(Some(Booked::Transfer(to_transfer(transfer)?)))
+            }
+        }
+    }
+
     /// Ends a refused plan's transaction, writing nothing, and hands back its accounts as
     /// they are now.
     async fn refused(&self, txn: WriteTxn, plan: &Plan) -> Result<Booking> {
@@ -169,52 +214,25 @@ impl SqlAccountRepository {
     }
 }
 
-/// Writes the ledger rows of the `applied` legs (each with its account after) and, for a
-/// transfer, the transfer row.
-async fn record(
+/// Writes the ledger row of `leg`, with its account after (`account`) and the transfer it is
+/// part of, if any.
+async fn ledger_row(
     txn: &WriteTxn,
-    plan: &Plan,
-    applied: &[(Leg, Account)],
+    (leg, account): (Leg, &Account),
+    amount: i64,
+    transfer_id: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<Booked> {
-    let amount = plan.amount();
-    let transfer = match plan.movement {
-        Movement::Transfer { from, to, .. } => Some(
-            transfer::ActiveModel {
-                from_account_id: Set(from.get()),
-                to_account_id: Set(to.get()),
-                amount: Set(amount),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(txn.conn()?)
-            .await?,
-        ),
-        _ => None,
+) -> Result<ledger::Model> {
+    let row = ledger::ActiveModel {
+        account_id: Set(account.id.get()),
+        kind: Set(leg.kind.as_str().to_owned()),
+        amount: Set(amount),
+        balance_after: Set(account.balance),
+        transfer_id: Set(transfer_id),
+        created_at: Set(now),
+        ..Default::default()
     };
-    let mut rows = Vec::with_capacity(applied.len());
-    for (leg, account) in applied {
-        let row = ledger::ActiveModel {
-            account_id: Set(account.id.get()),
-            kind: Set(leg.kind.as_str().to_owned()),
-            amount: Set(amount),
-            balance_after: Set(account.balance),
-            transfer_id: Set(transfer.as_ref().map(|t| t.id)),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(txn.conn()?)
-        .await?;
-        rows.push(row);
-    }
-    match (transfer, rows.pop()) {
-        (Some(transfer), _) => Ok(Booked::Transfer(to_transfer(transfer)?)),
-        (None, Some(row)) => Ok(Booked::Transaction(to_transaction(row)?)),
-        (None, None) => Err(Error::Corrupt {
-            what: "plan",
-            reason: "a movement without legs".into(),
-        }),
-    }
+    Ok(row.insert(txn.conn()?).await?)
 }
 
 #[async_trait]
@@ -321,21 +339,9 @@ impl AccountRepository for SqlAccountRepository {
                 return self.book_on_sqlite(plan, claim, now).await;
             }
             let txn = self.db.begin_write().await?;
-            let mut applied = Vec::with_capacity(2);
-            for leg in plan.legs() {
-                match self.apply(&txn, plan, leg).await? {
-                    Some(account) => applied.push((leg, account)),
-                    None => return self.refused(txn, plan).await,
-                }
-            }
-            if plan.same_currency
-                && applied
-                    .windows(2)
-                    .any(|w| w[0].1.currency != w[1].1.currency)
-            {
+            let Some(booked) = self.booked(&txn, plan, now).await? else {
                 return self.refused(txn, plan).await;
-            }
-            let booked = record(&txn, plan, &applied, now).await?;
+            };
             if let Some(claim) = claim {
                 complete(txn.conn()?, claim, &booked.outcome()).await?;
             }

@@ -8,10 +8,8 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
-    accounts::{AccountId, TransactionId, TransferId},
-    idempotency::{
-        Begin, CLAIM_LEASE, Claim, IdempotencyStore, IdempotentRequest, KEY_LIFETIME, Outcome,
-    },
+    accounts::{AccountId, Outcome, TransactionId, TransferId},
+    idempotency::{Begin, CLAIM_LEASE, Claim, IdempotencyStore, IdempotentRequest, KEY_LIFETIME},
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -123,7 +121,7 @@ impl SqlIdempotencyStore {
 
     /// One attempt at [`IdempotencyStore::begin`]: the key's state, claimed for this request
     /// when it may execute.
-    async fn try_begin(&self, request: &IdempotentRequest) -> Result<Begin> {
+    async fn try_begin(&self, request: &IdempotentRequest) -> Result<Begin<Outcome>> {
         let hash = request_hash(&request.request);
         let now = Utc::now();
         let lease_until = now + CLAIM_LEASE;
@@ -186,8 +184,8 @@ impl SqlIdempotencyStore {
 }
 
 #[async_trait]
-impl IdempotencyStore for SqlIdempotencyStore {
-    async fn begin(&self, request: &IdempotentRequest) -> domain::Result<Begin> {
+impl IdempotencyStore<Outcome> for SqlIdempotencyStore {
+    async fn begin(&self, request: &IdempotentRequest) -> domain::Result<Begin<Outcome>> {
         in_storage(async {
             match self.try_begin(request).await {
                 // PostgreSQL cannot lock a row that is not there yet: two first requests with one

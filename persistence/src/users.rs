@@ -8,10 +8,9 @@ use crate::{
 use async_trait::async_trait;
 use domain::{
     Email,
-    auth::Credentials,
     users::{
-        Bio, DeletionFacts, DeletionRule, NewUserRecord, PasswordHash, PutOutcome, User, UserEdit,
-        UserId, UserName, UserRepository, UserStream,
+        Bio, Credentials, DeletionFacts, DeletionRule, NewUserRecord, PasswordHash, PutOutcome,
+        User, UserEdit, UserId, UserName, UserRepository, UserStream,
     },
 };
 use sea_orm::ExprTrait;

@@ -11,7 +11,7 @@ use super::{SqlAccountRepository, ledger, to_transaction, to_transfer, transfer}
 use crate::{error::Result, idempotency::complete};
 use chrono::{DateTime, Utc};
 use domain::{
-    accounts::{Booked, Booking, Bound, Leg, Movement, Plan},
+    accounts::{Booked, Booking, Bound, Leg, Legs, Movement, Plan},
     idempotency::Claim,
 };
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
@@ -84,10 +84,10 @@ fn bounded(balance: &str, leg: &Leg, values: &mut Vec<Value>) -> String {
 
 /// The one statement that executes `plan` if its conditions hold, returning the row written.
 fn booking(plan: &Plan, now: DateTime<Utc>) -> Statement {
-    let amount = plan.amount();
+    let amount = plan.amount().get();
     let mut values: Vec<Value> = Vec::with_capacity(8);
-    let sql = match (plan.debit, plan.credit) {
-        (Some(debit), Some(credit)) => {
+    let sql = match plan.legs {
+        Legs::Transfer { debit, credit } => {
             values.extend([
                 debit.account.get().into(),
                 credit.account.get().into(),
@@ -96,20 +96,16 @@ fn booking(plan: &Plan, now: DateTime<Utc>) -> Statement {
             ]);
             let covered = bounded("source.balance", &debit, &mut values);
             let room = bounded("target.balance", &credit, &mut values);
-            let currency = if plan.same_currency {
-                " AND source.currency = target.currency"
-            } else {
-                ""
-            };
             let owner = owned(plan, "source.owner_id", &mut values);
             format!(
                 "INSERT INTO transfers (from_account_id, to_account_id, amount, created_at) \
                  SELECT source.id, target.id, ?3, ?4 FROM accounts AS source, accounts AS target \
-                 WHERE source.id = ?1 AND target.id = ?2 AND {covered} AND {room}{currency}{owner} \
+                 WHERE source.id = ?1 AND target.id = ?2 AND {covered} AND {room} \
+                 AND source.currency = target.currency{owner} \
                  RETURNING id, from_account_id, to_account_id, amount, created_at"
             )
         }
-        (Some(leg), None) | (None, Some(leg)) => {
+        Legs::Credit(leg) | Legs::Debit(leg) => {
             values.extend([
                 leg.account.get().into(),
                 leg.change.into(),
@@ -127,8 +123,6 @@ fn booking(plan: &Plan, now: DateTime<Utc>) -> Statement {
                  RETURNING id, account_id, kind, amount, balance_after, transfer_id, created_at"
             )
         }
-        // A plan always has a leg; a statement that matches nothing is refused as any other.
-        (None, None) => "SELECT NULL WHERE 0".to_owned(),
     };
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }

@@ -4,7 +4,7 @@ use crate::{
     test_database::{MigratedTestDatabase, TestDatabase},
 };
 use chrono::SubsecRound;
-use domain::auth::Reach;
+use domain::principal::Reach;
 use domain::{
     idempotency::{Begin, IdempotencyKey, IdempotencyStore, IdempotentRequest},
     users::{UserRepository, deletion_rule},
@@ -385,7 +385,7 @@ async fn insufficient_funds_under_a_key_is_recorded_and_a_released_key_is_free_a
         Arc::new(bank.accounts.clone()),
         Arc::new(SqlIdempotencyStore::new(bank.db.db.clone())),
     );
-    let admin = domain::auth::Principal {
+    let admin = domain::principal::Principal {
         user_id: owner,
         is_admin: true,
     };

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod accounts;
+mod architecture;
 mod auth;
 mod crash;
 mod durability;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the whole workspace on SQLite, then the persistence and end-to-end tests
 # again on PostgreSQL when TEST_DATABASE_URL names a server (each test creates a database of its
-# own there and drops it afterwards). Extra arguments go to cargo test.
+# own there and drops it afterwards), with the tests only PostgreSQL can serve, which the SQLite
+# run lists as ignored. Extra arguments go to cargo test.
 #
 # A test that needs an optional tool it cannot find (strace) says SKIPPED on stderr and passes;
 # under CI=true it fails instead, so that no check vanishes from CI unnoticed. The run ends by
@@ -13,8 +14,8 @@ postgres=${TEST_DATABASE_URL:-}
 skipped=()
 if [ -z "$postgres" ]; then
   skipped+=("the PostgreSQL half (every persistence and end-to-end test again on PostgreSQL,
-    several instances on one database, outages): point TEST_DATABASE_URL at a server where the
-    tests may create and drop databases, for example
+    and the ones listed as ignored above: several instances on one database, outages): point
+    TEST_DATABASE_URL at a server where the tests may create and drop databases, for example
         TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres ./test.sh")
 fi
 if ! command -v strace >/dev/null 2>&1; then
@@ -33,7 +34,13 @@ TEST_DATABASE_URL='' cargo test --workspace "$@"
 if [ -n "$postgres" ]; then
   echo
   echo "==> the persistence and end-to-end tests again, on PostgreSQL (${postgres})"
-  TEST_DATABASE_URL=$postgres cargo test -p persistence -p e2e "$@"
+  # The ignored tests need PostgreSQL: here they run too (after any `--` of the caller's).
+  args=("$@")
+  case " $* " in
+    *" -- "*) args+=(--include-ignored) ;;
+    *) args+=(-- --include-ignored) ;;
+  esac
+  TEST_DATABASE_URL=$postgres cargo test -p persistence -p e2e --lib --tests "${args[@]}"
 fi
 
 if [ ${#skipped[@]} -gt 0 ]; then

@@ -11,6 +11,10 @@ use sea_orm::{ConnectionTrait, Database as Connector};
 /// The setting that points tests at a PostgreSQL server.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
+/// Why a test that only PostgreSQL can serve is ignored in the SQLite run, and how to run it.
+pub const NEEDS_POSTGRES: &str = "needs PostgreSQL: run with TEST_DATABASE_URL set and \
+     --include-ignored, as ./test.sh's PostgreSQL half does";
+
 /// A test database: fresh and empty, of this test alone, deleted when dropped.
 pub struct TestDatabase {
     /// Its URL.
@@ -30,6 +34,16 @@ impl TestDatabase {
         match std::env::var(TEST_DATABASE_URL) {
             Ok(server) if !server.is_empty() => Self::postgres(server).await,
             _ => Self::sqlite(),
+        }
+    }
+
+    /// A fresh PostgreSQL database, for what only PostgreSQL does (several instances on one
+    /// database). Such tests are `#[ignore]`d, with [`NEEDS_POSTGRES`] as the reason, and run in
+    /// `./test.sh`'s PostgreSQL half; without `TEST_DATABASE_URL` this fails, saying so.
+    pub async fn postgres_required() -> Self {
+        match std::env::var(TEST_DATABASE_URL) {
+            Ok(server) if !server.is_empty() => Self::postgres(server).await,
+            _ => panic!("{NEEDS_POSTGRES}"),
         }
     }
 
@@ -91,7 +105,12 @@ impl MigratedTestDatabase {
 impl TestDatabase {
     /// A fresh test database, migrated, with a pool of four connections to it.
     pub(crate) async fn migrated() -> MigratedTestDatabase {
-        let database = Self::new().await;
+        Self::new().await.migrate().await
+    }
+
+    /// This database, migrated, with a pool of four connections to it.
+    pub(crate) async fn migrate(self) -> MigratedTestDatabase {
+        let database = self;
         let settings = crate::DatabaseSettings {
             url: database.url.clone(),
             max_connections: 4,

@@ -56,6 +56,15 @@ impl TestStorage {
         }
     }
 
+    /// A fresh directory and PostgreSQL database, for a test only PostgreSQL can serve; it is
+    /// `#[ignore]`d in the SQLite run, and fails without `TEST_DATABASE_URL`.
+    pub async fn postgres() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            db: TestDatabase::postgres_required().await,
+        }
+    }
+
     /// A fresh directory and SQLite database, whatever `TEST_DATABASE_URL` says.
     pub fn sqlite() -> Self {
         Self {

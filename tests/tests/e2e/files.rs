@@ -372,16 +372,14 @@ impl Drop for SmallDisk {
 
 #[tokio::test]
 async fn an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole() {
-    use std::io::Write;
     let storage = TestStorage::new().await;
     let files = storage.dir().join("small-disk");
     let _disk = match SmallDisk::mount(&files, "1m") {
         Ok(disk) => disk,
         Err(why) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED files::an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole: \
-                 cannot mount a 1 MiB tmpfs ({why}); it needs root"
+            e2e::skip(
+                "files::an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole",
+                &format!("cannot mount a 1 MiB tmpfs ({why}); it needs root"),
             );
             return;
         }

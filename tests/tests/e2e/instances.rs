@@ -2,7 +2,7 @@
 //! overdrawn and the ledger exact with withdrawals spread over both, idempotency keys that hold
 //! across them, each notification delivered once with both workers running, and tokens issued
 //! by one accepted by the other. Runs in the PostgreSQL half of the suite (`TEST_DATABASE_URL`);
-//! several instances are what PostgreSQL is for. On SQLite it says on stderr that it is skipped.
+//! several instances are what PostgreSQL is for. The SQLite run lists them as ignored.
 
 use e2e::{
     TestStorage, all_items,
@@ -12,25 +12,8 @@ use e2e::{
 use serde_json::{Value, json};
 use std::{
     collections::HashMap,
-    io::Write,
     time::{Duration, Instant},
 };
-
-/// Whether the test `name` is skipped because `storage` is not PostgreSQL, which it says.
-fn skipped_without_postgres(storage: &TestStorage, name: &str) -> bool {
-    if storage.db.is_postgres() {
-        return false;
-    }
-    // Straight to stderr, not eprintln!: the harness keeps what a passing test prints with
-    // eprintln! to itself, and a skipped test must say so in every run.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED instances::{name}: it needs PostgreSQL (several service processes share one \
-         database, which SQLite cannot serve); set TEST_DATABASE_URL (e.g. \
-         postgres://postgres@127.0.0.1:5432/postgres) to run it"
-    );
-    true
-}
 
 fn spawn(storage: &TestStorage, smtp: &SmtpServer) -> Instance {
     Instance::spawn(
@@ -57,14 +40,9 @@ async fn post(
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (several instances on one database): run by ./test.sh's PostgreSQL half"]
 async fn two_instances_on_one_postgres_database_behave_as_one_service() {
-    let storage = TestStorage::new().await;
-    if skipped_without_postgres(
-        &storage,
-        "two_instances_on_one_postgres_database_behave_as_one_service",
-    ) {
-        return;
-    }
+    let storage = TestStorage::postgres().await;
     let smtp = SmtpServer::start(Mode::Accept).await.unwrap();
     // Started together: they race through migrations and the admin bootstrap.
     let instances = [spawn(&storage, &smtp), spawn(&storage, &smtp)];
@@ -282,14 +260,9 @@ async fn fail_login(client: &reqwest::Client, base: &str, email: &str) -> (u16, 
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (several instances on one database): run by ./test.sh's PostgreSQL half"]
 async fn failed_logins_are_limited_once_across_two_instances() {
-    let storage = TestStorage::new().await;
-    if skipped_without_postgres(
-        &storage,
-        "failed_logins_are_limited_once_across_two_instances",
-    ) {
-        return;
-    }
+    let storage = TestStorage::postgres().await;
     let limits = [
         ("LOGIN_FAILURES_PER_EMAIL", "10".to_owned()),
         ("LOGIN_FAILURES_PER_CLIENT", "15".to_owned()),

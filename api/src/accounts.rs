@@ -9,9 +9,10 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     paging::next_page,
-    params::{Id, IdCursor, IdempotencyKeyParam, LimitParam},
+    params::{Id, IdCursor, IdempotencyKeyParam, LastEventId, LimitParam},
     reply::{reply, reply_keyed},
     responses,
+    streams::{EventKind, EventStream, Followers, reply_following},
     tags::Tag,
     types::{Nullable, Timestamp},
 };
@@ -29,10 +30,37 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
+use std::sync::Arc;
 
 /// The accounts operations.
 #[derive(Default)]
 pub struct AccountsApi;
+
+/// A transaction booked on a followed account, as its stream sends it: `id:` the transaction's
+/// id, `event: transaction`, `data:` the transaction with the balance after it.
+pub struct Booked(Transaction);
+
+impl From<Transaction> for Booked {
+    fn from(transaction: Transaction) -> Self {
+        Self(transaction)
+    }
+}
+
+impl EventKind for Booked {
+    type Data = TransactionOut;
+    const NAMES: &'static [&'static str] = &["transaction"];
+    const DESCRIPTION: &'static str = "One `transaction` event per transaction booked on the \
+        account, in the order they were booked: `id` is the transaction's id, `data` the \
+        transaction, with the balance right after it in `balance_after`.";
+
+    fn fields(&self) -> (String, &'static str, TransactionOut) {
+        (
+            self.0.id.to_string(),
+            "transaction",
+            TransactionOut::from(&self.0),
+        )
+    }
+}
 
 /// An account.
 #[derive(Object, Debug)]
@@ -273,6 +301,21 @@ responses! {
     json_body("The body is not sent as `application/json`.");
 }
 
+responses! {
+    /// Responses of `GET /accounts/{id}/events`.
+    pub enum AccountsEvents {
+        /// The account's transactions as Server-Sent Events, from now on (or from the one after
+        /// `Last-Event-ID`); a comment every keep-alive interval meanwhile.
+        #[oai(status = 200)]
+        Ok(EventStream<Booked>),
+    }
+    guarded("The account is someone else's and the caller is not an admin.");
+    problems {
+        404 NotFound: "No account has this id.",
+        422 Unprocessable: "The id is not a positive 64-bit integer, or `Last-Event-ID` is not an event id.",
+    }
+}
+
 #[OpenApi(tag = "Tag::Accounts")]
 impl AccountsApi {
     /// Open an account
@@ -370,6 +413,35 @@ impl AccountsApi {
         reply(req, found, |t| {
             TransactionsGet::Ok(Json(TransactionOut::from(&t)))
         })
+    }
+
+    /// Follow an account's ledger
+    ///
+    /// Server-Sent Events: every transaction booked on the account from now on (deposits,
+    /// withdrawals, transfers in and out), each with the balance after it, as it is booked on
+    /// any instance. A client that reconnects sends the last `id:` it got (a transaction id) as
+    /// `Last-Event-ID` and gets every transaction booked since, from the ledger. The stream
+    /// does not end by itself.
+    #[oai(
+        path = "/accounts/:id/events",
+        method = "get",
+        operation_id = "accounts_events"
+    )]
+    async fn events(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        accounts: Data<&AccountService>,
+        followers: Data<&Arc<Followers>>,
+        /// The account's id.
+        id: Path<Id<AccountId>>,
+        /// The `id` of the last event received: the stream resumes after that transaction.
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<LastEventId>>,
+    ) -> AccountsEvents {
+        let after = last_event_id.0.map(|id| id.0);
+        let followed = accounts.follow(&auth.0, id.0.0, after).await;
+        reply_following(req, followed, &followers, AccountsEvents::Ok)
     }
 
     /// Deposit money

@@ -476,6 +476,8 @@ fn every_bound_in_a_request_schema_or_parameter_is_the_domains() {
             "id" | "tid" => id(),
             "name" => text(1.0, FileName::MAX_LEN),
             "Idempotency-Key" => text(1.0, IdempotencyKey::MAX_LEN),
+            // Event ids: non-negative 64-bit integers, at most 19 digits.
+            "Last-Event-ID" => vec![("maxLength", 19.0)],
             // Opaque cursors: bounds of this crate's own encoding, no domain rule.
             "cursor" if operation == "get /files" => vec![("maxLength", 400.0)],
             "cursor" => vec![("maxLength", 64.0)],

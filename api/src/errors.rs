@@ -308,6 +308,8 @@ pub enum Refusal<'a> {
     NotAcceptable(&'a [String]),
     /// More requests are in flight than the service takes.
     Overloaded,
+    /// As many streams are followed as the service takes.
+    TooManyFollowers,
     /// The database does not answer a readiness probe.
     NotReady,
     /// A range that the file of `size` bytes cannot satisfy.
@@ -385,6 +387,10 @@ pub fn refused(refusal: Refusal<'_>, instance: &str) -> ProblemBody {
         ),
         Refusal::Overloaded => Problem::of(ProblemType::Overloaded, instance)
             .with_detail("The service is handling as many requests as it may; retry shortly."),
+        Refusal::TooManyFollowers => Problem::of(ProblemType::Overloaded, instance).with_detail(
+            "The service serves as many followed streams as it may; retry shortly, here or on \
+             another instance.",
+        ),
         Refusal::NotReady => Problem::of(ProblemType::DatabaseUnavailable, instance)
             .with_detail("The database does not answer."),
         Refusal::RangeNotSatisfiable { size } => {

@@ -27,6 +27,7 @@ pub mod problem_types;
 pub mod reply;
 pub mod route_table;
 pub mod spec;
+pub mod streams;
 pub mod tags;
 pub mod transfers;
 pub mod types;
@@ -95,8 +96,16 @@ impl Services {
         Ok(Self {
             users,
             auth,
-            accounts: AccountService::new(storage.accounts.clone(), storage.idempotency.clone()),
-            notifications: NotificationService::new(storage.outbox.clone(), signal),
+            accounts: AccountService::new(
+                storage.accounts.clone(),
+                storage.idempotency.clone(),
+                storage.changes.clone(),
+            ),
+            notifications: NotificationService::new(
+                storage.outbox.clone(),
+                signal,
+                storage.changes.clone(),
+            ),
             files: FileService::new(storage.files.clone(), storage.blobs.clone()),
             readiness: storage.readiness.clone(),
         })
@@ -112,6 +121,8 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client; none by default.
     pub trusted_proxies: client_addr::TrustedProxies,
+    /// How followed streams are served.
+    pub streams: streams::StreamSettings,
 }
 
 /// The API's operations.
@@ -211,6 +222,7 @@ pub fn app(
         .data(services.notifications)
         .data(services.files)
         .data(services.readiness)
+        .data(streams::Followers::new(settings.streams.clone()))
         .with_if(
             !settings.cors_allowed_origins.is_empty(),
             cors(&settings.cors_allowed_origins),

@@ -7,21 +7,28 @@
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
-    params::Id,
+    params::{Id, LastEventId},
     reply::reply,
     responses,
+    streams::{EventKind, EventStream, Followers, reply_following},
     tags::Tag,
     types::{Nullable, Timestamp},
 };
 use domain::{
     Email,
     notifications::{
-        MessageBody, NewNotification, Notification, NotificationId, NotificationService,
-        NotificationStatus, POLL_INTERVAL, Subject,
+        MessageBody, NewNotification, Notification, NotificationEvent, NotificationId,
+        NotificationService, NotificationStatus, POLL_INTERVAL, Subject,
     },
 };
 use poem::{Request, web::Data};
-use poem_openapi::{Enum, Object, OpenApi, param::Path, payload::Json, types};
+use poem_openapi::{
+    Enum, Object, OpenApi,
+    param::{Header, Path},
+    payload::Json,
+    types,
+};
+use std::sync::Arc;
 
 /// The notifications operations.
 #[derive(Default)]
@@ -164,6 +171,47 @@ responses! {
     }
 }
 
+/// A notification's change, as its stream sends it: `id:` the change's number, `event:` the
+/// status it left the notification in, `data:` the notification.
+pub struct NotificationChange(NotificationEvent);
+
+impl From<NotificationEvent> for NotificationChange {
+    fn from(event: NotificationEvent) -> Self {
+        Self(event)
+    }
+}
+
+impl EventKind for NotificationChange {
+    type Data = NotificationOut;
+    const NAMES: &'static [&'static str] = &["queued", "sending", "sent", "failed"];
+    const DESCRIPTION: &'static str = "One event per change of the notification, numbered from 1 \
+        in `id`, named by the status it left: `queued` (accepted, or a failed attempt that will \
+        be retried: `last_error` says why), `sending`, `sent`, `failed`. Its `data` is the \
+        notification after the change. The stream ends after `sent` or `failed`.";
+
+    fn fields(&self) -> (String, &'static str, NotificationOut) {
+        let NotificationEvent { seq, notification } = &self.0;
+        let status = notification.status.as_str();
+        (seq.to_string(), status, NotificationOut::from(notification))
+    }
+}
+
+responses! {
+    /// Responses of `GET /notifications/{id}/events`.
+    pub enum NotificationsEvents {
+        /// The notification's changes as Server-Sent Events, from its current state (or from
+        /// the change after `Last-Event-ID`), until it is `sent` or `failed`; a comment every
+        /// keep-alive interval meanwhile.
+        #[oai(status = 200)]
+        Ok(EventStream<NotificationChange>),
+    }
+    guarded("The notification is someone else's and the caller is not an admin.");
+    problems {
+        404 NotFound: "No notification has this id.",
+        422 Unprocessable: "The id is not a positive 64-bit integer, or `Last-Event-ID` is not an event id.",
+    }
+}
+
 #[OpenApi(tag = "Tag::Notifications")]
 impl NotificationsApi {
     /// Send a notification
@@ -206,6 +254,34 @@ impl NotificationsApi {
         reply(req, notifications.get(&auth.0, id.0.0).await, |n| {
             NotificationsGet::Ok(Json(NotificationOut::from(&n)), look_again_after(&n))
         })
+    }
+
+    /// Follow a notification's delivery
+    ///
+    /// Server-Sent Events: the notification's current state first, then each change as it is
+    /// stored, until it is `sent` or `failed`, when the stream ends. A client that reconnects
+    /// sends the last `id:` it got as `Last-Event-ID` and gets every change after it, none
+    /// lost or repeated, from any instance.
+    #[oai(
+        path = "/notifications/:id/events",
+        method = "get",
+        operation_id = "notifications_events"
+    )]
+    async fn events(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        notifications: Data<&NotificationService>,
+        followers: Data<&Arc<Followers>>,
+        /// The notification's id.
+        id: Path<Id<NotificationId>>,
+        /// The `id` of the last event received: the stream resumes after it.
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<LastEventId>>,
+    ) -> NotificationsEvents {
+        let after = last_event_id.0.map(|id| id.0);
+        let followed = notifications.follow(&auth.0, id.0.0, after).await;
+        reply_following(req, followed, &followers, NotificationsEvents::Ok)
     }
 }
 

@@ -268,6 +268,32 @@ fn percent_decode(value: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// `Last-Event-ID`: the `id` of the last event a client got from a stream, which it resumes
+/// after. Every stream's ids are non-negative integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastEventId(pub u64);
+
+crate::scalar_type!(LastEventId, "LastEventId", {
+    MetaSchema {
+        max_length: Some(19),
+        pattern: Some("^[0-9]+$".to_owned()),
+        ..MetaSchema::new("string")
+    }
+});
+
+impl ParseFromParameter for LastEventId {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        match value.parse::<i64>() {
+            Ok(n) if digits => Ok(Self(n.unsigned_abs())),
+            _ => Err(refusal(Violation::new(
+                "last_event_id_invalid",
+                "must be the `id` of an event of this stream: a non-negative integer",
+            ))),
+        }
+    }
+}
+
 /// The request's `Idempotency-Key`, as parsed into `parsed`, or the rule a key that was sent
 /// but could not be read breaks: poem passes over header values that are not visible ASCII,
 /// and such a request must not go through as if it had no key.

@@ -287,3 +287,61 @@ impl Reply {
 pub fn user_in(name: &str, email: &str) -> Value {
     json!({"name": name, "email": email, "password": PASSWORD})
 }
+
+/// One Server-Sent Event as a client reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: Option<Value>,
+    pub retry: Option<u64>,
+}
+
+/// Reads a `text/event-stream` body until `n` events (comments aside) have come, or the stream
+/// ended, or `within` passed; returns the events read.
+pub async fn sse_events(
+    body: &mut (impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin),
+    n: usize,
+    within: Duration,
+) -> Vec<SseEvent> {
+    use futures_util::StreamExt;
+    let mut text = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while events.len() < n {
+        let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(chunk)) => chunk.unwrap(),
+            Ok(None) | Err(_) => break,
+        };
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let mut event = SseEvent {
+                id: None,
+                event: None,
+                data: None,
+                retry: None,
+            };
+            for line in block.lines().filter(|line| !line.starts_with(':')) {
+                match line.split_once(": ") {
+                    Some(("id", id)) => event.id = Some(id.to_owned()),
+                    Some(("event", name)) => event.event = Some(name.to_owned()),
+                    Some(("data", data)) => event.data = Some(serde_json::from_str(data).unwrap()),
+                    Some(("retry", ms)) => event.retry = Some(ms.parse().unwrap()),
+                    _ => {}
+                }
+            }
+            if event
+                != (SseEvent {
+                    id: None,
+                    event: None,
+                    data: None,
+                    retry: None,
+                })
+            {
+                events.push(event);
+            }
+        }
+    }
+    events
+}

@@ -94,6 +94,7 @@ pub async fn start(
         outbox,
         wakeup,
         http_metrics,
+        stop,
         ..
     } = wired;
     let mailer = Arc::new(mail::LettreMailer::new(
@@ -102,7 +103,7 @@ pub async fn start(
         settings.outbox_dir(),
     )?);
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-    let (stop, stopping) = watch::channel(false);
+    let stopping = stop.subscribe();
     let purge = tokio::spawn(purge_expired(keys, login_limits, stopping.clone()));
     let stopping_metrics = stopping.clone();
     let metrics_sources = metrics::Sources {
@@ -126,6 +127,7 @@ pub async fn start(
         .context("the listener has no address")?;
     let limits = serve::Limits {
         header_timeout: Duration::from_secs(settings.header_timeout_seconds.max(1)),
+        write_timeout: Duration::from_secs(settings.write_timeout_seconds.max(1)),
         max_connections: settings.max_connections,
         grace,
     };

@@ -138,9 +138,25 @@ pub struct Settings {
     #[arg(long, env = "BODY_TIMEOUT_SECONDS", default_value_t = 60)]
     pub body_timeout_seconds: u64,
 
-    /// Most connections served at once; more wait in the listen backlog.
-    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    /// Most connections served at once; more wait in the listen backlog. Followed streams
+    /// hold theirs while they last.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_000)]
     pub max_connections: usize,
+
+    /// Seconds a write to a connection may stall (the client reads nothing) before the
+    /// connection is closed: a reader too slow for its stream or download is disconnected
+    /// rather than waited for. A stream's follower resumes with `Last-Event-ID`.
+    #[arg(long, env = "WRITE_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub write_timeout_seconds: u64,
+
+    /// Most streams (`…/events`) followed at once; past it a new follower is answered 503
+    /// `overloaded` with `Retry-After`.
+    #[arg(long, env = "MAX_FOLLOWERS", default_value_t = 10_000)]
+    pub max_followers: usize,
+
+    /// Seconds between the comments that keep an idle followed stream's connection alive.
+    #[arg(long, env = "STREAM_KEEP_ALIVE_SECONDS", default_value_t = 15)]
+    pub stream_keep_alive_seconds: u64,
 
     /// Most requests handled at once; more are answered 503 with `Retry-After`.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1024)]

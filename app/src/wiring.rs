@@ -19,6 +19,7 @@ use domain::{
 use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens};
 use poem::{Endpoint, Response};
 use std::{sync::Arc, time::Duration};
+use tokio::sync::watch;
 
 /// The clock tokens are issued and checked by: seconds since the Unix epoch.
 pub type TokenClock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -53,6 +54,9 @@ pub struct Wired {
     pub outbox: Arc<dyn NotificationRepository>,
     /// Wakes this process's delivery worker when a notification is accepted.
     pub wakeup: Arc<worker::Wakeup>,
+    /// Turned true when the service begins to shut down: its followed streams end, and its
+    /// background tasks stop.
+    pub stop: watch::Sender<bool>,
 }
 
 impl Wired {
@@ -106,20 +110,22 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
     if swept > 0 {
         tracing::info!(swept, "removed leftovers of interrupted uploads");
     }
+    let (stop, stopping) = watch::channel(false);
     Ok(Wired {
         services,
-        http: http_settings(settings),
+        http: http_settings(settings, stopping),
         http_metrics: api::metrics::HttpMetrics::new(),
         db,
         keys: storage.idempotency,
         login_limits: storage.login_limits,
         outbox: storage.outbox,
         wakeup,
+        stop,
     })
 }
 
-/// The HTTP layer's settings, from the service's.
-fn http_settings(settings: &Settings) -> api::Settings {
+/// The HTTP layer's settings, from the service's; its streams end once `stopping` turns true.
+fn http_settings(settings: &Settings, stopping: watch::Receiver<bool>) -> api::Settings {
     api::Settings {
         limits: api::edge::EdgeLimits {
             json_body: settings.max_body_bytes,
@@ -129,6 +135,12 @@ fn http_settings(settings: &Settings) -> api::Settings {
         },
         cors_allowed_origins: settings.cors_allowed_origins.clone(),
         trusted_proxies: api::client_addr::TrustedProxies(settings.trusted_proxies.clone()),
+        streams: api::streams::StreamSettings {
+            keep_alive: Duration::from_secs(settings.stream_keep_alive_seconds.max(1)),
+            retry: Duration::from_secs(2),
+            max_followers: settings.max_followers,
+            stopping,
+        },
     }
 }
 

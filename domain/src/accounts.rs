@@ -11,6 +11,7 @@
 
 use crate::{
     Error, Page, PageRequest, Result,
+    events::{self, Changes, Followed, Topic},
     idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, IdempotentRequest},
     money::{Amount, Currency},
     now,
@@ -355,6 +356,11 @@ impl Plan {
         })
     }
 
+    /// What booking the plan changes: the ledger of each account it moves money on.
+    pub fn topics(&self) -> impl Iterator<Item = Topic> + use<> {
+        self.legs.each().map(|leg| Topic::Account(leg.account))
+    }
+
     /// Whether the two accounts must hold one currency: a transfer's.
     pub fn same_currency(&self) -> bool {
         matches!(self.legs, Legs::Transfer { .. })
@@ -461,6 +467,15 @@ pub trait AccountRepository: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Transaction>>;
 
+    /// Up to `limit` of the account's ledger rows with ids above `after` (all, from the first,
+    /// when it is `None`), oldest first.
+    async fn transactions_after(
+        &self,
+        account: AccountId,
+        after: Option<TransactionId>,
+        limit: usize,
+    ) -> Result<Vec<Transaction>>;
+
     /// The ledger row `id` of `account`, if it is one of that account's.
     async fn transaction(
         &self,
@@ -506,6 +521,7 @@ const EXECUTIONS: usize = 3;
 pub struct AccountService {
     accounts: Arc<dyn AccountRepository>,
     keys: Arc<dyn IdempotencyStore<Outcome>>,
+    changes: Arc<dyn Changes>,
 }
 
 impl AccountService {
@@ -513,8 +529,13 @@ impl AccountService {
     pub fn new(
         accounts: Arc<dyn AccountRepository>,
         keys: Arc<dyn IdempotencyStore<Outcome>>,
+        changes: Arc<dyn Changes>,
     ) -> Self {
-        Self { accounts, keys }
+        Self {
+            accounts,
+            keys,
+            changes,
+        }
     }
 
     /// Opens an account for `owner` (the caller themselves, or anyone for an admin).
@@ -566,6 +587,41 @@ impl AccountService {
             .transaction(id, transaction)
             .await?
             .ok_or(Error::TransactionNotFound(transaction))
+    }
+
+    /// The ledger rows of account `id` booked from now on, for its owner or an admin, as they
+    /// are stored: every row with an id above `after` when it is given (a follower resuming,
+    /// whatever was booked meanwhile; 0 for every row), else every row after the last one
+    /// booked so far. It never ends by itself.
+    pub async fn follow(
+        &self,
+        actor: &Principal,
+        id: AccountId,
+        after: Option<u64>,
+    ) -> Result<Followed<Transaction>> {
+        let watch = self.changes.watch(Topic::Account(id));
+        self.get(actor, id).await?;
+        let after = match after {
+            Some(after) => i64::try_from(after)
+                .ok()
+                .and_then(|n| TransactionId::parse(n).ok()),
+            None => {
+                let last = self.accounts.transactions(id, None, 1).await?;
+                last.first().map(|t| t.id)
+            }
+        };
+        let accounts = self.accounts.clone();
+        let read = move |after| {
+            let accounts = accounts.clone();
+            async move { accounts.transactions_after(id, after, events::BATCH).await }
+        };
+        Ok(events::follow(
+            after,
+            watch,
+            read,
+            |t| Some(t.id),
+            |_| false,
+        ))
     }
 
     /// Books a deposit or a withdrawal (`movement`) on one account: a deposit pays its amount

@@ -67,6 +67,7 @@ pub mod accounts;
 pub mod auth;
 pub mod email;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod health;
 pub mod idempotency;

@@ -8,7 +8,13 @@
 //! delivery is at least once (and exactly once for the file transport, which rewrites the same
 //! file).
 
-use crate::{Email, Error, Result, Violation, now, principal::Principal, users::UserId};
+use crate::{
+    Email, Error, Result, Violation,
+    events::{self, Changes, Followed, Topic},
+    now,
+    principal::Principal,
+    users::UserId,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::{sync::Arc, time::Duration};
@@ -80,6 +86,11 @@ impl NotificationStatus {
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|status| status.as_str() == name)
     }
+
+    /// Whether the notification will not change again: `sent` or `failed`.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Sent | Self::Failed)
+    }
 }
 
 /// A notification to deliver.
@@ -118,6 +129,16 @@ pub struct Notification {
     pub sent_at: Option<DateTime<Utc>>,
     /// When it is due for its next attempt, while it is queued.
     pub next_attempt_at: DateTime<Utc>,
+}
+
+/// One stored change of a notification: its number in the notification's sequence of changes
+/// (1 when it was accepted), and the notification as it became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationEvent {
+    /// The change's number: each change of one notification has the next.
+    pub seq: u64,
+    /// The notification right after the change.
+    pub notification: Notification,
 }
 
 /// How long a client watching a notification in flight waits at least between looks: a
@@ -247,6 +268,19 @@ pub trait NotificationRepository: Send + Sync {
     /// The notification with `id`, if any.
     async fn get(&self, id: NotificationId) -> Result<Option<Notification>>;
 
+    /// Up to `limit` of the notification's stored changes numbered above `after`, in order.
+    /// Every change of status (and every failed attempt, which queues a retry) is stored in
+    /// the same transaction as the change itself.
+    async fn events(
+        &self,
+        id: NotificationId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<NotificationEvent>>;
+
+    /// The notification's last stored change, if any.
+    async fn last_event(&self, id: NotificationId) -> Result<Option<NotificationEvent>>;
+
     /// Claims up to `limit` notifications that are due (queued and due by `now`; sending under
     /// a claim of an instance whose heartbeat stopped [`INSTANCE_TIMEOUT`] before `now`; or
     /// sending under a claim that names no instance, whose lease ran out), atomically against
@@ -297,12 +331,22 @@ pub trait OutboxSignal: Send + Sync {
 pub struct NotificationService {
     repo: Arc<dyn NotificationRepository>,
     signal: Arc<dyn OutboxSignal>,
+    changes: Arc<dyn Changes>,
 }
 
 impl NotificationService {
-    /// A service over `repo`, waking the worker through `signal`.
-    pub fn new(repo: Arc<dyn NotificationRepository>, signal: Arc<dyn OutboxSignal>) -> Self {
-        Self { repo, signal }
+    /// A service over `repo`, waking the worker through `signal`, and followers through
+    /// `changes`.
+    pub fn new(
+        repo: Arc<dyn NotificationRepository>,
+        signal: Arc<dyn OutboxSignal>,
+        changes: Arc<dyn Changes>,
+    ) -> Self {
+        Self {
+            repo,
+            signal,
+            changes,
+        }
     }
 
     /// Stores a notification for delivery (it is durable when this returns).
@@ -321,6 +365,36 @@ impl NotificationService {
             .ok_or(Error::NotificationNotFound(id))?;
         actor.require_self_or_admin(notification.owner_id)?;
         Ok(notification)
+    }
+
+    /// The changes of notification `id`, for its creator or an admin, as they are stored: those
+    /// numbered above `after` when it is given (a follower resuming), else its current state
+    /// first. The stream ends after the change that makes it `sent` or `failed`.
+    pub async fn follow(
+        &self,
+        actor: &Principal,
+        id: NotificationId,
+        after: Option<u64>,
+    ) -> Result<Followed<NotificationEvent>> {
+        let watch = self.changes.watch(Topic::Notification(id));
+        let current = self.get(actor, id).await?;
+        let last = self.repo.last_event(id).await?.map_or(0, |event| event.seq);
+        let after = after.unwrap_or(last.saturating_sub(1));
+        if current.status.is_final() && after >= last {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
+        let repo = self.repo.clone();
+        let read = move |after| {
+            let repo = repo.clone();
+            async move { repo.events(id, after, events::BATCH).await }
+        };
+        Ok(events::follow(
+            after,
+            watch,
+            read,
+            |event| event.seq,
+            |event| event.notification.status.is_final(),
+        ))
     }
 }
 

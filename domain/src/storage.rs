@@ -2,6 +2,7 @@
 
 use crate::{
     accounts::{AccountRepository, Outcome},
+    events::Changes,
     files::BlobStore,
     files::FileRepository,
     health::Readiness,
@@ -29,6 +30,8 @@ pub struct Storage {
     pub blobs: Arc<dyn BlobStore>,
     /// The failed-login counts, shared by every instance.
     pub login_limits: Arc<dyn LoginLimitStore>,
+    /// Wakes the followers of a topic when a change to it is committed, on any instance.
+    pub changes: Arc<dyn Changes>,
     /// Whether the backend answers.
     pub readiness: Arc<dyn Readiness>,
 }

@@ -303,6 +303,25 @@ impl AccountRepository for SqlAccountRepository {
         .await
     }
 
+    async fn transactions_after(
+        &self,
+        account: AccountId,
+        after: Option<TransactionId>,
+        limit: usize,
+    ) -> domain::Result<Vec<Transaction>> {
+        in_storage(async {
+            let rows = ledger::Entity::find()
+                .filter(ledger::Column::AccountId.eq(account.get()))
+                .filter(ledger::Column::Id.gt(after.map_or(0, TransactionId::get)))
+                .order_by_asc(ledger::Column::Id)
+                .limit(crate::database::sql_limit(limit))
+                .all(self.db.conn())
+                .await?;
+            rows.into_iter().map(to_transaction).collect()
+        })
+        .await
+    }
+
     async fn transaction(
         &self,
         account: AccountId,
@@ -338,13 +357,14 @@ impl AccountRepository for SqlAccountRepository {
             if self.db.backend() == DbBackend::Sqlite {
                 return self.book_on_sqlite(plan, claim, now).await;
             }
-            let txn = self.db.begin_write().await?;
+            let mut txn = self.db.begin_write().await?;
             let Some(booked) = self.booked(&txn, plan, now).await? else {
                 return self.refused(txn, plan).await;
             };
             if let Some(claim) = claim {
                 complete(txn.conn()?, claim, &booked.outcome()).await?;
             }
+            txn.announce(plan.topics()).await?;
             txn.commit().await?;
             Ok(Booking::Booked(booked))
         })

@@ -7,15 +7,17 @@ pub use group_commit::CommitStats;
 
 use crate::{
     Error,
+    changes::{self, ChangeHub, HubChanges},
     error::{Result, in_storage},
     migrations::Migrator,
 };
 use async_trait::async_trait;
+use domain::events::Topic;
 use domain::health::Readiness;
 use group_commit::{GroupCommit, Member};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseConnectionType,
-    DatabaseTransaction, DbBackend, QuerySelect, TransactionTrait,
+    DatabaseTransaction, DbBackend, QuerySelect, Statement, TransactionTrait,
     sea_query::{LockBehavior, LockType},
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
@@ -74,6 +76,8 @@ pub struct Database {
     /// the server.
     group: Option<Arc<GroupCommit>>,
     max_connections: u32,
+    /// Wakes this process's followers of the topics writes announce.
+    changes: Arc<ChangeHub>,
 }
 
 /// How the pool's connections are used right now.
@@ -88,8 +92,15 @@ pub struct PoolStats {
 }
 
 /// A write transaction: on SQLite a member of a group commit's batch (a savepoint, holding
-/// the turn to write until it commits or drops); on PostgreSQL a transaction of its own.
-pub(crate) enum WriteTxn {
+/// the turn to write until it commits or drops); on PostgreSQL a transaction of its own. The
+/// topics it announces wake their followers once it has committed, on every instance.
+pub(crate) struct WriteTxn {
+    write: Write,
+    announced: Vec<Topic>,
+    changes: Arc<ChangeHub>,
+}
+
+enum Write {
     /// A savepoint in the group commit's open batch.
     Batched(Member),
     /// A transaction of its own.
@@ -99,26 +110,59 @@ pub(crate) enum WriteTxn {
 impl WriteTxn {
     /// The connection to write through.
     pub(crate) fn conn(&self) -> Result<&DatabaseTransaction> {
-        match self {
-            Self::Batched(member) => member.savepoint(),
-            Self::Own(txn) => Ok(txn),
+        match &self.write {
+            Write::Batched(member) => member.savepoint(),
+            Write::Own(txn) => Ok(txn),
         }
     }
 
-    /// Commits the write; returns once it is durable as the settings ask (on SQLite, once its
-    /// batch has committed).
-    pub(crate) async fn commit(self) -> Result<()> {
-        match self {
-            Self::Batched(member) => member.commit().await,
-            Self::Own(txn) => Ok(txn.commit().await?),
+    /// Announces that this write changes `topics`: on PostgreSQL a `NOTIFY` of each in the
+    /// transaction (one statement), which other instances hear at its commit; here, wake-ups
+    /// once it has committed.
+    pub(crate) async fn announce(&mut self, topics: impl IntoIterator<Item = Topic>) -> Result<()> {
+        let first = self.announced.len();
+        self.announced.extend(topics);
+        let announced = &self.announced[first..];
+        if let Write::Own(txn) = &self.write
+            && txn.get_database_backend() == DbBackend::Postgres
+            && !announced.is_empty()
+        {
+            let calls: Vec<String> = (0..announced.len())
+                .map(|n| format!("pg_notify($1, ${})", n + 2))
+                .collect();
+            let values = std::iter::once(changes::CHANNEL.into()).chain(
+                announced
+                    .iter()
+                    .map(|topic| changes::payload(*topic).into()),
+            );
+            let notify = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!("SELECT {}", calls.join(", ")),
+                values,
+            );
+            txn.execute_raw(notify).await?;
         }
+        Ok(())
+    }
+
+    /// Commits the write; returns once it is durable as the settings ask (on SQLite, once its
+    /// batch has committed), and wakes the followers of what it announced.
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self.write {
+            Write::Batched(member) => member.commit().await?,
+            Write::Own(txn) => txn.commit().await?,
+        }
+        for topic in self.announced {
+            self.changes.wake(topic);
+        }
+        Ok(())
     }
 
     /// Rolls the write back.
     pub(crate) async fn rollback(self) -> Result<()> {
-        match self {
-            Self::Batched(member) => member.rollback().await,
-            Self::Own(txn) => Ok(txn.rollback().await?),
+        match self.write {
+            Write::Batched(member) => member.rollback().await,
+            Write::Own(txn) => Ok(txn.rollback().await?),
         }
     }
 }
@@ -157,11 +201,17 @@ impl Database {
             ));
         }
         let conn = sea_orm::Database::connect(options).await?;
+        let changes = if sqlite {
+            ChangeHub::in_process()
+        } else {
+            ChangeHub::listening(conn.get_postgres_connection_pool().clone())
+        };
         Ok(Self {
             conn: conn.clone(),
             url: settings.url.as_str().into(),
             group: sqlite.then(|| GroupCommit::new(conn.clone())),
             max_connections: settings.max_connections.max(1),
+            changes,
         })
     }
 
@@ -207,9 +257,25 @@ impl Database {
         Ok(())
     }
 
-    /// Closes every connection of the pool.
+    /// Closes every connection of the pool, and stops listening for other instances' changes.
     pub async fn close(&self) -> Result<()> {
+        self.changes.stop();
         Ok(self.conn.close_by_ref().await?)
+    }
+
+    /// Waits until this pool hears every change committed to its database (on PostgreSQL, its
+    /// listener is up), and a moment longer, for the wake-up that follows.
+    #[cfg(test)]
+    pub(crate) async fn hearing(&self) {
+        while !self.changes.hearing() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// What wakes the followers of stored events, on this database.
+    pub fn changes(&self) -> Arc<dyn domain::events::Changes> {
+        Arc::new(HubChanges(self.changes.clone()))
     }
 
     /// Whether this process is the database's only user: SQLite, whose file one process
@@ -268,14 +334,18 @@ impl Database {
     /// wait uncommitted (launchbadge/sqlx#4393). Finished in its task, the transaction is
     /// rolled back when nobody is left to take it. The group commit keeps its own guarantees.
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn> {
-        match &self.group {
-            Some(group) => Ok(WriteTxn::Batched(group.begin().await?)),
+        let write = match &self.group {
+            Some(group) => Write::Batched(group.begin().await?),
             None => {
                 let conn = self.conn.clone();
-                let txn = tokio::spawn(async move { conn.begin().await }).await??;
-                Ok(WriteTxn::Own(txn))
+                Write::Own(tokio::spawn(async move { conn.begin().await }).await??)
             }
-        }
+        };
+        Ok(WriteTxn {
+            write,
+            announced: Vec::new(),
+            changes: self.changes.clone(),
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 mod cache;
+mod changes;
 mod database;
 mod error;
 pub mod files;
@@ -49,5 +50,6 @@ pub fn storage(
         login_limits: Arc::new(SqlLoginLimits::new(db.clone())),
         blobs: Arc::new(FsBlobStore::new(files_dir)?),
         readiness: Arc::new(db.clone()),
+        changes: db.changes(),
     })
 }

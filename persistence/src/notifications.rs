@@ -13,15 +13,15 @@ use chrono::{DateTime, Utc};
 use domain::{
     Email,
     notifications::{
-        AfterFailure, INSTANCE_TIMEOUT, MessageBody, NewNotification, Notification, NotificationId,
-        NotificationRepository, NotificationStatus, Subject,
+        AfterFailure, INSTANCE_TIMEOUT, MessageBody, NewNotification, Notification,
+        NotificationEvent, NotificationId, NotificationRepository, NotificationStatus, Subject,
     },
     users::UserId,
 };
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait},
 };
 use std::sync::Arc;
@@ -107,8 +107,9 @@ impl NotificationRepository for SqlNotificationRepository {
                 claimed_by: Set(None),
                 ..Default::default()
             };
-            let txn = self.db.begin_write().await?;
+            let mut txn = self.db.begin_write().await?;
             let model = row.insert(txn.conn()?).await?;
+            events::record(&mut txn, &[model.id]).await?;
             txn.commit().await?;
             to_domain(model)
         })
@@ -121,6 +122,23 @@ impl NotificationRepository for SqlNotificationRepository {
                 .one(self.db.conn())
                 .await?;
             model.map(to_domain).transpose()
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        id: NotificationId,
+        after: u64,
+        limit: usize,
+    ) -> domain::Result<Vec<NotificationEvent>> {
+        in_storage(events::read(self.db.conn(), id, after, limit, Order::Asc)).await
+    }
+
+    async fn last_event(&self, id: NotificationId) -> domain::Result<Option<NotificationEvent>> {
+        in_storage(async {
+            let last = events::read(self.db.conn(), id, 0, 1, Order::Desc).await?;
+            Ok(last.into_iter().next())
         })
         .await
     }
@@ -172,8 +190,10 @@ impl NotificationRepository for SqlNotificationRepository {
                 .col_expr(Column::LeaseUntil, Expr::value(lease_until))
                 .col_expr(Column::ClaimedBy, Expr::value(self.instance.as_ref()))
                 .filter(Column::Id.in_subquery(due_ids.into_query()));
-            let txn = self.db.begin_write().await?;
+            let mut txn = self.db.begin_write().await?;
             let claimed = claim.exec_with_returning(txn.conn()?).await?;
+            let ids: Vec<i64> = claimed.iter().map(|row| row.id).collect();
+            events::record(&mut txn, &ids).await?;
             txn.commit().await?;
             let mut claimed: Vec<Notification> =
                 claimed.into_iter().map(to_domain).collect::<Result<_>>()?;
@@ -206,10 +226,11 @@ impl NotificationRepository for SqlNotificationRepository {
                 .col_expr(Column::LastError, Expr::value(Option::<String>::None))
                 .filter(Column::Id.eq(id.get()))
                 .filter(Column::Status.eq(SENDING));
-            let txn = self.db.begin_write().await?;
-            sent.exec(txn.conn()?).await?;
-            txn.commit().await?;
-            Ok(())
+            let mut txn = self.db.begin_write().await?;
+            if sent.exec(txn.conn()?).await?.rows_affected > 0 {
+                events::record(&mut txn, &[id.get()]).await?;
+            }
+            txn.commit().await
         })
         .await
     }
@@ -239,10 +260,11 @@ impl NotificationRepository for SqlNotificationRepository {
                     Expr::value(NotificationStatus::Failed.as_str()),
                 ),
             };
-            let txn = self.db.begin_write().await?;
-            update.exec(txn.conn()?).await?;
-            txn.commit().await?;
-            Ok(())
+            let mut txn = self.db.begin_write().await?;
+            if update.exec(txn.conn()?).await?.rows_affected > 0 {
+                events::record(&mut txn, &[id.get()]).await?;
+            }
+            txn.commit().await
         })
         .await
     }
@@ -291,6 +313,7 @@ fn to_domain(model: Model) -> Result<Notification> {
     })
 }
 
+mod events;
 mod instances;
 #[cfg(test)]
 mod tests;

@@ -588,3 +588,56 @@ async fn a_key_that_is_sent_but_not_ascii_is_422_and_moves_nothing() {
     );
     assert_eq!(balance(&app, &ann.token, &account).await, 0);
 }
+
+#[tokio::test]
+async fn following_an_account_streams_each_booking_from_now_on_and_replays_from_a_cursor() {
+    use crate::test_support::sse_events;
+    use std::time::Duration;
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let account = open(&app, &ann, None).await;
+    let first = money(&app, &ann.token, &deposits(&account), 500, None).await;
+    assert_eq!(first.status, 201);
+    let events = format!("/accounts/{}/events", account["id"]);
+    let follow = |last: Option<&str>| {
+        let mut request = app
+            .client
+            .get(&events)
+            .header("authorization", format!("Bearer {}", ann.token));
+        if let Some(last) = last {
+            request = request.header("last-event-id", last);
+        }
+        request.send()
+    };
+    let resp = follow(None).await;
+    resp.assert_status_is_ok();
+    let mut live = resp.0.into_body().into_bytes_stream();
+    let hint = sse_events(&mut live, 1, Duration::from_secs(5)).await;
+    assert_eq!(
+        hint[0].retry,
+        Some(2000),
+        "from now on: the deposit before is not sent"
+    );
+    let second = money(&app, &ann.token, &withdrawals(&account), 200, None).await;
+    assert_eq!(second.status, 201);
+    let booked = sse_events(&mut live, 1, Duration::from_secs(5)).await;
+    let event = &booked[0];
+    assert_eq!(event.event.as_deref(), Some("transaction"));
+    assert_eq!(event.id, Some(second.body["id"].to_string()));
+    let data = event.data.as_ref().unwrap();
+    assert_eq!(
+        (&data["kind"], &data["balance_after"]),
+        (&json!("withdrawal"), &json!(300))
+    );
+    // From the first transaction on: both, in order.
+    let mut replayed = follow(Some("0")).await.0.into_body().into_bytes_stream();
+    let both = sse_events(&mut replayed, 3, Duration::from_secs(5)).await;
+    let ids: Vec<_> = both.iter().filter_map(|e| e.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [first.body["id"].to_string(), second.body["id"].to_string()]
+    );
+    let bob = app.signup("Bob", "bob@example.com").await;
+    let reply = app.send(Method::GET, &events, Some(&bob.token), None).await;
+    reply.assert_problem(403, &events);
+}

@@ -60,6 +60,15 @@ impl AccountRepository for Ledger {
         unreachable!("not listed here")
     }
 
+    async fn transactions_after(
+        &self,
+        _: AccountId,
+        _: Option<TransactionId>,
+        _: usize,
+    ) -> Result<Vec<Transaction>> {
+        unreachable!("not followed here")
+    }
+
     async fn transaction(
         &self,
         account: AccountId,
@@ -191,8 +200,17 @@ fn account(id: i64, balance: i64) -> Account {
     }
 }
 
+/// Wakes nobody: these tests follow nothing.
+struct Unfollowed;
+
+impl events::Changes for Unfollowed {
+    fn watch(&self, _: Topic) -> Box<dyn events::Watch> {
+        unreachable!("nothing is followed here")
+    }
+}
+
 fn service(ledger: &Arc<Ledger>) -> AccountService {
-    AccountService::new(ledger.clone(), ledger.keys.clone())
+    AccountService::new(ledger.clone(), ledger.keys.clone(), Arc::new(Unfollowed))
 }
 
 fn withdraw(service: &AccountService, amount: i64, key: Option<&str>) -> Replayable<Transaction> {

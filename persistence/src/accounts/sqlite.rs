@@ -27,12 +27,13 @@ impl SqlAccountRepository {
         now: DateTime<Utc>,
     ) -> Result<Booking> {
         let statement = booking(plan, now);
-        let txn = self.db.begin_write().await?;
+        let mut txn = self.db.begin_write().await?;
         match run(txn.conn()?, plan, statement).await? {
             Some(booked) => {
                 if let Some(claim) = claim {
                     complete(txn.conn()?, claim, &booked.outcome()).await?;
                 }
+                txn.announce(plan.topics()).await?;
                 txn.commit().await?;
                 Ok(Booking::Booked(booked))
             }

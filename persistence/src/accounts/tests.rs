@@ -384,6 +384,7 @@ async fn insufficient_funds_under_a_key_is_recorded_and_a_released_key_is_free_a
     let service = domain::accounts::AccountService::new(
         Arc::new(bank.accounts.clone()),
         Arc::new(SqlIdempotencyStore::new(bank.db.db.clone())),
+        bank.db.db.changes(),
     );
     let admin = domain::principal::Principal {
         user_id: owner,
@@ -704,4 +705,50 @@ fn transfer(from: AccountId, to: AccountId, cents: i64) -> Movement {
         to,
         amount: amount(cents),
     }
+}
+
+#[tokio::test]
+async fn the_ledger_reads_oldest_first_after_a_cursor_and_a_booking_wakes_both_accounts_followers()
+{
+    let bank = bank().await;
+    let owner = bank.user("ann@example.com").await;
+    let from = bank.account(owner, eur(), 100).await;
+    let to = bank.account(owner, eur(), 0).await;
+    bank.db.db.hearing().await;
+    let changes = bank.db.db.changes();
+    let mut watches = [from, to].map(|id| changes.watch(domain::events::Topic::Account(id)));
+    bank.book(transfer(from, to, 30)).await.unwrap();
+    for watch in &mut watches {
+        tokio::time::timeout(Duration::from_secs(1), watch.changed())
+            .await
+            .expect("a follower of each account is woken");
+    }
+    bank.book(Movement::Withdrawal(from, amount(5)))
+        .await
+        .unwrap();
+    let all = bank
+        .accounts
+        .transactions_after(from, None, 10)
+        .await
+        .unwrap();
+    let kinds: Vec<_> = all
+        .iter()
+        .map(|t| (t.kind.as_str(), t.balance_after))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("deposit", 100), ("transfer_out", 70), ("withdrawal", 65)]
+    );
+    let after = bank
+        .accounts
+        .transactions_after(from, Some(all[0].id), 1)
+        .await
+        .unwrap();
+    assert_eq!(after, [all[1].clone()], "after the cursor, limited");
+    let theirs = bank
+        .accounts
+        .transactions_after(to, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1, "each account's own rows");
 }

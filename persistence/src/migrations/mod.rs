@@ -11,6 +11,7 @@ mod m0005_files;
 mod m0006_sqlite_ledger_triggers;
 mod m0007_instances;
 mod m0008_login_limits;
+mod m0009_notification_events;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_sqlite_ledger_triggers::Migration),
             Box::new(m0007_instances::Migration),
             Box::new(m0008_login_limits::Migration),
+            Box::new(m0009_notification_events::Migration),
         ]
     }
 }

@@ -7,22 +7,22 @@ use chrono::{Duration, SubsecRound};
 use domain::users::UserRepository;
 use std::{collections::HashSet, sync::Arc};
 
-struct Outbox {
-    repo: SqlNotificationRepository,
+pub(super) struct Outbox {
+    pub(super) repo: SqlNotificationRepository,
     owner: UserId,
-    _db: MigratedTestDatabase,
+    pub(super) db: MigratedTestDatabase,
 }
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-async fn outbox() -> Outbox {
+pub(super) async fn outbox() -> Outbox {
     outbox_on(TestDatabase::new().await).await
 }
 
 /// An outbox with a user to own its notifications, on `database`.
-async fn outbox_on(database: TestDatabase) -> Outbox {
+pub(super) async fn outbox_on(database: TestDatabase) -> Outbox {
     let db = database.migrate().await;
     let users = SqlUserRepository::new(db.db.clone(), std::time::Duration::from_secs(1));
     let owner = users
@@ -33,7 +33,7 @@ async fn outbox_on(database: TestDatabase) -> Outbox {
     Outbox {
         repo: SqlNotificationRepository::new(db.db.clone()),
         owner,
-        _db: db,
+        db,
     }
 }
 
@@ -46,7 +46,7 @@ fn message(n: usize) -> NewNotification {
 }
 
 impl Outbox {
-    async fn queue(&self, n: usize) -> Notification {
+    pub(super) async fn queue(&self, n: usize) -> Notification {
         self.repo
             .create(self.owner, message(n), now())
             .await

@@ -48,7 +48,12 @@ const PREFERENCE: [Coding; 3] = [Coding::Zstd, Coding::Brotli, Coding::Gzip];
 pub const MIN_BYTES: u64 = 1024;
 
 /// Media types worth compressing; everything else the service sends is small or already packed.
-const COMPRESSIBLE: [&str; 3] = ["application/json", "application/problem+json", "text/csv"];
+const COMPRESSIBLE: [&str; 4] = [
+    "application/json",
+    "application/problem+json",
+    "text/csv",
+    "application/jsonl",
+];
 
 /// The coding to apply for a request's `Accept-Encoding` value, or `None` for identity.
 pub fn negotiate(accept_encoding: Option<&str>) -> Option<Coding> {

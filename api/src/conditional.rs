@@ -108,9 +108,13 @@ fn weak_unquoted(tag: &str) -> Option<String> {
 /// memory (poem-openapi serialises JSON before it answers), so reading them costs a copy.
 pub async fn tag_json(resp: &mut Response) {
     let status = resp.status();
-    let json = resp
-        .content_type()
-        .is_some_and(|media| media.starts_with("application/json"));
+    // JSON itself: not JSON Lines, a stream that is never read whole.
+    let json = resp.content_type().is_some_and(|media| {
+        media
+            .split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    });
     if !(status == StatusCode::OK || status == StatusCode::CREATED)
         || !json
         || resp.headers().contains_key(header::ETAG)

@@ -1,14 +1,19 @@
-//! Exports: `GET /exports/users.csv`, every user as CSV, streamed as rows are read.
+//! Exports: every user, streamed as rows are read, as CSV (`GET /exports/users.csv`) or as
+//! JSON Lines (`GET /exports/users.jsonl`, one `UserOut` per line).
 //!
-//! The rows go out as they come from storage (a few thousand at a time), so memory stays flat
-//! however many users there are, and a client that goes away stops the reading: nothing polls
-//! the stream any more.
+//! The rows go out as they come from storage (a few thousand at a time), gathered into chunks,
+//! so memory stays flat however many users there are, and a client that goes away stops the
+//! reading: nothing polls the stream any more. Both formats are compressed like any JSON body
+//! when the client asks (`Accept-Encoding`), as a stream.
+
+mod csv;
+mod jsonl;
+mod timestamp;
 
 use crate::{auth::BearerAuth, errors::problem_for, reply::FromProblem, responses, tags::Tag};
 use bytes::Bytes;
-use chrono::{DateTime, Datelike, Timelike, Utc};
-use domain::users::{ExportedUser, UserService};
-use futures_util::StreamExt;
+use domain::users::{ExportedUser, UserService, UserStream};
+use futures_util::{Stream, StreamExt};
 use poem::{Body, Request, web::Data};
 use poem_openapi::{OpenApi, payload::Binary};
 
@@ -32,6 +37,18 @@ responses! {
     problems {}
 }
 
+responses! {
+    /// Responses of `GET /exports/users.jsonl`.
+    pub enum UsersExportJsonl {
+        /// Every user, ordered by id, as JSON Lines: one `UserOut` object per line, each line
+        /// ended by `\n`.
+        #[oai(status = 200, content_type = "application/jsonl")]
+        Ok(Binary<Body>, #[oai(header = "Content-Disposition")] String),
+    }
+    guarded("Only an admin may export users.");
+    problems {}
+}
+
 #[OpenApi(tag = "Tag::Exports")]
 impl ExportsApi {
     /// Export users as CSV
@@ -49,155 +66,77 @@ impl ExportsApi {
         req: &Request,
         users: Data<&UserService>,
     ) -> UsersExport {
-        let mut rows = match users.export(&auth.0) {
-            Ok(rows) => rows,
-            Err(err) => return UsersExport::from_problem(problem_for(err, req.uri().path())),
-        };
-        let csv = async_stream::stream! {
-            let mut chunk = String::from("id,name,email,created_at\r\n");
-            while let Some(row) = rows.next().await {
-                match row {
-                    Ok(user) => write_row(&mut chunk, &user),
-                    Err(err) => {
-                        tracing::error!(error = %err, "export failed midway");
-                        yield Err(std::io::Error::other("the export failed"));
-                        return;
-                    }
-                }
-                if chunk.len() >= CHUNK {
-                    yield Ok(Bytes::from(std::mem::replace(&mut chunk, String::with_capacity(CHUNK + 512))));
+        match users.export(&auth.0) {
+            Ok(rows) => UsersExport::Ok(
+                Binary(Body::from_bytes_stream(chunked(
+                    rows,
+                    csv::HEADER,
+                    csv::write_row,
+                ))),
+                attachment("users.csv"),
+            ),
+            Err(err) => UsersExport::from_problem(problem_for(err, req.uri().path())),
+        }
+    }
+
+    /// Export users as JSON Lines
+    ///
+    /// For admins. One `UserOut` per line, in id order, streamed as rows are read, as the CSV
+    /// export is.
+    #[oai(
+        path = "/exports/users.jsonl",
+        method = "get",
+        operation_id = "users_export_jsonl"
+    )]
+    async fn users_jsonl(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        users: Data<&UserService>,
+    ) -> UsersExportJsonl {
+        match users.export(&auth.0) {
+            Ok(rows) => UsersExportJsonl::Ok(
+                Binary(Body::from_bytes_stream(chunked(
+                    rows,
+                    "",
+                    jsonl::write_line,
+                ))),
+                attachment("users.jsonl"),
+            ),
+            Err(err) => UsersExportJsonl::from_problem(problem_for(err, req.uri().path())),
+        }
+    }
+}
+
+/// `Content-Disposition` for a download saved as `name`.
+fn attachment(name: &str) -> String {
+    format!("attachment; filename=\"{name}\"")
+}
+
+/// `rows` written by `write` after `header`, in chunks of about [`CHUNK`] bytes. A failed read
+/// ends the body with an error, so that the client sees a broken transfer, not a short export.
+fn chunked(
+    mut rows: UserStream,
+    header: &'static str,
+    write: fn(&mut String, &ExportedUser),
+) -> impl Stream<Item = std::io::Result<Bytes>> {
+    async_stream::stream! {
+        let mut chunk = String::with_capacity(CHUNK + 512);
+        chunk.push_str(header);
+        while let Some(row) = rows.next().await {
+            match row {
+                Ok(user) => write(&mut chunk, &user),
+                Err(err) => {
+                    tracing::error!(error = %err, "export failed midway");
+                    yield Err(std::io::Error::other("the export failed"));
+                    return;
                 }
             }
-            yield Ok::<_, std::io::Error>(Bytes::from(chunk));
-        };
-        let disposition = r#"attachment; filename="users.csv""#.to_owned();
-        UsersExport::Ok(Binary(Body::from_bytes_stream(csv)), disposition)
-    }
-}
-
-/// Appends one RFC 4180 row.
-fn write_row(out: &mut String, user: &ExportedUser) {
-    if user.id < 0 {
-        out.push('-');
-    }
-    push_digits(out, user.id.unsigned_abs(), 1);
-    out.push(',');
-    field(out, &user.name);
-    out.push(',');
-    field(out, &user.email);
-    out.push(',');
-    write_timestamp(out, &user.created_at);
-    out.push_str("\r\n");
-}
-
-/// Appends `at` as the JSON bodies show it (`2026-01-02T03:04:05.000000Z`), written straight
-/// into the buffer: chrono's RFC 3339 writer, a JSON value and then `write!` each cost the
-/// export a large share of its time.
-fn write_timestamp(out: &mut String, at: &DateTime<Utc>) {
-    let year = u64::try_from(at.year()).unwrap_or(0);
-    push_digits(out, year, 4);
-    for (separator, value) in [
-        ('-', at.month()),
-        ('-', at.day()),
-        ('T', at.hour()),
-        (':', at.minute()),
-        (':', at.second()),
-    ] {
-        out.push(separator);
-        push_digits(out, u64::from(value), 2);
-    }
-    out.push('.');
-    push_digits(out, u64::from(at.nanosecond() / 1000), 6);
-    out.push('Z');
-}
-
-/// Appends `value` in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut String, mut value: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut start = digits.len();
-    while value > 0 || start == digits.len() {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-    let start = start.min(digits.len().saturating_sub(width));
-    // ASCII digits: always UTF-8.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
-}
-
-/// Appends a field, quoted (with inner quotes doubled) when it holds a comma, a quote or a line
-/// break.
-fn field(out: &mut String, value: &str) {
-    if value.contains([',', '"', '\r', '\n']) {
-        out.push('"');
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(value);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn row(name: &str, email: &str) -> String {
-        let user = ExportedUser {
-            id: 7,
-            name: name.to_owned(),
-            email: email.to_owned(),
-            created_at: chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
-        };
-        let mut out = String::new();
-        write_row(&mut out, &user);
-        out
-    }
-
-    #[test]
-    fn plain_fields_go_as_they_are() {
-        assert_eq!(
-            row("Ann", "ann@example.com"),
-            "7,Ann,ann@example.com,2026-01-02T03:04:05.000000Z\r\n"
-        );
-    }
-
-    #[test]
-    fn timestamps_read_as_in_the_json_bodies() {
-        use crate::types::Timestamp;
-        use poem_openapi::types::ToJSON;
-
-        for nanos in [0, 1_000, 123_456_789, 999_999_999] {
-            let at = chrono::Utc.with_ymd_and_hms(2026, 11, 5, 23, 9, 7).unwrap()
-                + chrono::Duration::nanoseconds(nanos);
-            let mut out = String::new();
-            write_timestamp(&mut out, &at);
-            assert_eq!(
-                Some(serde_json::Value::String(out)),
-                Timestamp(at).to_json()
-            );
+            if chunk.len() >= CHUNK {
+                yield Ok(Bytes::from(std::mem::replace(&mut chunk, String::with_capacity(CHUNK + 512))));
+            }
         }
-    }
-
-    #[test]
-    fn ids_are_written_whole() {
-        let mut out = String::new();
-        for (id, expected) in [(1, "1"), (10, "10"), (i64::MAX, "9223372036854775807")] {
-            out.clear();
-            push_digits(&mut out, u64::try_from(id).unwrap(), 1);
-            assert_eq!(out, expected);
-        }
-        out.clear();
-        push_digits(&mut out, 0, 6);
-        assert_eq!(out, "000000");
-    }
-
-    #[test]
-    fn commas_quotes_and_line_breaks_are_quoted_rfc_4180_style() {
-        assert_eq!(
-            row("Lee, \"Ann\"\nJr", "a@example.com"),
-            "7,\"Lee, \"\"Ann\"\"\nJr\",a@example.com,2026-01-02T03:04:05.000000Z\r\n"
-        );
+        yield Ok::<_, std::io::Error>(Bytes::from(chunk));
     }
 }
 
@@ -243,6 +182,44 @@ mod api_tests {
         );
         assert_eq!(lines[3], "", "every row ends with CRLF");
         assert_eq!(lines.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn admins_get_every_user_as_json_lines_each_as_get_user_answers_it() {
+        let app = test_app().await;
+        let ann = app.signup("Lee, \"Ann\"\n", "ann@example.com").await;
+        let admin = app.admin().await;
+        let resp = app
+            .client
+            .get("/exports/users.jsonl")
+            .header("authorization", format!("Bearer {admin}"))
+            .send()
+            .await
+            .0;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "application/jsonl");
+        assert!(
+            resp.headers().get("etag").is_none(),
+            "a stream is not read whole to tag it"
+        );
+        let text = resp.into_body().into_string().await.unwrap();
+        let lines: Vec<&str> = text.split_terminator('\n').collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let second: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        let read = app.send(Method::GET, &ann.uri, Some(&admin), None).await;
+        assert_eq!(
+            second, read.body,
+            "a line is the user as GET /users/{{id}} has it"
+        );
+        let zstd = app
+            .client
+            .get("/exports/users.jsonl")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("accept-encoding", "zstd")
+            .send()
+            .await
+            .0;
+        assert_eq!(zstd.headers()["content-encoding"], "zstd");
     }
 
     #[tokio::test]

@@ -73,13 +73,18 @@ fn add_entity_tags(get: bool, operation: &mut Map<String, Value>) {
     };
     let mut tagged_ok = false;
     for (status, response) in responses.iter_mut() {
-        let media = |prefix: &str| {
+        let media = |essence: &str| {
             response
                 .get("content")
                 .and_then(Value::as_object)
-                .is_some_and(|content| content.keys().any(|media| media.starts_with(prefix)))
+                .is_some_and(|content| {
+                    content
+                        .keys()
+                        .any(|media| media.split(';').next().map(str::trim) == Some(essence))
+                })
         };
         let (json, csv) = (media("application/json"), media("text/csv"));
+        let jsonl = media("application/jsonl");
         let Some(headers) = response
             .as_object_mut()
             .map(|response| response.entry("headers").or_insert_with(|| json!({})))
@@ -87,7 +92,7 @@ fn add_entity_tags(get: bool, operation: &mut Map<String, Value>) {
         else {
             continue;
         };
-        if status == "200" && (json || csv) {
+        if status == "200" && (json || csv || jsonl) {
             headers.entry("Content-Encoding").or_insert_with(|| {
                 json!({
                     "description": "`br`, `zstd` or `gzip` when `Accept-Encoding` asked for one and the body is at least 1 KiB (or streamed); absent otherwise.",

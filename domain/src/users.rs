@@ -339,8 +339,12 @@ pub struct ExportedUser {
     pub name: String,
     /// E-mail address.
     pub email: String,
+    /// Free-text biography, if any.
+    pub bio: Option<String>,
     /// When the user was created.
     pub created_at: DateTime<Utc>,
+    /// When the user last changed.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Users streamed from storage in id order, read as the consumer takes them.

@@ -49,9 +49,16 @@ async fn batch(conn: DatabaseConnection, after: i64) -> Result<Vec<ExportedUser>
     if conn.get_database_backend() == DbBackend::Sqlite {
         return sqlite_batch(&conn, after).await;
     }
-    let rows: Vec<(i64, String, String, DateTime<Utc>)> = Users::find()
+    let rows: Vec<Row> = Users::find()
         .select_only()
-        .columns([Column::Id, Column::Name, Column::Email, Column::CreatedAt])
+        .columns([
+            Column::Id,
+            Column::Name,
+            Column::Email,
+            Column::Bio,
+            Column::CreatedAt,
+            Column::UpdatedAt,
+        ])
         .filter(Column::Id.gt(after))
         .order_by_asc(Column::Id)
         .limit(BATCH)
@@ -60,21 +67,37 @@ async fn batch(conn: DatabaseConnection, after: i64) -> Result<Vec<ExportedUser>
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, email, created_at)| ExportedUser {
-            id,
-            name,
-            email,
-            created_at,
-        })
+        .map(
+            |(id, name, email, bio, created_at, updated_at)| ExportedUser {
+                id,
+                name,
+                email,
+                bio,
+                created_at,
+                updated_at,
+            },
+        )
         .collect())
 }
 
-/// A batch as one value: `[[id, name, email, created_at], …]`, built by SQLite.
+/// One user as the export reads it.
+type Row = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+/// A batch as one value: `[[id, name, email, bio, created_at, updated_at], …]`, built by
+/// SQLite.
 async fn sqlite_batch(conn: &DatabaseConnection, after: i64) -> Result<Vec<ExportedUser>> {
     let statement = Statement::from_sql_and_values(
         DbBackend::Sqlite,
-        "SELECT json_group_array(json_array(id, name, email, created_at)) AS batch \
-         FROM (SELECT id, name, email, created_at FROM users WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        "SELECT json_group_array(json_array(id, name, email, bio, created_at, updated_at)) \
+         AS batch FROM (SELECT id, name, email, bio, created_at, updated_at FROM users \
+         WHERE id > ?1 ORDER BY id LIMIT ?2)",
         [after.into(), (BATCH as i64).into()],
     );
     let Some(row) = conn.query_one_raw(statement).await? else {
@@ -84,24 +107,37 @@ async fn sqlite_batch(conn: &DatabaseConnection, after: i64) -> Result<Vec<Expor
     let rows: Vec<BatchRow<'_>> =
         serde_json::from_str(&text).map_err(|err| corrupt(err.to_string()))?;
     rows.into_iter()
-        .map(|BatchRow(id, name, email, created_at)| {
-            // Stored as sqlx writes a `DateTime<Utc>`: RFC 3339 text.
-            let created_at = DateTime::parse_from_rfc3339(&created_at)
-                .map_err(|err| corrupt(format!("{created_at:?}: {err}")))?
-                .with_timezone(&Utc);
+        .map(|BatchRow(id, name, email, bio, created_at, updated_at)| {
             Ok(ExportedUser {
                 id,
                 name,
                 email,
-                created_at,
+                bio,
+                created_at: instant(&created_at)?,
+                updated_at: instant(&updated_at)?,
             })
         })
         .collect()
 }
 
-/// One user of a SQLite batch; the timestamp is read in place when it has no escapes (always).
+/// A timestamp as sqlx writes a `DateTime<Utc>` to SQLite: RFC 3339 text.
+fn instant(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|err| corrupt(format!("{text:?}: {err}")))
+}
+
+/// One user of a SQLite batch; the timestamps are read in place when they have no escapes
+/// (always).
 #[derive(serde::Deserialize)]
-struct BatchRow<'a>(i64, String, String, #[serde(borrow)] Cow<'a, str>);
+struct BatchRow<'a>(
+    i64,
+    String,
+    String,
+    Option<String>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+);
 
 fn corrupt(reason: String) -> Error {
     Error::Corrupt {

@@ -21,6 +21,11 @@ pub mod builder {
 
 pub use reqwest;
 
+mod follow;
+pub use follow::{
+    FollowError, Followed, follow_account, follow_notification, following_with_token,
+};
+
 use std::time::Duration;
 
 /// How long a request may take, connecting included (progenitor's own default).

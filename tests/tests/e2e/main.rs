@@ -19,5 +19,6 @@ mod semantics;
 mod shutdown;
 mod slow_clients;
 mod spec;
+mod streams;
 mod takeover;
 mod users;

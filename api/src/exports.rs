@@ -10,12 +10,18 @@ mod csv;
 mod jsonl;
 mod timestamp;
 
-use crate::{auth::BearerAuth, errors::problem_for, reply::FromProblem, responses, tags::Tag};
+use crate::{
+    accept, auth::BearerAuth, errors::problem_for, reply::FromProblem, responses, tags::Tag,
+};
 use bytes::Bytes;
 use domain::users::{ExportedUser, UserService, UserStream};
 use futures_util::{Stream, StreamExt};
 use poem::{Body, Request, web::Data};
-use poem_openapi::{OpenApi, payload::Binary};
+use poem_openapi::{
+    OpenApi, ResponseContent,
+    payload::Binary,
+    registry::{MetaMediaType, MetaSchema, MetaSchemaRef},
+};
 
 /// The exports operations.
 #[derive(Default)]
@@ -37,13 +43,59 @@ responses! {
     problems {}
 }
 
+/// The media type of JSON Lines.
+const JSONL: &str = "application/jsonl";
+/// What the same bytes are sent as to a client that asks for bytes rather than JSON Lines.
+const OCTETS: &str = "application/octet-stream";
+
+/// JSON Lines as a response: `application/jsonl`, or the same bytes labelled
+/// `application/octet-stream` for a client that weighs that higher (a generator that knows no
+/// JSON Lines reads the body as bytes).
+pub struct JsonLines {
+    body: Body,
+    media: &'static str,
+}
+
+impl JsonLines {
+    /// `body`, labelled as `accept` prefers.
+    fn new(body: Body, accept: Option<&str>) -> Self {
+        let octets = accept::quality(accept, OCTETS) > accept::quality(accept, JSONL);
+        Self {
+            body,
+            media: if octets { OCTETS } else { JSONL },
+        }
+    }
+}
+
+impl ResponseContent for JsonLines {
+    fn media_types() -> Vec<MetaMediaType> {
+        [JSONL, OCTETS]
+            .into_iter()
+            .map(|content_type| MetaMediaType {
+                content_type,
+                schema: MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format(
+                    "string", "binary",
+                ))),
+            })
+            .collect()
+    }
+}
+
+impl poem::IntoResponse for JsonLines {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .content_type(self.media)
+            .body(self.body)
+    }
+}
+
 responses! {
     /// Responses of `GET /exports/users.jsonl`.
     pub enum UsersExportJsonl {
         /// Every user, ordered by id, as JSON Lines: one `UserOut` object per line, each line
-        /// ended by `\n`.
-        #[oai(status = 200, content_type = "application/jsonl")]
-        Ok(Binary<Body>, #[oai(header = "Content-Disposition")] String),
+        /// ended by `\n` (sent as `application/octet-stream` when `Accept` prefers that).
+        #[oai(status = 200)]
+        Ok(JsonLines, #[oai(header = "Content-Disposition")] String),
     }
     guarded("Only an admin may export users.");
     problems {}
@@ -95,14 +147,11 @@ impl ExportsApi {
         users: Data<&UserService>,
     ) -> UsersExportJsonl {
         match users.export(&auth.0) {
-            Ok(rows) => UsersExportJsonl::Ok(
-                Binary(Body::from_bytes_stream(chunked(
-                    rows,
-                    "",
-                    jsonl::write_line,
-                ))),
-                attachment("users.jsonl"),
-            ),
+            Ok(rows) => {
+                let lines = Body::from_bytes_stream(chunked(rows, "", jsonl::write_line));
+                let accept = req.header(poem::http::header::ACCEPT);
+                UsersExportJsonl::Ok(JsonLines::new(lines, accept), attachment("users.jsonl"))
+            }
             Err(err) => UsersExportJsonl::from_problem(problem_for(err, req.uri().path())),
         }
     }
@@ -220,6 +269,16 @@ mod api_tests {
             .await
             .0;
         assert_eq!(zstd.headers()["content-encoding"], "zstd");
+        let bytes = app
+            .client
+            .get("/exports/users.jsonl")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("accept", "application/octet-stream")
+            .send()
+            .await
+            .0;
+        assert_eq!(bytes.headers()["content-type"], "application/octet-stream");
+        assert_eq!(bytes.into_body().into_string().await.unwrap(), text);
     }
 
     #[tokio::test]

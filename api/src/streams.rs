@@ -234,11 +234,30 @@ impl<K: EventKind> Payload for EventStream<K> {
             ];
             MetaSchemaRef::Inline(Box::new(schema))
         };
-        let mut item = MetaSchema::new("object");
-        item.one_of = K::NAMES.iter().copied().map(event).collect();
-        let mut stream = MetaSchema::new_with_format("array", "event-stream");
-        stream.description = Some(K::DESCRIPTION);
-        stream.items = Some(Box::new(MetaSchemaRef::Inline(Box::new(item))));
+        let item = match K::NAMES {
+            [one] => event(one),
+            names => {
+                let mut item = MetaSchema::ANY;
+                item.one_of = names.iter().copied().map(event).collect();
+                MetaSchemaRef::Inline(Box::new(item))
+            }
+        };
+        let mut events = MetaSchema::new_with_format("array", "event-stream");
+        events.description = Some(K::DESCRIPTION);
+        events.items = Some(Box::new(item));
+        let mut text = MetaSchema::new("string");
+        text.description = Some(
+            "The stream as it is sent: Server-Sent Events text, whose events the other schema \
+             describes.",
+        );
+        // Either reading: a generated client that reads the body as text gets the text (a
+        // Python client generated from the array alone would fail to parse it), and the docs
+        // still name each event and its data.
+        let mut stream = MetaSchema::ANY;
+        stream.any_of = vec![
+            MetaSchemaRef::Inline(Box::new(text)),
+            MetaSchemaRef::Inline(Box::new(events)),
+        ];
         MetaSchemaRef::Inline(Box::new(stream))
     }
 

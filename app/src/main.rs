@@ -47,6 +47,12 @@ async fn main() -> anyhow::Result<()> {
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
     }));
+    // Every connection is a file: followed streams hold thousands at once. Raise the soft limit
+    // to the hard one, as a server should, rather than refuse connections at 1024.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => tracing::debug!(files, "open files allowed"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open files limit"),
+    }
     let running = app::start(&cli.settings, shutdown_signal()).await?;
     tracing::info!(addr = %running.addr, "listening");
     running.stopped.await??;

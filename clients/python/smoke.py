@@ -15,7 +15,7 @@ import uuid
 from service_api_client import AuthenticatedClient, Client
 from service_api_client.api.accounts import accounts_create, accounts_get, deposits_create, withdrawals_create
 from service_api_client.api.auth import tokens_create
-from service_api_client.api.notifications import notifications_create, notifications_get
+from service_api_client.api.notifications import notifications_create, notifications_events, notifications_get
 from service_api_client.api.users import users_create, users_patch
 from service_api_client.models import (
     AccountIn,
@@ -101,7 +101,15 @@ def main(base_url: str) -> None:
     assert isinstance(monitored, NotificationOut)
     check(isinstance(monitored.status, NotificationStatus), "status is the enum")
 
-    print("python smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202: ok")
+    # Its events (Server-Sent Events) from the first on (`Last-Event-ID: 0`), read as text to
+    # the end of the stream: after `sent`.
+    followed = notifications_events.sync_detailed(notification.id, client=api, last_event_id="0")
+    check(followed.status_code == 200 and isinstance(followed.parsed, str), f"stream: {followed}")
+    assert isinstance(followed.parsed, str)
+    names = [line.removeprefix("event: ") for line in followed.parsed.splitlines() if line.startswith("event: ")]
+    check(names[:1] == ["queued"] and names[-1:] == ["sent"], f"events: {names}")
+
+    print("python smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent: ok")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,22 @@ async function main(): Promise<void> {
   const status: components["schemas"]["NotificationStatus"] = accepted.data.status;
   check(["queued", "sending", "sent", "failed"].includes(status), "a status");
 
-  console.log("typescript smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202: ok");
+  // Its events (Server-Sent Events) from the first on (`Last-Event-ID: 0`), read as text to
+  // the end of the stream: after `sent`.
+  const followed = await api.GET("/notifications/{id}/events", {
+    params: { path: { id: accepted.data.id }, header: { "Last-Event-ID": "0" } },
+    parseAs: "text",
+  });
+  check(followed.response.status === 200 && typeof followed.data === "string", "a stream");
+  const names = followed.data
+    .split("\n")
+    .filter((line) => line.startsWith("event: "))
+    .map((line) => line.slice("event: ".length));
+  check(names[0] === "queued" && names[names.length - 1] === "sent", `events: ${names.join(", ")}`);
+
+  console.log(
+    "typescript smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent: ok",
+  );
 }
 
 await main();

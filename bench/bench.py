@@ -28,7 +28,11 @@ Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds time
   export       GET /exports/users.csv over 100,000 and 1,000,000 users inserted directly:
                rows/s and the server's peak RSS (VmHWM, /proc); then, for this service, the same
                export under each of gzip, br and zstd: bytes sent, rows/s and peak RSS
+               and the JSON Lines export (GET /exports/users.jsonl), identity and zstd
   download     a --download-mib MiB file uploaded, then downloaded whole with curl: MiB/s
+  followers    get_user (64 connections) alone, then while --followers idle followers of an
+               account's stream (GET /accounts/{id}/events) are connected (this service only):
+               req/s both ways and the service's RSS per idle follower
 
 Prints one line per measurement and a summary of medians with ratios, and writes the results
 as JSON (--json). --smoke runs everything briefly on small data, so that CI keeps the script
@@ -48,6 +52,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+import followers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -347,8 +353,9 @@ def main():
     parser.add_argument("--process-crash-only", action="store_true",
                         help="also measure this service with --durability process-crash-only (ours-pco)")
     parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,failed_login,refused_login,"
-                        "page,page_gzip,page_br,page_zstd,export,download")
+                        "page,page_gzip,page_br,page_zstd,export,download,followers")
     parser.add_argument("--download-mib", type=int, default=1024)
+    parser.add_argument("--followers", type=int, default=10000, help="idle followers of the followers scenario")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64, help="wrk's connections (1: latency at low load)")
     parser.add_argument("--rounds", type=int, default=3)
@@ -359,7 +366,7 @@ def main():
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.rounds, args.users, args.export_sizes = 1, 1, 20, "1000"
-        args.download_mib = 4
+        args.download_mib, args.followers = 4, 50
     scenarios = args.scenarios.split(",")
     work = tempfile.mkdtemp(prefix="bench-")
     targets, results = [], []
@@ -384,7 +391,7 @@ def main():
             targets.append(start_bare())
         print(f"{'scenario':12} {'target':8} {'round':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>7}")
         for round_ in range(1, args.rounds + 1):
-            for scenario in [s for s in scenarios if s not in ("export", "download")]:
+            for scenario in [s for s in scenarios if s not in ("export", "download", "followers")]:
                 for target in targets:
                     if target.name == "bare" and scenario != "get_user":
                         continue
@@ -417,6 +424,23 @@ def main():
                     print(f"{scenario:12} {target.name:8} {round_:>5} {result['rps']:>10.0f} "
                           f"{result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} {result['non2xx']:>7}{extra}",
                           flush=True)
+        if "followers" in scenarios:
+            ours = targets[0]
+            for round_ in range(1, args.rounds + 1):
+                alone = wrk(ours, "get_user.lua", args.duration, args.connections)
+                held, rss_before, rss_held = followers.hold(
+                    ours, args.followers, lambda: wrk(ours, "get_user.lua", args.duration, args.connections))
+                per_follower_kib = (rss_held - rss_before) * 1024 / args.followers
+                result = {"scenario": "followers", "target": ours.name, "round": round_,
+                          "followers": args.followers, "rps_alone": alone["rps"], "rps_with": held["rps"],
+                          "p99_ms_with": held["p99_ms"], "ratio": held["rps"] / alone["rps"],
+                          "rss_before_mib": rss_before, "rss_held_mib": rss_held,
+                          "rss_per_follower_kib": per_follower_kib}
+                results.append(result)
+                print(f"followers {ours.name} round {round_}: get_user {alone['rps']:.0f} req/s alone, "
+                      f"{held['rps']:.0f} with {args.followers} idle followers ({result['ratio']:.2f}x, "
+                      f"p99 {held['p99_ms']:.2f} ms); RSS {rss_before:.1f} -> {rss_held:.1f} MiB, "
+                      f"{per_follower_kib:.1f} KiB per follower", flush=True)
         if "export" in scenarios:
             for target in [t for t in targets if t.name != "bare"]:
                 target.stop()
@@ -453,6 +477,16 @@ def main():
                                 print(f"export {name:4} {size:>8} users as {encoding:8}: {sent:,} bytes, "
                                       f"{rows / seconds:,.0f} rows/s, peak RSS {coded['peak_rss_mib']:.1f} MiB",
                                       flush=True)
+                            for encoding in ("identity", "zstd"):
+                                target.reset_peak_rss()
+                                sent, seconds = fetch_size(target, "/exports/users.jsonl", encoding)
+                                lines = {"scenario": "export_jsonl", "target": name, "users": size,
+                                         "encoding": encoding, "bytes": sent, "rows_per_s": rows / seconds,
+                                         "peak_rss_mib": target.peak_rss_mib()}
+                                results.append(lines)
+                                print(f"export {name:4} {size:>8} users as JSON Lines, {encoding:8}: "
+                                      f"{sent:,} bytes, {rows / seconds:,.0f} rows/s, "
+                                      f"peak RSS {lines['peak_rss_mib']:.1f} MiB", flush=True)
                     finally:
                         target.stop()
         if "download" in scenarios:

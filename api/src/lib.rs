@@ -216,13 +216,10 @@ pub fn app(
         .nest("/docs", ui_page(swagger_ui))
         .nest("/rapidoc", ui_page(rapidoc))
         .nest("/", service)
-        .data(services.users)
-        .data(services.auth)
-        .data(services.accounts)
-        .data(services.notifications)
-        .data(services.files)
-        .data(services.readiness)
-        .data(streams::Followers::new(settings.streams.clone()))
+        .with(Provide {
+            services,
+            followers: streams::Followers::new(settings.streams.clone()),
+        })
         .with_if(
             !settings.cors_allowed_origins.is_empty(),
             cors(&settings.cors_allowed_origins),
@@ -231,6 +228,50 @@ pub fn app(
             edge::Edge::new(routes, settings.limits, metrics)
                 .trusting(settings.trusted_proxies.clone()),
         )
+}
+
+/// Gives every request the services (and the followers' cap) the operations take as `Data`:
+/// one layer, where a `.data()` per service would nest as many, each copying the request into a
+/// future that every connection's slot is sized for.
+struct Provide {
+    services: Services,
+    followers: Arc<streams::Followers>,
+}
+
+impl<E: Endpoint> poem::Middleware<E> for Provide {
+    type Output = Provided<E>;
+
+    fn transform(&self, inner: E) -> Provided<E> {
+        Provided {
+            inner,
+            services: self.services.clone(),
+            followers: self.followers.clone(),
+        }
+    }
+}
+
+/// The endpoint [`Provide`] wraps.
+struct Provided<E> {
+    inner: E,
+    services: Services,
+    followers: Arc<streams::Followers>,
+}
+
+impl<E: Endpoint> Endpoint for Provided<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: poem::Request) -> poem::Result<E::Output> {
+        let services = &self.services;
+        let extensions = req.extensions_mut();
+        extensions.insert(services.users.clone());
+        extensions.insert(services.auth.clone());
+        extensions.insert(services.accounts.clone());
+        extensions.insert(services.notifications.clone());
+        extensions.insert(services.files.clone());
+        extensions.insert(services.readiness.clone());
+        extensions.insert(self.followers.clone());
+        self.inner.call(req).await
+    }
 }
 
 /// Cross-origin access for the configured origins: the API's methods and request headers, and

@@ -27,14 +27,16 @@ tokio::task_local! {
 }
 
 /// Runs `handling`, a request's handling, keeping the rule its last refused parameter broke:
-/// its output, and that rule, when a parameter was refused.
-pub async fn keeping_refusals<F: Future>(handling: F) -> (F::Output, Option<Violation>) {
-    REFUSED
-        .scope(RefCell::new(None), async {
-            let output = handling.await;
-            (output, REFUSED.with(|refused| refused.borrow_mut().take()))
-        })
-        .await
+/// its output, and that rule, when a parameter was refused. (Not an `async fn`: one would hold
+/// `handling` twice, as its argument and in the scope it runs in, and every connection's slot is
+/// sized for the request's whole future.)
+pub fn keeping_refusals<F: Future>(
+    handling: F,
+) -> impl Future<Output = (F::Output, Option<Violation>)> {
+    REFUSED.scope(RefCell::new(None), async move {
+        let output = handling.await;
+        (output, REFUSED.with(|refused| refused.borrow_mut().take()))
+    })
 }
 
 /// A parameter's refusal for breaking `violation`'s rule: kept for [`keeping_refusals`], and

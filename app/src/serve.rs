@@ -98,7 +98,11 @@ where
             let app = app.clone();
             let req = poem::Request::from((req, local.clone(), remote.clone(), Scheme::HTTP));
             async move {
-                let resp: http::Response<_> = app.get_response(req).await.into();
+                // On the heap, for this request only: hyper keeps a slot the size of this future
+                // for the connection's whole life, and the application's future is tens of KiB,
+                // which every idle connection (a followed stream's, a keep-alive one) would
+                // hold.
+                let resp: http::Response<_> = Box::pin(app.get_response(req)).await.into();
                 Ok::<_, Infallible>(resp)
             }
         });

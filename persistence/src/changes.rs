@@ -15,7 +15,7 @@ use domain::{
     events::{Changes, Topic, Watch},
     ids::{AccountId, NotificationId},
 };
-use sea_orm::sqlx::postgres::{PgListener, PgPool};
+use sea_orm::sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::{
     collections::HashMap,
     sync::{
@@ -56,10 +56,17 @@ impl ChangeHub {
 
     /// A hub that also hears the changes other instances commit to the PostgreSQL database of
     /// `pool`, from a listener task of its own.
-    pub(crate) fn listening(pool: PgPool) -> Arc<Self> {
+    ///
+    /// The listener holds its connection for the process's life, so it connects beside `pool`
+    /// rather than from it: a pool of one would otherwise be left with nothing for requests.
+    pub(crate) fn listening(pool: &PgPool) -> Arc<Self> {
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
         let hub = Self::in_process();
         hub.hearing.store(false, Ordering::SeqCst);
-        let task = tokio::spawn(listen(pool, Arc::downgrade(&hub)));
+        let task = tokio::spawn(listen(own, Arc::downgrade(&hub)));
         *lock(&hub.listener) = Some(task.abort_handle());
         hub
     }

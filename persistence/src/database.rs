@@ -204,7 +204,7 @@ impl Database {
         let changes = if sqlite {
             ChangeHub::in_process()
         } else {
-            ChangeHub::listening(conn.get_postgres_connection_pool().clone())
+            ChangeHub::listening(conn.get_postgres_connection_pool())
         };
         Ok(Self {
             conn: conn.clone(),

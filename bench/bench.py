@@ -82,7 +82,7 @@ def call(method, url, body=None, token=None):
         return json.load(response)
 
 
-def wait_ready(base, path="/healthz"):
+def wait_ready(base, path="/readyz"):
     for _ in range(900):
         try:
             urllib.request.urlopen(base + path, timeout=1)

@@ -51,7 +51,7 @@ def start(data, workers):
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
+            urllib.request.urlopen(base + "/readyz", timeout=1)
             return process, base
         except OSError:
             time.sleep(0.1)

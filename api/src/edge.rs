@@ -18,7 +18,7 @@ use crate::{
     metrics::HttpMetrics,
     params,
     problem::PROBLEM_JSON,
-    route_table::RouteTable,
+    route_table::{RouteTable, Template},
 };
 use domain::Violation;
 use futures_util::{FutureExt, StreamExt};
@@ -211,6 +211,10 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             }
             let status = resp.status();
             let headers = resp.headers_mut();
+            let route = self.routes.route(&path);
+            if let Some(deprecated) = route.and_then(|route| route.deprecation(&method)) {
+                deprecated.mark(headers);
+            }
             headers.insert(REQUEST_ID, request_id);
             headers.insert(NOSNIFF.0, NOSNIFF.1);
             if status == StatusCode::REQUEST_TIMEOUT {
@@ -221,8 +225,8 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             let elapsed = started.elapsed();
-            let route = self.routes.template_of(&path);
-            self.metrics.observe(&method, route, status, elapsed);
+            self.metrics
+                .observe(&method, route.map(Template::path), status, elapsed);
             tracing::info!(
                 status = status.as_u16(),
                 micros = elapsed.as_micros() as u64,

@@ -22,7 +22,7 @@ pub struct Health {
 }
 
 responses! {
-    /// Responses of `GET /healthz`.
+    /// Responses of `GET /livez` and `GET /healthz`.
     pub enum HealthGet {
         /// The process is alive.
         #[oai(status = 200)]
@@ -49,16 +49,29 @@ responses! {
     }
 }
 
+/// The answer of a process that serves HTTP.
+fn alive() -> HealthGet {
+    HealthGet::Ok(Json(Health {
+        status: "ok".to_owned(),
+    }))
+}
+
 #[OpenApi(tag = "Tag::Operations")]
 impl HealthApi {
     /// Liveness
     ///
     /// Answers as long as the process serves HTTP; it checks no dependency.
+    #[oai(path = "/livez", method = "get", operation_id = "liveness_get")]
+    async fn live(&self) -> HealthGet {
+        alive()
+    }
+
+    /// Liveness (deprecated)
+    ///
+    /// `GET /livez` under its old name.
     #[oai(path = "/healthz", method = "get", operation_id = "health_get")]
     async fn health(&self) -> HealthGet {
-        HealthGet::Ok(Json(Health {
-            status: "ok".to_owned(),
-        }))
+        alive()
     }
 
     /// Readiness

@@ -12,6 +12,7 @@ pub mod body;
 pub mod client_addr;
 pub mod compression;
 pub mod conditional;
+pub mod deprecation;
 pub mod edge;
 pub mod errors;
 pub mod exports;
@@ -154,7 +155,7 @@ pub fn openapi() -> OpenApiService<Api, ()> {
     OpenApiService::new(
         Api::default(),
         "Service API",
-        env!("CARGO_PKG_VERSION"),
+        API_VERSION,
     )
     .description(DESCRIPTION)
     .license(LicenseObject::new("MIT").url("https://spdx.org/licenses/MIT.html"))
@@ -163,6 +164,11 @@ pub fn openapi() -> OpenApiService<Api, ()> {
         "The request's id: the client's `X-Request-Id` as sent (up to 1024 bytes), else a new one.",
     ))
 }
+
+/// The version of the API the service serves (the spec's `info.version`): a semantic version,
+/// raised with every change of the spec (see `docs/API-CHANGES.md`), whatever the crates'
+/// versions.
+pub const API_VERSION: &str = "1.2.0";
 
 /// The served spec, as a JSON value: poem-openapi's, completed by [`spec::complete`].
 pub fn spec_value() -> serde_json::Value {
@@ -193,6 +199,7 @@ pub fn app(
             "/problems",
             "/problems/",
             "/problems/{slug}",
+            deprecation::CHANGES_PATH,
         ],
     );
     // The UIs embed the document they are given: poem-openapi's own, swapped for the served one.
@@ -210,6 +217,7 @@ pub fn app(
             "/openapi.yaml",
             get(serve_spec).data(SpecDoc::yaml(spec_yaml)),
         )
+        .at(deprecation::CHANGES_PATH, get(api_changes))
         .at("/problems", get(problem_pages::index_page))
         .at("/problems/", get(problem_pages::index_page))
         .at("/problems/:slug", get(problem_pages::type_page))
@@ -272,6 +280,14 @@ impl<E: Endpoint> Endpoint for Provided<E> {
         extensions.insert(self.followers.clone());
         self.inner.call(req).await
     }
+}
+
+/// `GET /api-changes`: the changelog of the API, one entry per version, in Markdown.
+#[handler]
+fn api_changes() -> poem::Response {
+    deprecation::CHANGES
+        .with_content_type("text/markdown; charset=utf-8")
+        .into_response()
 }
 
 /// Cross-origin access for the configured origins: the API's methods and request headers, and

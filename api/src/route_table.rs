@@ -7,6 +7,7 @@
 //! renames path variables to `paramN`). The table is keyed by that pattern's shape, built once
 //! from the spec at start-up.
 
+use crate::deprecation::{self, Deprecated};
 use poem::http::Method;
 use serde_json::Value;
 use std::{collections::HashMap, sync::Arc};
@@ -21,13 +22,37 @@ pub struct RouteTable {
 
 /// One spec path, ready to match concrete paths against.
 #[derive(Debug)]
-struct Template {
+pub struct Template {
     /// The path split at `/`, `None` for a variable.
     segments: Vec<Option<String>>,
     /// The path itself (`/users/{id}`).
     path: Arc<str>,
     /// Its key in `routes`.
     shape: String,
+    /// Its deprecated operations, by method.
+    deprecated: Vec<(Method, &'static Deprecated)>,
+}
+
+impl Template {
+    /// The spec path (`/users/{id}`).
+    pub fn path(&self) -> &Arc<str> {
+        &self.path
+    }
+
+    /// The deprecation of its `method` operation (HEAD: GET's, unless it has its own).
+    pub fn deprecation(&self, method: &Method) -> Option<&'static Deprecated> {
+        let of = |wanted: &Method| {
+            self.deprecated
+                .iter()
+                .find(|(m, _)| m == wanted)
+                .map(|(_, d)| *d)
+        };
+        of(method).or_else(|| {
+            (*method == Method::HEAD)
+                .then(|| of(&Method::GET))
+                .flatten()
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +65,8 @@ struct RouteInfo {
     /// Method → the media types (without parameters) of its success bodies, for the operations
     /// that answer 406 when `Accept` takes none of them.
     produces: HashMap<Method, Vec<String>>,
+    /// Its deprecated operations, by method.
+    deprecated: Vec<(Method, &'static Deprecated)>,
 }
 
 /// Every method the API serves, in the order `Allow` lists them.
@@ -82,6 +109,10 @@ impl RouteTable {
                 if let Some(media) = negotiated(operation) {
                     info.produces.insert(method.clone(), media);
                 }
+                let id = operation.get("operationId").and_then(Value::as_str);
+                if let Some(deprecated) = id.and_then(deprecation::of) {
+                    info.deprecated.push((method.clone(), deprecated));
+                }
                 info.methods.push(method);
             }
         }
@@ -101,10 +132,17 @@ impl RouteTable {
                     .split('/')
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
                     .collect();
+                let shape = shape(path);
+                let deprecated = table
+                    .routes
+                    .get(&shape)
+                    .map(|info| info.deprecated.clone())
+                    .unwrap_or_default();
                 Template {
                     segments,
                     path: Arc::from(path),
-                    shape: shape(path),
+                    shape,
+                    deprecated,
                 }
             })
             .collect();
@@ -137,9 +175,9 @@ impl RouteTable {
             .is_some_and(|info| info.methods.contains(&Method::HEAD))
     }
 
-    /// The template (`/users/{id}`) of the spec path that `path` (`/users/7`) matches.
-    pub fn template_of(&self, path: &str) -> Option<&Arc<str>> {
-        self.matching(path).map(|template| &template.path)
+    /// The spec path (`/users/{id}`) that `path` (`/users/7`) matches.
+    pub fn route(&self, path: &str) -> Option<&Template> {
+        self.matching(path)
     }
 
     /// The media types `method path` answers with, when the edge negotiates them (the
@@ -263,7 +301,7 @@ mod tests {
     #[test]
     fn concrete_paths_map_to_their_spec_template() {
         let table = table();
-        let template = |path| table.template_of(path).map(|t| t.to_string());
+        let template = |path| table.route(path).map(|t| t.path().to_string());
         assert_eq!(template("/users/7").as_deref(), Some("/users/{id}"));
         assert_eq!(template("/users").as_deref(), Some("/users"));
         assert_eq!(template("/openapi.json").as_deref(), Some("/openapi.json"));

@@ -21,6 +21,8 @@ use serde_json::{Map, Value, json};
 /// The reference every problem response's schema is.
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
 
+#[cfg(test)]
+mod evolution;
 pub mod examples;
 pub mod yaml;
 
@@ -56,6 +58,10 @@ pub fn complete(generated: &str) -> Value {
                 .or_insert_with(|| Value::Array(Vec::new()));
             add_entity_tags(method == "get", operation);
             add_problem_examples(path, operation, &schemas);
+            let id = operation.get("operationId").and_then(Value::as_str);
+            if let Some(deprecated) = id.and_then(crate::deprecation::of) {
+                deprecated.document(operation);
+            }
         }
     }
     doc
@@ -235,7 +241,7 @@ fn typical_type(status: u16, instance: &str) -> Option<ProblemType> {
         (412, _) => T::PreconditionFailed,
         (428, _) => T::PreconditionRequired,
         (429, _) => T::TooManyLogins,
-        (503, "healthz") => T::Overloaded,
+        (503, "healthz" | "livez") => T::Overloaded,
         (503, _) => T::DatabaseUnavailable,
         (507, _) => T::StorageFull,
         _ => return None,

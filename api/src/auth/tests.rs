@@ -71,6 +71,7 @@ async fn only_signup_login_health_and_docs_are_open() {
         open,
         [
             "GET /healthz",
+            "GET /livez",
             "GET /readyz",
             "POST /auth/tokens",
             "POST /users"

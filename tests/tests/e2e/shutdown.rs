@@ -27,7 +27,7 @@ async fn shutdown_drains_requests_in_flight() {
     assert!(
         service
             .client
-            .get(service.url("/healthz"))
+            .get(service.url("/livez"))
             .send()
             .await
             .is_err()

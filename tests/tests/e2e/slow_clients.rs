@@ -40,7 +40,7 @@ async fn trickle(service: &Service, head: &str, drip: u8) -> (String, Duration) 
 #[tokio::test]
 async fn a_client_trickling_its_headers_is_cut_off_after_the_header_timeout() {
     let service = Service::start_with(|s| s.header_timeout_seconds = 1).await;
-    let (_, held) = trickle(&service, "GET /healthz HTTP/1.1\r\nX-Slow: ", b'a').await;
+    let (_, held) = trickle(&service, "GET /livez HTTP/1.1\r\nX-Slow: ", b'a').await;
     eprintln!("a client trickling its headers held the connection for {held:?}");
     assert!(
         held < Duration::from_secs(10),
@@ -49,7 +49,7 @@ async fn a_client_trickling_its_headers_is_cut_off_after_the_header_timeout() {
     // The service still answers everyone else.
     let ok = service
         .client
-        .get(service.url("/healthz"))
+        .get(service.url("/livez"))
         .send()
         .await
         .unwrap();
@@ -80,7 +80,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     let service = Service::start_with(|s| s.header_timeout_seconds = 1).await;
     let mut stream = TcpStream::connect(service.host_port()).await.unwrap();
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")
         .await
         .unwrap();
     let started = Instant::now();

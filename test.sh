@@ -4,7 +4,7 @@
 # own there and drops it afterwards), with the tests only PostgreSQL can serve, which the SQLite
 # run lists as ignored. Extra arguments go to cargo test.
 #
-# A test that needs an optional tool it cannot find (strace) says SKIPPED on stderr and passes;
+# A test that needs an optional tool it cannot find (strace, s3s-fs) says SKIPPED on stderr and passes;
 # under CI=true it fails instead, so that no check vanishes from CI unnoticed. The run ends by
 # naming what was skipped and how to install it.
 set -euo pipefail
@@ -22,6 +22,12 @@ if ! command -v strace >/dev/null 2>&1; then
   skipped+=("the durability trace checks (an fsync of the WAL before every acknowledged write,
     seen in the service's system calls): install strace, for example
         apt-get install strace")
+fi
+if [ -z "${S3S_FS:-}" ] && ! command -v s3s-fs >/dev/null 2>&1; then
+  skipped+=("the object-store tests (file bytes in an S3 bucket: the file suite again, the store
+    stopped and hanging, a SIGKILL during uploads, two instances sharing one bucket): install
+    s3s-fs, an S3 server over a directory that the tests start themselves, for example
+        cargo install s3s-fs --version 0.14.1 --features binary --locked")
 fi
 if [ ${#skipped[@]} -gt 0 ] && [ "${CI:-}" = true ]; then
   echo "CI=true, where nothing may be skipped, and these cannot run:"

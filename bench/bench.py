@@ -29,7 +29,9 @@ Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds time
                rows/s and the server's peak RSS (VmHWM, /proc); then, for this service, the same
                export under each of gzip, br and zstd: bytes sent, rows/s and peak RSS
                and the JSON Lines export (GET /exports/users.jsonl), identity and zstd
-  download     a --download-mib MiB file uploaded, then downloaded whole with curl: MiB/s
+  files        a --file-mib MiB file uploaded (streamed) and downloaded whole with curl, its bytes
+               on disk and in a bucket of s3s-fs (when installed): MiB/s and the service's peak
+               RSS during each (bench/files.py)
   followers    get_user (64 connections) alone, then while --followers idle followers of an
                account's stream (GET /accounts/{id}/events) are connected (this service only):
                req/s both ways and the service's RSS per idle follower
@@ -53,6 +55,7 @@ import tempfile
 import time
 import urllib.request
 
+import files
 import followers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -328,21 +331,6 @@ def fetch_size(target, path, encoding):
     return int(size), float(seconds)
 
 
-def download(target, mib):
-    """Uploads a file of `mib` MiB (streamed), then times downloading it whole with curl."""
-    token = call("POST", target.base + "/auth/tokens", ADMIN)["access_token"]
-    block = os.urandom(1 << 20)
-    request = urllib.request.Request(target.base + "/files/big.bin", data=(block for _ in range(mib)),
-                                     method="PUT", headers={"Authorization": "Bearer " + token,
-                                                            "Transfer-Encoding": "chunked"})
-    urllib.request.urlopen(request, timeout=600).read()
-    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{size_download} %{time_total}",
-                          "-H", "Authorization: Bearer " + token, target.base + "/files/big.bin"],
-                         capture_output=True, text=True, check=True).stdout
-    size, seconds = out.split()
-    return int(size) / (1 << 20) / float(seconds)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peer", action="store_true", help="also measure the FastAPI peer")
@@ -353,8 +341,8 @@ def main():
     parser.add_argument("--process-crash-only", action="store_true",
                         help="also measure this service with --durability process-crash-only (ours-pco)")
     parser.add_argument("--scenarios", default="get_user,read_mix,withdraw,transfer,create_user,failed_login,refused_login,"
-                        "page,page_gzip,page_br,page_zstd,export,download,followers")
-    parser.add_argument("--download-mib", type=int, default=1024)
+                        "page,page_gzip,page_br,page_zstd,export,files,followers")
+    parser.add_argument("--file-mib", type=int, default=1024, help="the size of the files scenario's file")
     parser.add_argument("--followers", type=int, default=10000, help="idle followers of the followers scenario")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64, help="wrk's connections (1: latency at low load)")
@@ -366,7 +354,7 @@ def main():
     args = parser.parse_args()
     if args.smoke:
         args.duration, args.rounds, args.users, args.export_sizes = 1, 1, 20, "1000"
-        args.download_mib, args.followers = 4, 50
+        args.file_mib, args.followers = 12, 50
     scenarios = args.scenarios.split(",")
     work = tempfile.mkdtemp(prefix="bench-")
     targets, results = [], []
@@ -391,7 +379,7 @@ def main():
             targets.append(start_bare())
         print(f"{'scenario':12} {'target':8} {'round':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>7}")
         for round_ in range(1, args.rounds + 1):
-            for scenario in [s for s in scenarios if s not in ("export", "download", "followers")]:
+            for scenario in [s for s in scenarios if s not in ("export", "files", "followers")]:
                 for target in targets:
                     if target.name == "bare" and scenario != "get_user":
                         continue
@@ -489,17 +477,8 @@ def main():
                                       f"peak RSS {lines['peak_rss_mib']:.1f} MiB", flush=True)
                     finally:
                         target.stop()
-        if "download" in scenarios:
-            target = start_ours("ours-download", work, extra_env={"MAX_FILE_BYTES": str(16 << 30)})
-            try:
-                result = {"scenario": "download", "target": "ours", "mib": args.download_mib,
-                          "mib_per_s": download(target, args.download_mib)}
-                result["peak_rss_mib"] = target.peak_rss_mib()
-                results.append(result)
-                print(f"download ours {args.download_mib} MiB: {result['mib_per_s']:,.0f} MiB/s, "
-                      f"peak RSS {result['peak_rss_mib']:.1f} MiB", flush=True)
-            finally:
-                target.stop()
+        if "files" in scenarios:
+            results += files.measure(start_ours, call, ADMIN, work, args.file_mib, args.rounds)
         summarize(results)
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "duration_s": args.duration, "rounds": args.rounds,
@@ -544,6 +523,18 @@ def summarize(results):
             line += f"  fsyncs/request {statistics.median(fsyncs):.3f}"
         if "get_user_p99_ms_during" in rows[0]:
             line += f"  (get_user p99 meanwhile {statistics.median(r['get_user_p99_ms_during'] for r in rows):.2f} ms)"
+        print(line)
+    moved = {}
+    for r in results:
+        if r["scenario"].startswith("files_"):
+            moved.setdefault((r["scenario"], r["store"]), []).append(r)
+    for (scenario, store), rows in sorted(moved.items()):
+        speed = statistics.median(r["mib_per_s"] for r in rows)
+        peak = statistics.median(r["peak_rss_mib"] for r in rows)
+        line = f"  {scenario:14} {store:6} {speed:>8,.0f} MiB/s  peak RSS {peak:.1f} MiB"
+        if store != "disk" and (scenario, "disk") in moved:
+            disk = statistics.median(r["mib_per_s"] for r in moved[(scenario, "disk")])
+            line += f"  {speed / disk:.2f}x the disk's speed"
         print(line)
 
 

@@ -177,6 +177,19 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
                 "The database does not answer; nothing was done. Retry shortly.".to_owned(),
             )
         }
+        Error::BlobStoreUnavailable(cause) => {
+            tracing::warn!(error = %cause, "file store unavailable");
+            of(
+                T::StorageUnavailable,
+                "The file store does not answer; nothing was done. Retry shortly.".to_owned(),
+            )
+        }
+        Error::UploadAbandoned => of(
+            T::StorageUnavailable,
+            "The upload took longer than the service keeps an unfinished upload; nothing was \
+             stored. Send it again."
+                .to_owned(),
+        ),
         Error::StorageFull(cause) => {
             tracing::error!(error = %cause, "storage full");
             of(
@@ -312,6 +325,8 @@ pub enum Refusal<'a> {
     TooManyFollowers,
     /// The database does not answer a readiness probe.
     NotReady,
+    /// The file store does not answer a readiness probe.
+    FileStoreNotReady,
     /// A range that the file of `size` bytes cannot satisfy.
     RangeNotSatisfiable {
         /// The file's size, in bytes.
@@ -393,6 +408,8 @@ pub fn refused(refusal: Refusal<'_>, instance: &str) -> ProblemBody {
         ),
         Refusal::NotReady => Problem::of(ProblemType::DatabaseUnavailable, instance)
             .with_detail("The database does not answer."),
+        Refusal::FileStoreNotReady => Problem::of(ProblemType::StorageUnavailable, instance)
+            .with_detail("The file store does not answer."),
         Refusal::RangeNotSatisfiable { size } => {
             let body = ProblemBody::from(blank(
                 StatusCode::RANGE_NOT_SATISFIABLE,

@@ -1,4 +1,4 @@
-//! Files: admins upload (`PUT /files/{name}`, streamed to disk, never held in memory) and
+//! Files: admins upload (`PUT /files/{name}`, streamed to storage, never held in memory) and
 //! delete; every user lists and downloads, with single byte ranges, strong `ETag`s and
 //! conditional requests.
 
@@ -31,6 +31,14 @@ use poem_openapi::{
     registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry},
 };
 use range::Wanted;
+
+/// The operations that move file bytes, whose 503 may come from the file store as well.
+pub(crate) const MOVING_BYTES: [&str; 2] = ["files_put", "files_get"];
+
+/// What their 503 says of the file store.
+pub(crate) const STORE_OUTAGE: &str = " For this operation, the file store too: it does not \
+    answer, refuses, or is slower than the service waits for it (about a second; type \
+    `storage-unavailable`), and nothing was stored.";
 
 /// The files operations.
 #[derive(Default)]
@@ -256,9 +264,10 @@ fn precondition(if_match: Option<&str>, if_none_match: Option<&str>) -> Precondi
 impl FilesApi {
     /// Upload a file
     ///
-    /// For admins. Streams the body (any content type) to disk, computing its size and
-    /// SHA-256, and makes it the file's content in one step: an upload that fails or is cut
-    /// short leaves the previous version whole. 201 when the file is new, 200 when replaced. No
+    /// For admins. Streams the body (any content type) to storage (a disk, or an S3 bucket that
+    /// every instance shares), computing its size and SHA-256, and makes it the file's content
+    /// in one step once storage holds all of it: an upload that fails or is cut short leaves the
+    /// previous version whole. 201 when the file is new, 200 when replaced. No
     /// body stores an empty file.
     #[oai(path = "/files/:name", method = "put", operation_id = "files_put")]
     // poem-openapi documents each parameter from its own argument; these are the headers.
@@ -324,7 +333,7 @@ impl FilesApi {
 
     /// Download a file
     ///
-    /// Streams the file from disk. A single `Range: bytes=…` gets 206 with that part; an
+    /// Streams the file from storage. A single `Range: bytes=…` gets 206 with that part; an
     /// `If-None-Match` naming the current `ETag` gets 304.
     #[oai(path = "/files/:name", method = "get", operation_id = "files_get")]
     #[allow(

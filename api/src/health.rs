@@ -38,14 +38,14 @@ responses! {
 responses! {
     /// Responses of `GET /readyz`.
     pub enum ReadinessGet {
-        /// The database answers: the service can serve requests.
+        /// The database and the file store answer: the service can serve requests.
         #[oai(status = 200)]
         Ok(Json<Health>),
     }
     problems {
         406 NotAcceptable: "`Accept` takes none of the media types this operation answers with (errors are problems whatever it says).",
         #[oai(header(name = "Retry-After", ty = "u64"))]
-        503 Unavailable: "The database does not answer; or more requests are in flight than the service takes at once (type `overloaded`). `Retry-After` says when to ask again.",
+        503 Unavailable: "The database does not answer (type `database-unavailable`), or the file store does not (type `storage-unavailable`); or more requests are in flight than the service takes at once (type `overloaded`). `Retry-After` says when to ask again.",
     }
 }
 
@@ -76,7 +76,7 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// Answers 200 when the database answers, 503 otherwise.
+    /// Answers 200 when the database and the file store answer, 503 otherwise.
     #[oai(path = "/readyz", method = "get", operation_id = "readiness_get")]
     async fn ready(&self, req: &Request, readiness: Data<&Arc<dyn Readiness>>) -> ReadinessGet {
         match readiness.check().await {
@@ -85,7 +85,11 @@ impl HealthApi {
             })),
             Err(err) => {
                 tracing::warn!(error = %err, "not ready");
-                ReadinessGet::Unavailable(errors::refused(Refusal::NotReady, req.uri().path()))
+                let refusal = match err {
+                    domain::Error::BlobStoreUnavailable(_) => Refusal::FileStoreNotReady,
+                    _ => Refusal::NotReady,
+                };
+                ReadinessGet::Unavailable(errors::refused(refusal, req.uri().path()))
             }
         }
     }

@@ -168,7 +168,7 @@ pub fn openapi() -> OpenApiService<Api, ()> {
 /// The version of the API the service serves (the spec's `info.version`): a semantic version,
 /// raised with every change of the spec (see `docs/API-CHANGES.md`), whatever the crates'
 /// versions.
-pub const API_VERSION: &str = "1.2.0";
+pub const API_VERSION: &str = "1.3.0";
 
 /// The served spec, as a JSON value: poem-openapi's, completed by [`spec::complete`].
 pub fn spec_value() -> serde_json::Value {

@@ -80,7 +80,8 @@ crate::scalar_type!(Id<T>, "Id", {
 impl<T: DomainId> ParseFromParameter for Id<T> {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         // Digits only: Rust's integer parser would also take `+1`, a second URL of user 1.
-        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        // At most 19 digits, as the schema says: leading zeros do not make a longer id valid.
+        let digits = (1..=19).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
         match value.parse::<i64>() {
             Ok(n) if digits => T::parse(n).map(Self).map_err(refusal),
             _ => Err(refusal(Violation::new(
@@ -285,9 +286,11 @@ crate::scalar_type!(LastEventId, "LastEventId", {
 
 impl ParseFromParameter for LastEventId {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-        match value.parse::<i64>() {
-            Ok(n) if digits => Ok(Self(n.unsigned_abs())),
+        // At most 19 digits, as the schema says: leading zeros do not make a longer id valid.
+        let digits = (1..=19).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+        // Every 19-digit number fits: one past the stream's last id just waits for newer ones.
+        match value.parse::<u64>() {
+            Ok(n) if digits => Ok(Self(n)),
             _ => Err(refusal(Violation::new(
                 "last_event_id_invalid",
                 "must be the `id` of an event of this stream: a non-negative integer",
@@ -334,6 +337,24 @@ mod tests {
         let (_, kept) =
             keeping_refusals(async { LimitParam::parse_from_parameter("7").is_ok() }).await;
         assert_eq!(kept, None, "nothing refused, nothing kept");
+    }
+
+    #[test]
+    fn a_last_event_id_is_at_most_19_digits_even_of_leading_zeros() {
+        let parsed = |value: &str| LastEventId::parse_from_parameter(value).ok();
+        assert_eq!(parsed("0"), Some(LastEventId(0)));
+        assert_eq!(parsed(&"0".repeat(19)), Some(LastEventId(0)));
+        assert_eq!(
+            parsed("9223372036854775807"),
+            Some(LastEventId(i64::MAX as u64))
+        );
+        assert_eq!(
+            parsed(&"9".repeat(19)),
+            Some(LastEventId(9_999_999_999_999_999_999))
+        );
+        for bad in [&"0".repeat(20), &"1".repeat(20), "", "-1", "+1", "1 "] {
+            assert_eq!(parsed(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -244,6 +244,13 @@ problem_types! {
         meaning: "The service's database does not answer, so the service cannot serve requests that need it.",
         remedy: "Retry after the `Retry-After` seconds; nothing acknowledged before is lost. A write that got this answer was not done: send it again (with the same `Idempotency-Key`, where it takes one).",
     }
+    /// The object store that keeps the files' bytes does not answer.
+    StorageUnavailable {
+        slug: "storage-unavailable", title: "File Storage Unavailable", status: SERVICE_UNAVAILABLE,
+        retry_after: 2,
+        meaning: "The object store that keeps the files' bytes does not answer, refuses, or answers slower than the service waits for it (about a second), so the service cannot read or write file bytes now. Everything else still works.",
+        remedy: "Retry after the `Retry-After` seconds; no stored file is lost. An upload that got this answer was not stored (the file keeps its previous version): send it again.",
+    }
     /// The disk has no room left for a write.
     StorageFull {
         slug: "storage-full", title: "Insufficient Storage", status: INSUFFICIENT_STORAGE,
@@ -354,7 +361,8 @@ mod tests {
             retried,
             [
                 (ProblemType::Overloaded, 1),
-                (ProblemType::DatabaseUnavailable, 2)
+                (ProblemType::DatabaseUnavailable, 2),
+                (ProblemType::StorageUnavailable, 2)
             ]
         );
     }

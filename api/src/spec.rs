@@ -59,6 +59,17 @@ pub fn complete(generated: &str) -> Value {
             add_entity_tags(method == "get", operation);
             add_problem_examples(path, operation, &schemas);
             let id = operation.get("operationId").and_then(Value::as_str);
+            if id.is_some_and(|id| crate::files::MOVING_BYTES.contains(&id)) {
+                let unavailable = operation
+                    .get_mut("responses")
+                    .and_then(|r| r.get_mut("503"));
+                if let Some(Value::String(text)) =
+                    unavailable.and_then(|r| r.get_mut("description"))
+                {
+                    text.push_str(crate::files::STORE_OUTAGE);
+                }
+            }
+            let id = operation.get("operationId").and_then(Value::as_str);
             if let Some(deprecated) = id.and_then(crate::deprecation::of) {
                 deprecated.document(operation);
             }

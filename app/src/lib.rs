@@ -5,6 +5,7 @@
 //! [`start`], and the `api` crate's tests wire through the same [`wire`], so they exercise
 //! exactly the router the binary serves.
 
+pub mod files_sweep;
 pub mod mail;
 pub mod metrics;
 pub mod serve;
@@ -85,8 +86,10 @@ pub async fn start(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    let sweep_grace = settings.files_sweep_grace()?;
     let wired = wiring::wire(settings, wiring::Overrides::default()).await?;
     let app = wired.endpoint();
+    let files = wired.services.files.clone();
     let Wired {
         db,
         keys,
@@ -105,6 +108,12 @@ pub async fn start(
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let stopping = stop.subscribe();
     let purge = tokio::spawn(purge_expired(keys, login_limits, stopping.clone()));
+    let sweep = tokio::spawn(files_sweep::run(
+        files,
+        sweep_grace,
+        Duration::from_secs(settings.files_sweep_interval_seconds.max(1)),
+        stopping.clone(),
+    ));
     let stopping_metrics = stopping.clone();
     let metrics_sources = metrics::Sources {
         http: http_metrics.clone(),
@@ -162,6 +171,7 @@ pub async fn start(
         }
         delivery.await.context("stopping the delivery worker")?;
         purge.await.context("stopping the purge")?;
+        sweep.await.context("stopping the sweep of file blobs")?;
         db.close().await.context("closing the database")?;
         Ok(())
     });

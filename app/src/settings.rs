@@ -40,9 +40,57 @@ pub struct Settings {
     #[arg(long, env = "MAX_FILE_BYTES", default_value_t = 100 << 20)]
     pub max_file_bytes: u64,
 
-    /// Directory of stored files. Default: `<data-dir>/files`.
+    /// Directory of stored files. Default: `<data-dir>/files`. Unused with `FILES_URL`.
     #[arg(long, env = "FILES_DIR")]
     pub files_dir: Option<PathBuf>,
+
+    /// Where file bytes are kept instead of `FILES_DIR`: an S3-compatible bucket,
+    /// `s3://bucket` or `s3://bucket/prefix`, reached with the `AWS_*` settings. Several
+    /// instances on one PostgreSQL database share it.
+    #[arg(long, env = "FILES_URL")]
+    pub files_url: Option<String>,
+
+    /// The S3 endpoint, for a store other than AWS (`http://` allows plain HTTP).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+
+    /// The S3 region (default: `us-east-1`).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+
+    /// The S3 access key id (default: the environment's credentials, such as an instance role).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub aws_access_key_id: Option<String>,
+
+    /// The S3 secret access key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+
+    /// The S3 session token, with temporary credentials.
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+    pub aws_session_token: Option<String>,
+
+    /// Virtual-hosted-style S3 requests (`bucket.endpoint/key`); default: path-style
+    /// (`endpoint/bucket/key`), which self-hosted stores need.
+    #[arg(
+        long,
+        env = "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+        default_value_t = false
+    )]
+    pub aws_virtual_hosted_style_request: bool,
+
+    /// Milliseconds a call to the file store may take before its request is answered 503.
+    #[arg(long, env = "FILES_STORE_TIMEOUT_MS", default_value_t = 1000)]
+    pub files_store_timeout_ms: u64,
+
+    /// Seconds an upload may stay unfinished before a sweep takes its process for dead and
+    /// removes what it stored; more than `BODY_TIMEOUT_SECONDS`.
+    #[arg(long, env = "FILES_SWEEP_GRACE_SECONDS", default_value_t = 3600)]
+    pub files_sweep_grace_seconds: u64,
+
+    /// Seconds between sweeps of blobs no file points at (the first at start-up).
+    #[arg(long, env = "FILES_SWEEP_INTERVAL_SECONDS", default_value_t = 600)]
+    pub files_sweep_interval_seconds: u64,
 
     /// Most password hashes computed at once (default: the number of CPUs).
     #[arg(long, env = "HASH_CONCURRENCY")]
@@ -237,6 +285,44 @@ impl Settings {
         self.files_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("files"))
+    }
+
+    /// Where file bytes are kept: the bucket of `FILES_URL`, else the files directory.
+    pub fn files_store(&self) -> anyhow::Result<persistence::FilesStore> {
+        let Some(url) = &self.files_url else {
+            return Ok(persistence::FilesStore::Disk(self.files_dir()));
+        };
+        anyhow::ensure!(
+            url.starts_with("s3://"),
+            "FILES_URL {url} must be an s3:// URL (leave it unset for FILES_DIR)"
+        );
+        anyhow::ensure!(
+            self.files_store_timeout_ms > 0,
+            "FILES_STORE_TIMEOUT_MS must be above 0"
+        );
+        Ok(persistence::FilesStore::S3(persistence::S3Settings {
+            url: url.clone(),
+            endpoint: self.aws_endpoint_url.clone(),
+            region: self.aws_region.clone(),
+            access_key_id: self.aws_access_key_id.clone(),
+            secret_access_key: self.aws_secret_access_key.clone(),
+            session_token: self.aws_session_token.clone(),
+            virtual_hosted_style: self.aws_virtual_hosted_style_request,
+            timeout: Duration::from_millis(self.files_store_timeout_ms),
+        }))
+    }
+
+    /// How long an unfinished upload is left alone by sweeps: refused when an upload may
+    /// still be receiving its body by then.
+    pub fn files_sweep_grace(&self) -> anyhow::Result<Duration> {
+        anyhow::ensure!(
+            self.files_sweep_grace_seconds > self.body_timeout_seconds,
+            "FILES_SWEEP_GRACE_SECONDS ({}) must be more than BODY_TIMEOUT_SECONDS ({}): a sweep \
+             would remove uploads still arriving",
+            self.files_sweep_grace_seconds,
+            self.body_timeout_seconds
+        );
+        Ok(Duration::from_secs(self.files_sweep_grace_seconds))
     }
 
     /// The directory of the file mail transport.

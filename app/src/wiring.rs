@@ -66,8 +66,8 @@ impl Wired {
     }
 }
 
-/// Connects to the database, applies migrations, wires the services over it, creates the
-/// admin the settings name and sweeps what interrupted uploads left.
+/// Connects to the database, applies migrations, wires the services over it and creates the
+/// admin the settings name.
 pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<Wired> {
     let db = Database::connect(&DatabaseSettings {
         url: settings.database_url(),
@@ -80,7 +80,7 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
     let storage = persistence::storage(
         &db,
         Duration::from_secs(settings.auth_cache_seconds),
-        settings.files_dir(),
+        &settings.files_store()?,
     )?;
     let key = HmacTokens::load_or_create_key(settings.token_key.as_deref(), &settings.data_dir)?;
     let mut tokens = HmacTokens::new(key, Duration::from_secs(settings.token_ttl_seconds))?;
@@ -102,14 +102,6 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
     )
     .await?;
     bootstrap_admin(settings, &services.users).await?;
-    let swept = services
-        .files
-        .sweep()
-        .await
-        .context("sweeping the files directory")?;
-    if swept > 0 {
-        tracing::info!(swept, "removed leftovers of interrupted uploads");
-    }
     let (stop, stopping) = watch::channel(false);
     Ok(Wired {
         services,

@@ -602,9 +602,8 @@ impl AccountService {
         let watch = self.changes.watch(Topic::Account(id));
         self.get(actor, id).await?;
         let after = match after {
-            Some(after) => i64::try_from(after)
-                .ok()
-                .and_then(|n| TransactionId::parse(n).ok()),
+            // Past the largest id, nothing comes after; 0 means from the first.
+            Some(after) => TransactionId::parse(i64::try_from(after).unwrap_or(i64::MAX)).ok(),
             None => {
                 let last = self.accounts.transactions(id, None, 1).await?;
                 last.first().map(|t| t.id)

@@ -98,6 +98,14 @@ pub enum Error {
     /// request may be retried shortly. The cause is for operators only.
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The file store does not answer now (stopped, unreachable, refusing, or slower than its
+    /// timeout): the request may be retried shortly. The cause is for operators only.
+    #[error("file store unavailable: {0}")]
+    BlobStoreUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An upload outlasted the sweeps' grace period and a sweep gave it up before it was
+    /// committed; nothing was stored.
+    #[error("the upload outlasted the grace period of sweeps and was given up")]
+    UploadAbandoned,
     /// Storage has no room left for the write (a full disk); nothing was stored.
     #[error("storage full: {0}")]
     StorageFull(#[source] Box<dyn std::error::Error + Send + Sync>),

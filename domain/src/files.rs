@@ -14,13 +14,18 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_core::stream::BoxStream;
-use std::{ops::Range, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    ops::Range,
+    sync::Arc,
+    time::Duration,
+};
 
 pub mod name;
 pub use name::FileName;
 
 /// Where a file's bytes are kept: an opaque key of the blob store, never derived from a name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BlobId(pub String);
 
 /// A stored file's metadata.
@@ -76,6 +81,15 @@ pub struct Put {
 /// A stream of bytes, as uploaded or as read back.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
+/// What a sweep needs to know of the blobs: those files point at, and the uploads under way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlobOwners {
+    /// Every blob some file points at.
+    pub files: HashSet<BlobId>,
+    /// Every upload begun and neither committed nor given up: its blob and when it began.
+    pub uploads: HashMap<BlobId, DateTime<Utc>>,
+}
+
 /// Where file metadata is stored.
 #[async_trait]
 pub trait FileRepository: Send + Sync {
@@ -85,8 +99,17 @@ pub trait FileRepository: Send + Sync {
     /// Up to `limit` files with names after `after`, by name.
     async fn list(&self, after: Option<FileName>, limit: usize) -> Result<Vec<FileInfo>>;
 
-    /// Makes `version` the file's content (creating the file or replacing its bytes) in one
-    /// transaction, when `precondition` holds of the file as it is there.
+    /// Records that an upload into `blob` begins at `at`: until it is committed or given up,
+    /// sweeps leave its blob alone.
+    async fn begin_upload(&self, blob: &BlobId, at: DateTime<Utc>) -> Result<()>;
+
+    /// Forgets the upload into `blob` (it failed, or a sweep gives it up); whether it was still
+    /// recorded (false: it was committed or given up already).
+    async fn end_upload(&self, blob: &BlobId) -> Result<bool>;
+
+    /// Makes `version` the file's content (creating the file or replacing its bytes) and ends
+    /// its upload, in one transaction, when `precondition` holds of the file as it is there.
+    /// [`Error::UploadAbandoned`] when a sweep gave the upload up first.
     async fn put(&self, version: NewVersion, precondition: &Precondition<FileInfo>) -> Result<Put>;
 
     /// Forgets `name`, when `precondition` holds of it in the deleting transaction; returns its
@@ -97,25 +120,31 @@ pub trait FileRepository: Send + Sync {
         precondition: &Precondition<FileInfo>,
     ) -> Result<BlobId>;
 
-    /// Every blob some file points at (for sweeping orphans at start-up).
-    async fn blobs(&self) -> Result<Vec<BlobId>>;
+    /// The blobs files point at and the uploads under way, read at one moment.
+    async fn blob_owners(&self) -> Result<BlobOwners>;
 }
 
 /// Where file bytes are stored.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Writes `bytes` to a new blob, durably, computing its size and SHA-256. When the stream
-    /// fails ([`Error::Upload`]) or storage does, nothing is left behind.
-    async fn stage(&self, bytes: ByteStream) -> Result<StagedBlob>;
+    /// A blob id never used before (no I/O: the upload is recorded under it first).
+    fn allocate(&self) -> BlobId;
+
+    /// Writes `bytes` to the blob `blob`, durably, computing its size and SHA-256. When the
+    /// stream fails ([`Error::Upload`]) or storage does, nothing is left behind.
+    async fn stage(&self, blob: BlobId, bytes: ByteStream) -> Result<StagedBlob>;
 
     /// The bytes `range` of `blob`, streamed from storage.
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> Result<ByteStream>;
 
-    /// Removes a blob no file points at any more.
+    /// Removes a blob (and whatever an unfinished write of it left); no error when it is gone.
     async fn remove(&self, blob: &BlobId) -> Result<()>;
 
-    /// Removes leftovers of interrupted uploads and blobs not in `keep`; returns how many.
-    async fn sweep(&self, keep: &[BlobId]) -> Result<usize>;
+    /// Every blob in the store, whole or still being written.
+    async fn list(&self) -> Result<Vec<BlobId>>;
+
+    /// `Ok` when the store answers; [`Error::BlobStoreUnavailable`] otherwise.
+    async fn check(&self) -> Result<()>;
 }
 
 /// The files use cases.
@@ -141,8 +170,17 @@ impl FileService {
         precondition: Precondition<FileInfo>,
     ) -> Result<(FileInfo, PutOutcome)> {
         actor.require_admin("Only an admin may upload files.")?;
-        let staged = self.blobs.stage(bytes).await?;
-        let blob = staged.blob.clone();
+        // Recorded before a byte is stored, so that a sweep, which lists the store before it
+        // reads the records, never takes this blob for an orphan while it is written.
+        let blob = self.blobs.allocate();
+        self.files.begin_upload(&blob, now()).await?;
+        let staged = match self.blobs.stage(blob.clone(), bytes).await {
+            Ok(staged) => staged,
+            Err(err) => {
+                self.give_up(&blob).await;
+                return Err(err);
+            }
+        };
         let version = NewVersion {
             name: name.clone(),
             staged,
@@ -157,6 +195,7 @@ impl FileService {
             }
             Err(err) => {
                 self.discard(&blob).await;
+                self.give_up(&blob).await;
                 Err(err)
             }
         }
@@ -200,10 +239,51 @@ impl FileService {
         Ok(())
     }
 
-    /// Removes what interrupted uploads and replacements left behind.
-    pub async fn sweep(&self) -> Result<usize> {
-        let keep = self.files.blobs().await?;
-        self.blobs.sweep(&keep).await
+    /// Removes the blobs no file points at: those replaced or deleted whose removal failed,
+    /// and those of uploads begun more than `grace` ago and never committed (their process
+    /// died). Safe in any number of instances at once: a blob is listed before the records are
+    /// read, an upload is recorded before its first byte is stored, and an upload given up
+    /// here can no longer be committed. Returns how many blobs it removed.
+    pub async fn sweep(&self, grace: Duration) -> Result<usize> {
+        let stored = self.blobs.list().await?;
+        let owners = self.files.blob_owners().await?;
+        let cutoff = now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let mut removed = 0;
+        for blob in &stored {
+            if owners.files.contains(blob) {
+                continue;
+            }
+            match owners.uploads.get(blob) {
+                Some(began) if *began > cutoff => continue,
+                // Committed since the read (or given up by another sweep): not ours to remove.
+                Some(_) if !self.files.end_upload(blob).await? => continue,
+                _ => {}
+            }
+            self.blobs.remove(blob).await?;
+            removed += 1;
+        }
+        let stored: HashSet<&BlobId> = stored.iter().collect();
+        for (blob, began) in &owners.uploads {
+            if *began <= cutoff && !stored.contains(blob) {
+                // Died before its blob was whole: what the store keeps of it goes too.
+                if self.files.end_upload(blob).await? {
+                    self.blobs.remove(blob).await?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Whether the blob store answers.
+    pub async fn check(&self) -> Result<()> {
+        self.blobs.check().await
+    }
+
+    /// Forgets a failed upload's record; a failure only leaves it for a sweep to give up.
+    async fn give_up(&self, blob: &BlobId) {
+        if let Err(err) = self.files.end_upload(blob).await {
+            tracing::warn!(error = %err, blob = %blob.0, "cannot forget a failed upload; a sweep will");
+        }
     }
 
     /// Removes a blob nothing points at; a failure only leaves garbage for the next sweep.
@@ -213,6 +293,9 @@ impl FileService {
         }
     }
 }
+
+#[cfg(test)]
+mod service_tests;
 
 #[cfg(test)]
 mod tests {

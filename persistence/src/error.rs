@@ -36,6 +36,12 @@ pub enum Error {
     /// The database gave no answer within the time allowed.
     #[error("the database did not answer within {0:?}")]
     Unanswered(std::time::Duration),
+    /// The object store refused or failed a call.
+    #[error("object store error: {0}")]
+    Store(#[from] object_store::Error),
+    /// The object store gave no answer within the time allowed.
+    #[error("the object store did not answer within {0:?}")]
+    StoreTimeout(std::time::Duration),
     /// The settings name no usable database.
     #[error("invalid database settings: {0}")]
     Settings(String),
@@ -49,6 +55,7 @@ impl From<Error> for domain::Error {
         match err.outage() {
             Some(Outage::Unavailable) => return domain::Error::Unavailable(Box::new(err)),
             Some(Outage::Full) => return domain::Error::StorageFull(Box::new(err)),
+            Some(Outage::Store) => return domain::Error::BlobStoreUnavailable(Box::new(err)),
             None => {}
         }
         match err {
@@ -69,6 +76,8 @@ pub enum Outage {
     Unavailable,
     /// The disk is full.
     Full,
+    /// The object store does not answer, refuses, or is slower than its timeout.
+    Store,
 }
 
 impl Error {
@@ -79,6 +88,7 @@ impl Error {
             Error::Io(io) => io_outage(io),
             Error::Commit(failed) => failed.outage(),
             Error::Unanswered(_) => Some(Outage::Unavailable),
+            Error::Store(_) | Error::StoreTimeout(_) => Some(Outage::Store),
             _ => None,
         }
     }

@@ -1,11 +1,11 @@
-//! Files: metadata in SQL ([`SqlFileRepository`]) and bytes on disk ([`FsBlobStore`]).
+//! Files: metadata in SQL ([`SqlFileRepository`]), bytes in a blob store: a directory on disk
+//! ([`FsBlobStore`], the default) or an S3-compatible bucket ([`S3BlobStore`]).
 //!
-//! Every version of a file is a blob of its own, `.blob-<uuid>` in the files directory. An
-//! upload streams into `.upload-<uuid>` (hashing as it goes), syncs it, and renames it to its
-//! blob name: a blob is complete if and only if it has that name. Then one statement points the
-//! file's row at it, and the old blob is removed. A crash anywhere leaves the previous version
-//! or the new one, whole; [`FsBlobStore::sweep`] removes what it left behind. The only paths
-//! ever opened are built here from generated ids, never from a client's input.
+//! Every version of a file is a blob of its own, under a key generated for it, never derived
+//! from a client's input. An upload is recorded (`file_uploads`) before its first byte is
+//! stored; once the store holds the whole blob, one transaction points the file's row at it and
+//! ends the record, and the old blob is removed. A crash anywhere leaves the previous version or
+//! the new one, whole; a sweep ([`domain::files::FileService::sweep`]) removes what it left.
 
 use crate::{
     Database,
@@ -13,26 +13,23 @@ use crate::{
     error::{Error, Result, in_storage, stored},
 };
 use async_trait::async_trait;
-use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use domain::{
-    files::{
-        BlobId, BlobStore, ByteStream, FileInfo, FileName, FileRepository, NewVersion, Put,
-        StagedBlob,
-    },
+    files::{BlobId, BlobOwners, FileInfo, FileName, FileRepository, NewVersion, Put},
     precondition::Precondition,
     users::PutOutcome,
 };
-use futures_util::{StreamExt, TryStreamExt};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use sha2::{Digest, Sha256};
-use std::{
-    ops::Range,
-    path::{Path, PathBuf},
-};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+mod disk;
+mod s3;
+
+pub use disk::FsBlobStore;
+pub use s3::{S3BlobStore, S3Settings};
 
 /// The `files` table.
 pub(crate) mod entity {
@@ -57,7 +54,27 @@ pub(crate) mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The `file_uploads` table: uploads under way.
+pub(crate) mod upload {
+    use sea_orm::entity::prelude::*;
+
+    /// An upload begun and neither committed nor given up.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "file_uploads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub blob: String,
+        pub began_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 use entity::{ActiveModel, Column, Entity as Files, Model};
+use upload::Entity as Uploads;
 
 /// File metadata stored in the service's database.
 #[derive(Clone)]
@@ -125,6 +142,12 @@ impl FileRepository for SqlFileRepository {
             })?;
             let txn = self.db.begin_write().await?;
             let existing = self.checked(&txn, &name, precondition).await?;
+            let ended = Uploads::delete_by_id(staged.blob.0.as_str())
+                .exec(txn.conn()?)
+                .await?;
+            if ended.rows_affected == 0 {
+                return Err(domain::Error::UploadAbandoned.into());
+            }
             let (model, outcome, replaced) = match existing {
                 Some(old) => {
                     let replaced = BlobId(old.blob.clone());
@@ -177,15 +200,49 @@ impl FileRepository for SqlFileRepository {
         .await
     }
 
-    async fn blobs(&self) -> domain::Result<Vec<BlobId>> {
+    async fn begin_upload(&self, blob: &BlobId, at: DateTime<Utc>) -> domain::Result<()> {
         in_storage(async {
-            let blobs: Vec<String> = Files::find()
+            let txn = self.db.begin_write().await?;
+            let row = upload::ActiveModel {
+                blob: Set(blob.0.clone()),
+                began_at: Set(at),
+            };
+            Uploads::insert(row).exec(txn.conn()?).await?;
+            txn.commit().await
+        })
+        .await
+    }
+
+    async fn end_upload(&self, blob: &BlobId) -> domain::Result<bool> {
+        in_storage(async {
+            let txn = self.db.begin_write().await?;
+            let ended = Uploads::delete_by_id(blob.0.as_str())
+                .exec(txn.conn()?)
+                .await?;
+            txn.commit().await?;
+            Ok(ended.rows_affected > 0)
+        })
+        .await
+    }
+
+    async fn blob_owners(&self) -> domain::Result<BlobOwners> {
+        in_storage(async {
+            // Uploads first: one committed between the two reads is then seen as an upload
+            // (its record read before the commit ended it), never as nobody's blob.
+            let uploads = Uploads::find().all(self.db.conn()).await?;
+            let files: Vec<String> = Files::find()
                 .select_only()
                 .column(Column::Blob)
                 .into_tuple()
                 .all(self.db.conn())
                 .await?;
-            Ok(blobs.into_iter().map(BlobId).collect())
+            Ok(BlobOwners {
+                files: files.into_iter().map(BlobId).collect(),
+                uploads: uploads
+                    .into_iter()
+                    .map(|row| (BlobId(row.blob), row.began_at))
+                    .collect(),
+            })
         })
         .await
     }
@@ -205,141 +262,32 @@ fn to_domain(model: Model) -> Result<FileInfo> {
     })
 }
 
-const BLOB_PREFIX: &str = ".blob-";
-const UPLOAD_PREFIX: &str = ".upload-";
-/// Bytes per read when streaming a blob out.
-const READ_CHUNK: usize = 256 * 1024;
-
-/// File bytes in a directory of blobs.
-#[derive(Clone)]
-pub struct FsBlobStore {
-    dir: PathBuf,
+/// The size and SHA-256 of bytes as they stream past.
+#[derive(Default)]
+struct Digest256 {
+    hasher: Sha256,
+    size: u64,
 }
 
-impl FsBlobStore {
-    /// A store in `dir`, created when missing.
-    pub fn new(dir: PathBuf) -> Result<Self> {
-        std::fs::create_dir_all(&dir).map_err(|err| {
-            Error::Settings(format!(
-                "cannot create the files directory {}: {err}",
-                dir.display()
-            ))
-        })?;
-        Ok(Self { dir })
+impl Digest256 {
+    fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
     }
 
-    /// The path of `blob`, if it is a blob id this store made.
-    fn path(&self, blob: &BlobId) -> Result<PathBuf> {
-        let uuid = blob.0.strip_prefix(BLOB_PREFIX).unwrap_or_default();
-        if uuid::Uuid::try_parse(uuid).is_err() {
-            return Err(Error::Corrupt {
-                what: "blob id",
-                reason: blob.0.clone(),
-            });
-        }
-        Ok(self.dir.join(&blob.0))
-    }
-
-    /// Streams `bytes` into a new file at `path` and syncs it: its size and SHA-256 (hex).
-    async fn write_to(&self, path: &Path, mut bytes: ByteStream) -> Result<(u64, String)> {
-        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        while let Some(chunk) = bytes.next().await {
-            let chunk = chunk.map_err(domain::Error::Upload)?;
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
-            file.write_all(&chunk).await.map_err(io)?;
-        }
-        file.sync_all().await.map_err(io)?;
-        let sha256 = hasher
+    /// The size and the SHA-256 as lower-case hex.
+    fn finish(self) -> (u64, String) {
+        let sha256 = self
+            .hasher
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        Ok((size, sha256))
+        (self.size, sha256)
     }
 }
 
-#[async_trait]
-impl BlobStore for FsBlobStore {
-    async fn stage(&self, bytes: ByteStream) -> domain::Result<StagedBlob> {
-        in_storage(async {
-            let id = uuid::Uuid::new_v4();
-            let upload = self.dir.join(format!("{UPLOAD_PREFIX}{id}"));
-            let result = self.write_to(&upload, bytes).await;
-            let (size, sha256) = match result {
-                Ok(written) => written,
-                Err(err) => {
-                    // Nothing half-written stays behind, whatever went wrong.
-                    let _ = tokio::fs::remove_file(&upload).await;
-                    return Err(err);
-                }
-            };
-            let blob = BlobId(format!("{BLOB_PREFIX}{id}"));
-            tokio::fs::rename(&upload, self.path(&blob)?)
-                .await
-                .map_err(io)?;
-            sync_dir(&self.dir).await?;
-            Ok(StagedBlob { blob, size, sha256 })
-        })
-        .await
-    }
-
-    async fn read(&self, blob: &BlobId, range: Range<u64>) -> domain::Result<ByteStream> {
-        in_storage(async {
-            let mut file = tokio::fs::File::open(self.path(blob)?).await.map_err(io)?;
-            file.seek(std::io::SeekFrom::Start(range.start))
-                .await
-                .map_err(io)?;
-            let window = file.take(range.end.saturating_sub(range.start));
-            let chunks = tokio_util::io::ReaderStream::with_capacity(window, READ_CHUNK);
-            Ok(chunks.map_ok(Bytes::from).boxed())
-        })
-        .await
-    }
-
-    async fn remove(&self, blob: &BlobId) -> domain::Result<()> {
-        in_storage(async {
-            match tokio::fs::remove_file(self.path(blob)?).await {
-                Ok(()) => Ok(()),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(err) => Err(io(err)),
-            }
-        })
-        .await
-    }
-
-    async fn sweep(&self, keep: &[BlobId]) -> domain::Result<usize> {
-        in_storage(async {
-            let mut entries = tokio::fs::read_dir(&self.dir).await.map_err(io)?;
-            let mut removed = 0;
-            while let Some(entry) = entries.next_entry().await.map_err(io)? {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let orphan = name.starts_with(UPLOAD_PREFIX)
-                    || (name.starts_with(BLOB_PREFIX) && !keep.iter().any(|blob| blob.0 == name));
-                if orphan {
-                    tokio::fs::remove_file(entry.path()).await.map_err(io)?;
-                    removed += 1;
-                }
-            }
-            Ok(removed)
-        })
-        .await
-    }
-}
-
-/// Syncs a directory, so that a rename in it survives a crash of the machine.
-async fn sync_dir(dir: &Path) -> Result<()> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-        .await?
-        .map_err(io)
-}
-
-fn io(err: std::io::Error) -> Error {
-    Error::Io(err)
-}
-
+#[cfg(test)]
+mod contract;
 #[cfg(test)]
 mod tests;

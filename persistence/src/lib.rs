@@ -18,13 +18,15 @@ pub mod notifications;
 pub mod passwords;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_database;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_object_store;
 pub mod tokens;
 pub mod users;
 
 pub use accounts::SqlAccountRepository;
 pub use database::{CommitStats, Database, DatabaseSettings, Durability, PoolStats};
 pub use error::Error;
-pub use files::{FsBlobStore, SqlFileRepository};
+pub use files::{FsBlobStore, S3BlobStore, S3Settings, SqlFileRepository};
 pub use idempotency::SqlIdempotencyStore;
 pub use login_limits::SqlLoginLimits;
 pub use notifications::SqlNotificationRepository;
@@ -32,15 +34,30 @@ pub use passwords::Argon2Hasher;
 pub use tokens::HmacTokens;
 pub use users::SqlUserRepository;
 
+use async_trait::async_trait;
+use domain::{files::BlobStore, health::Readiness};
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
+/// Where file bytes are kept.
+#[derive(Debug, Clone)]
+pub enum FilesStore {
+    /// A directory on this machine's disk.
+    Disk(PathBuf),
+    /// An S3-compatible bucket, which several instances share.
+    S3(S3Settings),
+}
+
 /// Every repository over `db`: users (whose token checks are cached for `auth_cache`), accounts,
-/// idempotency keys, the outbox, files (with their bytes under `files_dir`) and login limits.
+/// idempotency keys, the outbox, files (with their bytes in `files`) and login limits.
 pub fn storage(
     db: &Database,
     auth_cache: Duration,
-    files_dir: PathBuf,
+    files: &FilesStore,
 ) -> Result<domain::storage::Storage, Error> {
+    let blobs: Arc<dyn BlobStore> = match files {
+        FilesStore::Disk(dir) => Arc::new(FsBlobStore::new(dir.clone())?),
+        FilesStore::S3(settings) => Arc::new(S3BlobStore::new(settings)?),
+    };
     Ok(domain::storage::Storage {
         users: Arc::new(SqlUserRepository::new(db.clone(), auth_cache)),
         accounts: Arc::new(SqlAccountRepository::new(db.clone())),
@@ -48,8 +65,25 @@ pub fn storage(
         outbox: Arc::new(SqlNotificationRepository::new(db.clone())),
         files: Arc::new(SqlFileRepository::new(db.clone())),
         login_limits: Arc::new(SqlLoginLimits::new(db.clone())),
-        blobs: Arc::new(FsBlobStore::new(files_dir)?),
-        readiness: Arc::new(db.clone()),
+        readiness: Arc::new(StorageReadiness {
+            db: db.clone(),
+            blobs: blobs.clone(),
+        }),
+        blobs,
         changes: db.changes(),
     })
+}
+
+/// Ready when the database answers, and then the blob store.
+struct StorageReadiness {
+    db: Database,
+    blobs: Arc<dyn BlobStore>,
+}
+
+#[async_trait]
+impl Readiness for StorageReadiness {
+    async fn check(&self) -> domain::Result<()> {
+        self.db.check().await?;
+        self.blobs.check().await
+    }
 }

@@ -13,7 +13,7 @@ pub mod process;
 pub mod smtp;
 pub mod typed;
 
-use persistence::test_database::TestDatabase;
+use persistence::{test_database::TestDatabase, test_object_store::TestS3};
 use sha2::{Digest, Sha256};
 use std::{
     fmt::Display,
@@ -45,7 +45,21 @@ pub struct TestStorage {
     dir: tempfile::TempDir,
     /// The database.
     pub db: TestDatabase,
+    /// The S3 server whose bucket keeps the file bytes, when they are not on disk.
+    pub bucket: Option<TestS3>,
 }
+
+/// Where a test keeps file bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilesAt {
+    /// In the data directory (the default).
+    Disk,
+    /// In a bucket of an S3 server (`s3s-fs`) of the test's own.
+    Bucket,
+}
+
+/// The key prefix of the files in a test's bucket.
+const BUCKET_PREFIX: &str = "files";
 
 impl TestStorage {
     /// A fresh directory and database.
@@ -53,6 +67,7 @@ impl TestStorage {
         Self {
             dir: tempfile::tempdir().expect("temporary directory"),
             db: TestDatabase::new().await,
+            bucket: None,
         }
     }
 
@@ -62,6 +77,7 @@ impl TestStorage {
         Self {
             dir: tempfile::tempdir().expect("temporary directory"),
             db: TestDatabase::postgres_required().await,
+            bucket: None,
         }
     }
 
@@ -70,12 +86,84 @@ impl TestStorage {
         Self {
             dir: tempfile::tempdir().expect("temporary directory"),
             db: TestDatabase::sqlite(),
+            bucket: None,
         }
+    }
+
+    /// A fresh storage keeping file bytes at `files`; `None` when that is a bucket and no S3
+    /// server is installed (the test `test` says it skipped; under `CI=true` it fails).
+    pub async fn with_files(files: FilesAt, test: &str) -> Option<Self> {
+        let storage = Self::new().await;
+        storage.keeping_files(files, test)
+    }
+
+    /// This storage, with file bytes at `files` (see [`TestStorage::with_files`]).
+    pub fn keeping_files(mut self, files: FilesAt, test: &str) -> Option<Self> {
+        if files == FilesAt::Bucket {
+            self.bucket = Some(TestS3::start(test)?);
+        }
+        Some(self)
     }
 
     /// The data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The environment that points a service process at the bucket, if there is one.
+    pub fn files_env(&self) -> Vec<(&'static str, String)> {
+        let Some(bucket) = &self.bucket else {
+            return Vec::new();
+        };
+        let s3 = bucket.settings(BUCKET_PREFIX);
+        vec![
+            ("FILES_URL", s3.url),
+            ("AWS_ENDPOINT_URL", bucket.endpoint()),
+            ("AWS_REGION", s3.region.unwrap_or_default()),
+            ("AWS_ACCESS_KEY_ID", s3.access_key_id.unwrap_or_default()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                s3.secret_access_key.unwrap_or_default(),
+            ),
+        ]
+    }
+
+    /// What unfinished uploads left in the store: files of the data directory's `files/` that
+    /// are no blob, or the bucket's multipart uploads neither completed nor aborted.
+    pub fn partial_uploads(&self) -> Vec<String> {
+        match &self.bucket {
+            Some(bucket) => (0..bucket.unfinished_uploads())
+                .map(|n| format!("unfinished multipart upload #{n}"))
+                .collect(),
+            None => self
+                .disk_files()
+                .into_iter()
+                .filter(|name| !name.starts_with(".blob-"))
+                .collect(),
+        }
+    }
+
+    /// How many blobs the store holds, whole.
+    pub fn blobs(&self) -> usize {
+        match &self.bucket {
+            Some(bucket) => bucket.keys().len(),
+            None => self
+                .disk_files()
+                .iter()
+                .filter(|name| name.starts_with(".blob-"))
+                .count(),
+        }
+    }
+
+    fn disk_files(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir().join("files"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -94,7 +182,16 @@ pub struct Service {
 
 /// Settings for a test service whose data lives in `storage`.
 pub fn settings(storage: &TestStorage) -> app::Settings {
-    app::testing::settings(storage.dir(), storage.db.url.clone())
+    let mut settings = app::testing::settings(storage.dir(), storage.db.url.clone());
+    if let Some(bucket) = &storage.bucket {
+        let s3 = bucket.settings(BUCKET_PREFIX);
+        settings.files_url = Some(s3.url);
+        settings.aws_endpoint_url = s3.endpoint;
+        settings.aws_region = s3.region;
+        settings.aws_access_key_id = s3.access_key_id;
+        settings.aws_secret_access_key = s3.secret_access_key;
+    }
+    settings
 }
 
 impl Service {

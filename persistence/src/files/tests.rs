@@ -1,13 +1,23 @@
+//! File metadata and upload records on a real database (SQLite, or PostgreSQL when
+//! `TEST_DATABASE_URL` names one), with bytes on disk; and sweeps over both.
+
 use super::*;
-use crate::test_database::{MigratedTestDatabase, TestDatabase};
-use chrono::{DateTime, SubsecRound, Utc};
-use domain::precondition::Precondition;
-use futures_util::stream;
+use crate::{
+    files::contract::chunks,
+    test_database::{MigratedTestDatabase, TestDatabase},
+};
+use chrono::{SubsecRound, Utc};
+use domain::{
+    files::{BlobStore, FileService, StagedBlob},
+    precondition::{Condition, Precondition},
+    principal::Principal,
+};
+use std::{sync::Arc, time::Duration};
 
 struct Store {
-    files: SqlFileRepository,
-    blobs: FsBlobStore,
-    dir: tempfile::TempDir,
+    files: Arc<SqlFileRepository>,
+    blobs: Arc<FsBlobStore>,
+    _dir: tempfile::TempDir,
     _db: MigratedTestDatabase,
 }
 
@@ -15,19 +25,23 @@ async fn store() -> Store {
     let db = TestDatabase::migrated().await;
     let dir = tempfile::tempdir().unwrap();
     Store {
-        files: SqlFileRepository::new(db.db.clone()),
-        blobs: FsBlobStore::new(dir.path().join("files")).unwrap(),
-        dir,
+        files: Arc::new(SqlFileRepository::new(db.db.clone())),
+        blobs: Arc::new(FsBlobStore::new(dir.path().join("files")).unwrap()),
+        _dir: dir,
         _db: db,
     }
 }
 
-fn chunks(parts: &[&'static [u8]]) -> ByteStream {
-    let parts: Vec<std::io::Result<Bytes>> = parts
-        .iter()
-        .map(|part| Ok(Bytes::from_static(part)))
-        .collect();
-    stream::iter(parts).boxed()
+impl Store {
+    /// `bytes` staged as an upload begun now, as the files service stages them.
+    async fn staged(&self, bytes: &[u8]) -> StagedBlob {
+        let blob = self.blobs.allocate();
+        self.files.begin_upload(&blob, Utc::now()).await.unwrap();
+        self.blobs
+            .stage(blob, chunks(vec![bytes.to_vec()]))
+            .await
+            .unwrap()
+    }
 }
 
 fn name(text: &str) -> FileName {
@@ -43,69 +57,11 @@ fn version(file: &str, staged: StagedBlob, at: DateTime<Utc>) -> NewVersion {
     }
 }
 
-async fn read_all(blobs: &FsBlobStore, blob: &BlobId, range: Range<u64>) -> Vec<u8> {
-    let chunks: Vec<Bytes> = blobs
-        .read(blob, range)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    chunks.concat()
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-#[tokio::test]
-async fn staging_streams_to_a_synced_blob_with_its_size_and_sha256() {
-    let store = store().await;
-    let staged = store
-        .blobs
-        .stage(chunks(&[b"hello ", b"world"]))
-        .await
-        .unwrap();
-    assert_eq!(staged.size, 11);
-    assert_eq!(
-        staged.sha256,
-        "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
-    );
-    assert!(staged.blob.0.starts_with(".blob-"));
-    assert_eq!(
-        read_all(&store.blobs, &staged.blob, 0..11).await,
-        b"hello world"
-    );
-    assert_eq!(read_all(&store.blobs, &staged.blob, 6..9).await, b"wor");
-    assert_eq!(
-        entries(&store.dir.path().join("files")),
-        std::slice::from_ref(&staged.blob.0)
-    );
-}
-
-#[tokio::test]
-async fn a_failed_upload_leaves_nothing_behind() {
-    let store = store().await;
-    let broken: ByteStream = stream::iter(vec![
-        Ok(Bytes::from_static(b"partial")),
-        Err(std::io::Error::other("client went away")),
-    ])
-    .boxed();
-    let err = store.blobs.stage(broken).await.unwrap_err();
-    assert!(matches!(err, domain::Error::Upload(_)), "{err:?}");
-    assert!(entries(&store.dir.path().join("files")).is_empty());
-}
-
 #[tokio::test]
 async fn put_creates_then_replaces_and_reports_the_blob_it_replaced() {
     let store = store().await;
     let now = Utc::now().trunc_subsecs(6);
-    let first = store.blobs.stage(chunks(&[b"one"])).await.unwrap();
+    let first = store.staged(b"one").await;
     let put = store
         .files
         .put(version("a.txt", first.clone(), now), &Precondition::none())
@@ -113,7 +69,7 @@ async fn put_creates_then_replaces_and_reports_the_blob_it_replaced() {
         .unwrap();
     assert_eq!((put.outcome, put.replaced), (PutOutcome::Created, None));
     assert_eq!((put.file.size, put.file.blob), (3, first.blob.clone()));
-    let second = store.blobs.stage(chunks(&[b"second"])).await.unwrap();
+    let second = store.staged(b"second").await;
     let later = now + chrono::Duration::seconds(1);
     let Put {
         file: info,
@@ -142,7 +98,7 @@ async fn put_creates_then_replaces_and_reports_the_blob_it_replaced() {
 async fn files_list_by_name_and_delete_returns_the_blob() {
     let store = store().await;
     for file in ["c", "a", "b"] {
-        let staged = store.blobs.stage(chunks(&[b"x"])).await.unwrap();
+        let staged = store.staged(b"x").await;
         store
             .files
             .put(version(file, staged, Utc::now()), &Precondition::none())
@@ -175,57 +131,40 @@ async fn files_list_by_name_and_delete_returns_the_blob() {
 }
 
 #[tokio::test]
-async fn sweeping_removes_partial_uploads_and_unreferenced_blobs_only() {
+async fn a_commit_ends_its_upload_record_and_an_upload_given_up_cannot_commit() {
     let store = store().await;
-    let dir = store.dir.path().join("files");
-    let kept = store.blobs.stage(chunks(&[b"kept"])).await.unwrap();
+    let committed = store.staged(b"one").await;
+    let given_up = store.staged(b"two").await;
+    let owners = store.files.blob_owners().await.unwrap();
+    assert!(owners.files.is_empty());
+    assert_eq!(owners.uploads.len(), 2);
     store
         .files
         .put(
-            version("kept", kept.clone(), Utc::now()),
+            version("a", committed.clone(), Utc::now()),
             &Precondition::none(),
         )
         .await
         .unwrap();
-    let orphan = store.blobs.stage(chunks(&[b"orphan"])).await.unwrap();
-    std::fs::write(
-        dir.join(".upload-00000000-0000-0000-0000-000000000000"),
-        b"crashed",
-    )
-    .unwrap();
-    let keep = store.files.blobs().await.unwrap();
-    assert_eq!(store.blobs.sweep(&keep).await.unwrap(), 2);
-    assert_eq!(entries(&dir), std::slice::from_ref(&kept.blob.0));
-    assert!(!dir.join(&orphan.blob.0).exists());
+    // A sweep gives the other up: its commit is refused, and nothing changes.
+    assert!(store.files.end_upload(&given_up.blob).await.unwrap());
+    assert!(!store.files.end_upload(&given_up.blob).await.unwrap());
+    let err = store
+        .files
+        .put(version("b", given_up, Utc::now()), &Precondition::none())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::UploadAbandoned), "{err:?}");
+    assert_eq!(store.files.get(&name("b")).await.unwrap(), None);
+    let owners = store.files.blob_owners().await.unwrap();
+    assert_eq!(owners.files, [committed.blob].into_iter().collect());
+    assert!(owners.uploads.is_empty());
 }
 
 #[tokio::test]
-async fn only_blob_ids_this_store_made_are_ever_opened() {
+async fn a_failed_precondition_leaves_the_file_and_the_upload_record_as_they_were() {
     let store = store().await;
-    for forged in [
-        "../../etc/passwd",
-        ".blob-../../etc/passwd",
-        "/etc/passwd",
-        ".blob-",
-    ] {
-        let err = store
-            .blobs
-            .read(&BlobId(forged.to_owned()), 0..1)
-            .await
-            .err()
-            .unwrap();
-        assert!(
-            matches!(err, domain::Error::Internal(_)),
-            "{forged}: {err:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_failed_precondition_leaves_the_file_as_it_was() {
-    use domain::precondition::Condition;
-    let store = store().await;
-    let first = store.blobs.stage(chunks(&[b"one"])).await.unwrap();
+    let first = store.staged(b"one").await;
     let info = store
         .files
         .put(version("a.txt", first, Utc::now()), &Precondition::none())
@@ -234,13 +173,15 @@ async fn a_failed_precondition_leaves_the_file_as_it_was() {
         .file;
     let tag_of = |file: &FileInfo| file.sha256.clone();
     let stale = Precondition::new(Condition::Matches(vec!["stale".into()]), tag_of);
-    let second = store.blobs.stage(chunks(&[b"two"])).await.unwrap();
+    let second = store.staged(b"two").await;
     let err = store
         .files
-        .put(version("a.txt", second, Utc::now()), &stale)
+        .put(version("a.txt", second.clone(), Utc::now()), &stale)
         .await
         .unwrap_err();
     assert!(matches!(err, domain::Error::PreconditionFailed), "{err:?}");
+    let owners = store.files.blob_owners().await.unwrap();
+    assert!(owners.uploads.contains_key(&second.blob));
     let err = store
         .files
         .delete(&name("a.txt"), &stale)
@@ -254,4 +195,69 @@ async fn a_failed_precondition_leaves_the_file_as_it_was() {
     let current = Precondition::new(Condition::Matches(vec![info.sha256.clone()]), tag_of);
     store.files.delete(&name("a.txt"), &current).await.unwrap();
     assert_eq!(store.files.get(&name("a.txt")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_sweep_removes_orphans_and_old_uploads_but_not_files_or_uploads_under_way() {
+    let store = store().await;
+    let service = FileService::new(store.files.clone(), store.blobs.clone());
+    let admin = Principal {
+        user_id: domain::ids::UserId::parse(1).unwrap(),
+        is_admin: true,
+    };
+    let kept = service
+        .put(
+            &admin,
+            &name("kept"),
+            chunks(vec![b"kept".to_vec()]),
+            Precondition::none(),
+        )
+        .await
+        .unwrap()
+        .0;
+    // A replaced blob whose removal failed: nobody's.
+    let orphan = store.blobs.allocate();
+    store
+        .blobs
+        .stage(orphan.clone(), chunks(vec![b"orphan".to_vec()]))
+        .await
+        .unwrap();
+    // An upload under way, and one whose process died an hour ago.
+    let under_way = store.staged(b"arriving").await;
+    let dead = store.blobs.allocate();
+    let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+    store.files.begin_upload(&dead, an_hour_ago).await.unwrap();
+    store
+        .blobs
+        .stage(dead.clone(), chunks(vec![b"dead".to_vec()]))
+        .await
+        .unwrap();
+
+    let removed = service.sweep(Duration::from_secs(600)).await.unwrap();
+    assert_eq!(removed, 2);
+    let mut left = store.blobs.list().await.unwrap();
+    left.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![kept.blob, under_way.blob.clone()];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(left, expected);
+    let owners = store.files.blob_owners().await.unwrap();
+    assert_eq!(owners.uploads.keys().collect::<Vec<_>>(), [&under_way.blob]);
+    // The dead upload's commit, had its process come back, is refused.
+    let err = store
+        .files
+        .put(
+            version(
+                "dead",
+                StagedBlob {
+                    blob: dead,
+                    size: 4,
+                    sha256: String::new(),
+                },
+                Utc::now(),
+            ),
+            &Precondition::none(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, domain::Error::UploadAbandoned), "{err:?}");
 }

@@ -12,6 +12,7 @@ mod m0006_sqlite_ledger_triggers;
 mod m0007_instances;
 mod m0008_login_limits;
 mod m0009_notification_events;
+mod m0010_file_uploads;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_instances::Migration),
             Box::new(m0008_login_limits::Migration),
             Box::new(m0009_notification_events::Migration),
+            Box::new(m0010_file_uploads::Migration),
         ]
     }
 }

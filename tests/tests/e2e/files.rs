@@ -1,13 +1,40 @@
-//! Files and the export over a real socket: streamed uploads, uploads cut short or too large
-//! leaving nothing partial, ranges and HEAD as hyper sends them, and a 100,000-user export.
+//! Files over a real socket, with their bytes on disk and in a bucket of a real S3 server
+//! (`s3s-fs`): streamed uploads (multipart in the bucket), uploads cut short or too large
+//! leaving nothing partial, ranges and HEAD as hyper sends them, the generated client's builder
+//! interface; and a disk that fills up.
 
-use e2e::{Service, TestStorage, sha256_hex, wait_until};
+use e2e::{FilesAt, Service, TestStorage, sha256_hex, wait_until};
 use futures_util::{StreamExt, stream};
 use std::{
     path::Path,
     time::{Duration, Instant},
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+
+/// Runs each test named here twice: with the files on disk, and in a bucket.
+macro_rules! on_disk_and_in_a_bucket {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn on_disk() {
+                super::$test(e2e::FilesAt::Disk, concat!(stringify!($test), "::on_disk")).await;
+            }
+
+            #[tokio::test]
+            async fn in_a_bucket() {
+                super::$test(e2e::FilesAt::Bucket, concat!(stringify!($test), "::in_a_bucket"))
+                    .await;
+            }
+        }
+    )*};
+}
+
+on_disk_and_in_a_bucket!(
+    a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head,
+    a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial,
+    an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial_file,
+    files_and_the_export_through_the_generated_builder_interface,
+);
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
@@ -44,20 +71,17 @@ async fn download(service: &Service, token: &str, name: &str) -> Vec<u8> {
     answer.bytes().await.unwrap().to_vec()
 }
 
-fn leftovers(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir.join("files"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.starts_with(".blob-"))
-        .collect()
-}
-
-#[tokio::test]
-async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head() {
-    let storage = TestStorage::new().await;
+async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head(
+    files: FilesAt,
+    test: &str,
+) {
+    let Some(storage) = TestStorage::with_files(files, test).await else {
+        return;
+    };
     let service = Service::start_on(&storage, |_| {}).await;
     let admin = service.admin().await;
-    let bytes = pattern(3 * 1024 * 1024 + 17);
+    // Two parts of a multipart upload, in a bucket.
+    let bytes = pattern(7 * 1024 * 1024 + 17);
     let resp = upload_chunked(&service, &admin, "data.bin", bytes.clone()).await;
     assert_eq!(resp.status(), 201);
     let info: serde_json::Value = resp.json().await.unwrap();
@@ -111,13 +135,19 @@ async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head()
         bytes.len().to_string().as_str()
     );
     assert!(head.bytes().await.unwrap().is_empty());
-    assert!(leftovers(storage.dir()).is_empty());
+    assert_eq!(storage.partial_uploads(), Vec::<String>::new());
+    assert_eq!(storage.blobs(), 1);
 }
 
-#[tokio::test]
-async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
-    let storage = TestStorage::new().await;
-    let service = Service::start_on(&storage, |s| s.max_file_bytes = 1 << 20).await;
+async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial(
+    files: FilesAt,
+    test: &str,
+) {
+    let Some(storage) = TestStorage::with_files(files, test).await else {
+        return;
+    };
+    // Past the first part of a multipart upload, in a bucket.
+    let service = Service::start_on(&storage, |s| s.max_file_bytes = 6 << 20).await;
     let admin = service.admin().await;
     let old = pattern(10);
     assert_eq!(
@@ -126,20 +156,21 @@ async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial() {
             .status(),
         201
     );
-    let resp = upload_chunked(&service, &admin, "keep.bin", pattern(2 << 20)).await;
+    let resp = upload_chunked(&service, &admin, "keep.bin", pattern(7 << 20)).await;
     assert_eq!(resp.status(), 413);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     assert_eq!(download(&service, &admin, "keep.bin").await, old);
-    assert!(
-        leftovers(storage.dir()).is_empty(),
-        "{:?}",
-        leftovers(storage.dir())
-    );
+    assert_eq!(storage.partial_uploads(), Vec::<String>::new());
+    assert_eq!(storage.blobs(), 1, "the old version's alone");
 }
 
-#[tokio::test]
-async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial_file() {
-    let storage = TestStorage::new().await;
+async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial_file(
+    files: FilesAt,
+    test: &str,
+) {
+    let Some(storage) = TestStorage::with_files(files, test).await else {
+        return;
+    };
     let service = Service::start_on(&storage, |_| {}).await;
     let admin = service.admin().await;
     let old = pattern(100);
@@ -157,7 +188,8 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
         "PUT /files/doc.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
     socket.write_all(head.as_bytes()).await.unwrap();
-    for _ in 0..4 {
+    // 6 MiB: in a bucket, a multipart upload with its first part sent.
+    for _ in 0..96 {
         socket.write_all(b"10000\r\n").await.unwrap();
         socket.write_all(&vec![b'z'; 0x10000]).await.unwrap();
         socket.write_all(b"\r\n").await.unwrap();
@@ -166,11 +198,11 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
 
     let deadline = Instant::now() + Duration::from_secs(10);
     wait_until(deadline, "the partial upload is gone", async || {
-        let left = leftovers(storage.dir());
-        if left.is_empty() {
+        let left = storage.partial_uploads();
+        if left.is_empty() && storage.blobs() == 1 {
             Ok(())
         } else {
-            Err(format!("{left:?}"))
+            Err(format!("{left:?}, {} blobs", storage.blobs()))
         }
     })
     .await;
@@ -184,99 +216,6 @@ async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial
     assert_eq!(kept.bytes().await.unwrap().as_ref(), old.as_slice());
 }
 
-/// Inserts users 2..=`count`+1 straight into the database, in one statement.
-async fn insert_users(storage: &TestStorage, count: u64) {
-    use sea_orm::ConnectionTrait;
-    let numbers = if storage.db.is_postgres() {
-        format!("(SELECT generate_series(1, {count}) AS i) AS n")
-    } else {
-        format!(
-            "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) SELECT i FROM n) AS n"
-        )
-    };
-    let db = sea_orm::Database::connect(storage.db.url.as_str())
-        .await
-        .unwrap();
-    db.execute_unprepared(&format!(
-        "INSERT INTO users (name, email, email_key, password_hash, bio, is_admin, created_at, updated_at) \
-         SELECT 'User, ' || i, 'u' || i || '@example.com', 'u' || i || '@example.com', 'x', NULL, false, \
-         '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00' FROM {numbers}"
-    ))
-    .await
-    .unwrap();
-    db.close().await.unwrap();
-}
-
-#[tokio::test]
-async fn an_export_of_100_000_users_streams_every_row_in_order() {
-    let storage = TestStorage::new().await;
-    let service = Service::start_on(&storage, |_| {}).await;
-    let admin = service.admin().await;
-    insert_users(&storage, 100_000).await;
-    let resp = service
-        .client
-        .get(service.url("/exports/users.csv"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(
-        resp.headers().get("content-length").is_none(),
-        "streamed, not buffered"
-    );
-    let mut body = resp.bytes_stream();
-    let mut csv = Vec::new();
-    while let Some(chunk) = body.next().await {
-        csv.extend_from_slice(&chunk.unwrap());
-    }
-    let csv = String::from_utf8(csv).unwrap();
-    let rows: Vec<&str> = csv.trim_end_matches("\r\n").split("\r\n").collect();
-    assert_eq!(rows.len(), 1 + 1 + 100_000, "header, the admin, the users");
-    assert_eq!(rows[0], "id,name,email,created_at");
-    assert_eq!(
-        rows[2],
-        "2,\"User, 1\",u1@example.com,2026-01-01T00:00:00.000000Z"
-    );
-    assert_eq!(
-        rows[100_001],
-        "100001,\"User, 100000\",u100000@example.com,2026-01-01T00:00:00.000000Z"
-    );
-    let ids: Vec<i64> = rows[1..]
-        .iter()
-        .map(|r| r.split(',').next().unwrap().parse().unwrap())
-        .collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]));
-}
-
-#[tokio::test]
-async fn a_client_leaving_an_export_midway_does_not_hold_the_database() {
-    let storage = TestStorage::new().await;
-    let service = Service::start_on(&storage, |s| s.database_pool_size = 1).await;
-    let admin = service.admin().await;
-    insert_users(&storage, 50_000).await;
-    let mut socket = tokio::net::TcpStream::connect(service.host_port())
-        .await
-        .unwrap();
-    let request = format!(
-        "GET /exports/users.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n\r\n"
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut first = vec![0u8; 4096];
-    let read = socket.read(&mut first).await.unwrap();
-    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
-    drop(socket);
-    // With one connection in the pool, anything still reading the export would starve this.
-    let ready = tokio::time::timeout(
-        Duration::from_secs(5),
-        service.client.get(service.url("/readyz")).send(),
-    )
-    .await
-    .expect("the database is free again")
-    .unwrap();
-    assert_eq!(ready.status(), 200);
-}
-
 /// All the bytes of a generated client's streamed body.
 async fn collect(body: client::ByteStream) -> Vec<u8> {
     let mut chunks = body.into_inner();
@@ -287,9 +226,11 @@ async fn collect(body: client::ByteStream) -> Vec<u8> {
     bytes
 }
 
-#[tokio::test]
-async fn files_and_the_export_through_the_generated_builder_interface() {
-    let service = Service::start().await;
+async fn files_and_the_export_through_the_generated_builder_interface(files: FilesAt, test: &str) {
+    let Some(storage) = TestStorage::with_files(files, test).await else {
+        return;
+    };
+    let service = Service::start_on(&storage, |_| {}).await;
     let admin = client::builder_with_token(&service.base, &service.admin().await).unwrap();
     let content = b"quarterly figures\n".repeat(100);
 

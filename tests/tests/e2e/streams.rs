@@ -202,6 +202,15 @@ async fn an_account_s_stream_resumes_across_a_restart_of_the_service_without_los
         fourth.id.to_string(),
         "and it goes on live"
     );
+    // An id past every id there can be (19 digits, above 2^63): nothing is after it, so
+    // nothing of the past is sent again.
+    let mut beyond = Box::pin(
+        follow_account(&follower, account.id, Some("9999999999999999999"))
+            .await
+            .unwrap(),
+    );
+    let replayed = tokio::time::timeout(Duration::from_millis(500), beyond.next()).await;
+    assert!(replayed.is_err(), "{replayed:?}");
 }
 
 #[tokio::test]
@@ -243,7 +252,7 @@ async fn account_of(service: &Service, token: &str, owner: i64) -> i64 {
 #[tokio::test]
 async fn a_reader_that_stops_reading_is_disconnected_and_frees_its_place() {
     use sea_orm::ConnectionTrait;
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let storage = TestStorage::new().await;
     let service = Service::start_on(&storage, |s| {
         s.write_timeout_seconds = 1;
@@ -278,6 +287,10 @@ async fn a_reader_that_stops_reading_is_disconnected_and_frees_its_place() {
         ann.token
     );
     stalled.write_all(request.as_bytes()).await.unwrap();
+    // Its answer has begun (it holds the place), and then it reads no more.
+    let mut head = [0u8; 12];
+    stalled.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
     let events = format!("{}/accounts/{account}/events", service.base);
     let follow = || {
         service

@@ -1,6 +1,6 @@
 //! The users export as CSV: a header line, then one RFC 4180 row per user, CRLF-terminated.
 
-use super::timestamp::{push_digits, write_timestamp};
+use super::timestamp::{push_integer, write_timestamp};
 use domain::users::ExportedUser;
 
 /// The header line.
@@ -8,14 +8,11 @@ pub(super) const HEADER: &str = "id,name,email,created_at\r\n";
 
 /// Appends one RFC 4180 row.
 pub(super) fn write_row(out: &mut String, user: &ExportedUser) {
-    if user.id < 0 {
-        out.push('-');
+    push_integer(out, user.id);
+    for text in [&user.name, &user.email] {
+        out.push(',');
+        field(out, text);
     }
-    push_digits(out, user.id.unsigned_abs(), 1);
-    out.push(',');
-    field(out, &user.name);
-    out.push(',');
-    field(out, &user.email);
     out.push(',');
     write_timestamp(out, &user.created_at);
     out.push_str("\r\n");

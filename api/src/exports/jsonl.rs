@@ -2,17 +2,14 @@
 //! writes it, written straight into the buffer (a JSON value per row would cost the export a
 //! large share of its time).
 
-use super::timestamp::{push_digits, write_timestamp};
+use super::timestamp::{push_integer, write_timestamp};
 use domain::users::ExportedUser;
 
 /// Appends `user` as one line: `{"id":…,"name":…,"email":…,"bio":…,"created_at":…,
 /// "updated_at":…}` and `\n`.
 pub(super) fn write_line(out: &mut String, user: &ExportedUser) {
     out.push_str("{\"id\":");
-    if user.id < 0 {
-        out.push('-');
-    }
-    push_digits(out, user.id.unsigned_abs(), 1);
+    push_integer(out, user.id);
     out.push_str(",\"name\":");
     string(out, &user.name);
     out.push_str(",\"email\":");

@@ -24,8 +24,16 @@ pub(super) fn write_timestamp(out: &mut String, at: &DateTime<Utc>) {
     out.push('Z');
 }
 
+/// Appends a signed `value` in decimal, as JSON and CSV write an id.
+pub(super) fn push_integer(out: &mut String, value: i64) {
+    if value < 0 {
+        out.push('-');
+    }
+    push_digits(out, value.unsigned_abs(), 1);
+}
+
 /// Appends `value` in decimal, zero-padded to at least `width` digits.
-pub(super) fn push_digits(out: &mut String, mut value: u64, width: usize) {
+fn push_digits(out: &mut String, mut value: u64, width: usize) {
     let mut digits = [b'0'; 20];
     let mut start = digits.len();
     while value > 0 || start == digits.len() {

@@ -168,15 +168,16 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             let accept_encoding = header_text(header::ACCEPT_ENCODING);
             let if_none_match = header_text(header::IF_NONE_MATCH);
             let reads = method == Method::GET || method == Method::HEAD;
-            if method == Method::HEAD && !self.routes.serves_head(&path) {
+            let route = self.routes.route(&path);
+            if method == Method::HEAD && !route.is_some_and(Template::serves_head) {
                 // poem answers HEAD with the GET handler but drops the body before the edge sees
                 // it; the edge needs the body to tag it, and hyper never sends a HEAD's body.
                 req.set_method(Method::GET);
             }
             let refusal = match entered {
                 None => Some(Refusal::Overloaded),
-                Some(_) => self
-                    .unacceptable(accept.as_deref(), &method, &path)
+                Some(_) => route
+                    .and_then(|route| unacceptable(route, accept.as_deref(), &method))
                     .or_else(|| self.guard_body(&mut req, &path)),
             };
             let resp = match refusal {
@@ -211,7 +212,6 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             }
             let status = resp.status();
             let headers = resp.headers_mut();
-            let route = self.routes.route(&path);
             if let Some(deprecated) = route.and_then(|route| route.deprecation(&method)) {
                 deprecated.mark(headers);
             }
@@ -239,23 +239,22 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     }
 }
 
-impl<E> EdgeEndpoint<E> {
-    /// The 406 for a request whose `Accept` takes none of the media types its operation answers
-    /// with (when the spec names them; see [`RouteTable::produces`]).
-    fn unacceptable(
-        &self,
-        accept: Option<&str>,
-        method: &Method,
-        path: &str,
-    ) -> Option<Refusal<'_>> {
-        let accept = accept?;
-        let produces = self.routes.produces(path, method)?;
-        let takes_one = produces
-            .iter()
-            .any(|media| accept::accepts(Some(accept), media));
-        (!takes_one).then_some(Refusal::NotAcceptable(produces))
-    }
+/// The 406 for a request whose `Accept` takes none of the media types its operation answers
+/// with (when the spec names them; see [`Template::produces`]).
+fn unacceptable<'a>(
+    route: &'a Template,
+    accept: Option<&str>,
+    method: &Method,
+) -> Option<Refusal<'a>> {
+    let accept = accept?;
+    let produces = route.produces(method)?;
+    let takes_one = produces
+        .iter()
+        .any(|media| accept::accepts(Some(accept), media));
+    (!takes_one).then_some(Refusal::NotAcceptable(produces))
+}
 
+impl<E> EdgeEndpoint<E> {
     /// Refuses a declared length over the limit at once (the refusal is returned). A body that
     /// is sent gets a deadline, and a chunked one a running count: reads then fail with
     /// [`BodyTimeout`] once the deadline passes, or [`BodyTooLarge`] once the count passes the

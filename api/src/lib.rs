@@ -18,6 +18,7 @@ pub mod errors;
 pub mod exports;
 pub mod files;
 pub mod health;
+pub mod json_out;
 pub mod metrics;
 pub mod notifications;
 pub mod paging;

@@ -27,10 +27,12 @@ pub struct Template {
     segments: Vec<Option<String>>,
     /// The path itself (`/users/{id}`).
     path: Arc<str>,
-    /// Its key in `routes`.
-    shape: String,
     /// Its deprecated operations, by method.
     deprecated: Vec<(Method, &'static Deprecated)>,
+    /// Whether it has a HEAD operation of its own (else poem answers HEAD with its GET).
+    serves_head: bool,
+    /// Method → the media types its operation answers with, where the edge negotiates them.
+    produces: Vec<(Method, Vec<String>)>,
 }
 
 impl Template {
@@ -46,6 +48,27 @@ impl Template {
                 .iter()
                 .find(|(m, _)| m == wanted)
                 .map(|(_, d)| *d)
+        };
+        of(method).or_else(|| {
+            (*method == Method::HEAD)
+                .then(|| of(&Method::GET))
+                .flatten()
+        })
+    }
+
+    /// Whether it has a HEAD operation of its own (else poem answers HEAD with its GET).
+    pub fn serves_head(&self) -> bool {
+        self.serves_head
+    }
+
+    /// The media types its `method` operation answers with, when the edge negotiates them (the
+    /// operation documents a 406); HEAD is GET's unless it has its own.
+    pub fn produces(&self, method: &Method) -> Option<&[String]> {
+        let of = |wanted: &Method| {
+            self.produces
+                .iter()
+                .find(|(m, _)| m == wanted)
+                .map(|(_, media)| media.as_slice())
         };
         of(method).or_else(|| {
             (*method == Method::HEAD)
@@ -132,17 +155,15 @@ impl RouteTable {
                     .split('/')
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
                     .collect();
-                let shape = shape(path);
-                let deprecated = table
-                    .routes
-                    .get(&shape)
-                    .map(|info| info.deprecated.clone())
-                    .unwrap_or_default();
+                let info = table.routes.get(&shape(path));
                 Template {
                     segments,
                     path: Arc::from(path),
-                    shape,
-                    deprecated,
+                    deprecated: info.map(|i| i.deprecated.clone()).unwrap_or_default(),
+                    serves_head: info.is_some_and(|i| i.methods.contains(&Method::HEAD)),
+                    produces: info
+                        .map(|i| i.produces.clone().into_iter().collect())
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -168,33 +189,10 @@ impl RouteTable {
         Some(names.join(", "))
     }
 
-    /// Whether `path` has a HEAD operation of its own (else poem answers HEAD with its GET).
-    pub fn serves_head(&self, path: &str) -> bool {
-        self.matching(path)
-            .and_then(|template| self.routes.get(&template.shape))
-            .is_some_and(|info| info.methods.contains(&Method::HEAD))
-    }
-
     /// The spec path (`/users/{id}`) that `path` (`/users/7`) matches.
     pub fn route(&self, path: &str) -> Option<&Template> {
-        self.matching(path)
-    }
-
-    /// The media types `method path` answers with, when the edge negotiates them (the
-    /// operation documents a 406); HEAD is GET's unless it has its own.
-    pub fn produces(&self, path: &str, method: &Method) -> Option<&[String]> {
-        let template = self.matching(path)?;
-        let produces = &self.routes.get(&template.shape)?.produces;
-        let found = produces.get(method).or_else(|| {
-            (*method == Method::HEAD)
-                .then(|| produces.get(&Method::GET))
-                .flatten()
-        });
-        found.map(Vec::as_slice)
-    }
-
-    fn matching(&self, path: &str) -> Option<&Template> {
-        // Every request passes here (metrics): compare segment by segment, allocating nothing.
+        // Every request passes here once (the edge keeps the answer): compare segment by
+        // segment, allocating nothing.
         let count = path.split('/').count();
         let matches = |segments: &[Option<String>]| {
             segments.len() == count
@@ -326,11 +324,14 @@ mod tests {
     fn negotiated_media_types_are_those_of_success_bodies_of_operations_with_a_406() {
         let table = table();
         let json = ["application/json".to_owned(), "text/csv".to_owned()];
-        assert_eq!(table.produces("/users/7", &Method::GET), Some(&json[..]));
-        assert_eq!(table.produces("/users/7", &Method::HEAD), Some(&json[..]));
-        assert_eq!(table.produces("/users/7", &Method::PUT), None);
-        assert_eq!(table.produces("/users/7", &Method::DELETE), None);
-        assert_eq!(table.produces("/files/a.txt", &Method::GET), None);
-        assert_eq!(table.produces("/nope", &Method::GET), None);
+        let produces = |path: &str, method: &Method| {
+            table.route(path).and_then(|route| route.produces(method))
+        };
+        assert_eq!(produces("/users/7", &Method::GET), Some(&json[..]));
+        assert_eq!(produces("/users/7", &Method::HEAD), Some(&json[..]));
+        assert_eq!(produces("/users/7", &Method::PUT), None);
+        assert_eq!(produces("/users/7", &Method::DELETE), None);
+        assert_eq!(produces("/files/a.txt", &Method::GET), None);
+        assert_eq!(produces("/nope", &Method::GET), None);
     }
 }

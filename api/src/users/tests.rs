@@ -823,3 +823,36 @@ async fn a_service_requiring_if_match_refuses_unconditional_user_writes_with_428
         .await;
     assert_eq!(reply.status, 200);
 }
+
+// --- the serde writing of UserOut --------------------------------------------------------
+
+#[test]
+fn user_out_is_written_by_serde_exactly_as_poem_openapi_writes_it() {
+    use super::UserOut;
+    use chrono::{TimeZone, Timelike};
+    use domain::users::{Bio, User, UserId, UserName};
+    use poem_openapi::types::ToJSON;
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .unwrap()
+        .with_nanosecond(123_456_789)
+        .unwrap();
+    for bio in [None, Some("likes \"tea\"\n\u{1}, é")] {
+        let user = User {
+            id: UserId::parse(7).unwrap(),
+            name: UserName::parse("Ann \\ Lee").unwrap(),
+            email: domain::Email::parse("ann@example.com").unwrap(),
+            bio: bio.map(|text| Bio::parse(text).unwrap()),
+            password_hash: domain::users::PasswordHash::from_phc("$argon2id$x".to_owned()),
+            is_admin: false,
+            created_at: at,
+            updated_at: at + chrono::Duration::seconds(1),
+        };
+        let out = UserOut::from(&user);
+        let by_poem = serde_json::to_vec(&out.to_json()).unwrap();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&out).unwrap()).unwrap(),
+            String::from_utf8(by_poem).unwrap()
+        );
+    }
+}

@@ -158,15 +158,15 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             let started = Instant::now();
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);
             let entered = InFlight::enter(&self.metrics.in_flight, self.limits.max_in_flight);
-            let header_text = |name: header::HeaderName| {
-                req.headers()
-                    .get(name)
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let accept = header_text(header::ACCEPT);
-            let accept_encoding = header_text(header::ACCEPT_ENCODING);
-            let if_none_match = header_text(header::IF_NONE_MATCH);
+            // Kept past the handler, which takes the request: a clone shares the received bytes.
+            let header = |name: header::HeaderName| req.headers().get(name).cloned();
+            let (accept, accept_encoding, if_none_match) = (
+                header(header::ACCEPT),
+                header(header::ACCEPT_ENCODING),
+                header(header::IF_NONE_MATCH),
+            );
+            let (accept, accept_encoding, if_none_match) =
+                (text(&accept), text(&accept_encoding), text(&if_none_match));
             let reads = method == Method::GET || method == Method::HEAD;
             let route = self.routes.route(&path);
             if method == Method::HEAD && !route.is_some_and(Template::serves_head) {
@@ -177,7 +177,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             let refusal = match entered {
                 None => Some(Refusal::Overloaded),
                 Some(_) => route
-                    .and_then(|route| unacceptable(route, accept.as_deref(), &method))
+                    .and_then(|route| unacceptable(route, accept, &method))
                     .or_else(|| self.guard_body(&mut req, &path)),
             };
             let resp = match refusal {
@@ -198,15 +198,9 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 }
             };
             drop(entered);
-            let mut resp = represent(
-                resp,
-                reads,
-                if_none_match.as_deref(),
-                accept_encoding.as_deref(),
-            )
-            .await;
+            let mut resp = represent(resp, reads, if_none_match, accept_encoding).await;
             if resp.content_type() == Some(PROBLEM_JSON) {
-                let media = accept::problem_media_type(accept.as_deref());
+                let media = accept::problem_media_type(accept);
                 resp.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
             }
@@ -421,6 +415,11 @@ fn ensure_problem(resp: Response, path: &str) -> Response {
     problem
 }
 
+/// A header's value as text, when it is text.
+fn text(value: &Option<HeaderValue>) -> Option<&str> {
+    value.as_ref().and_then(|value| value.to_str().ok())
+}
+
 /// Tells browsers not to guess a content type other than the one declared.
 const NOSNIFF: (HeaderName, HeaderValue) = (
     HeaderName::from_static("x-content-type-options"),
@@ -436,8 +435,9 @@ fn request_id(req: &Request) -> HeaderValue {
     match req.headers().get(REQUEST_ID) {
         Some(sent) if (1..=MAX_REQUEST_ID_BYTES).contains(&sent.len()) => sent.clone(),
         _ => {
-            let id = uuid::Uuid::new_v4().hyphenated().to_string();
-            HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
+            let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+            HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("unknown"))
         }
     }
 }

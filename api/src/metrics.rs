@@ -2,12 +2,14 @@
 //!
 //! Requests are counted by method, route template (`/users/{id}`, never the concrete path, so
 //! that the number of series stays bounded) and status, with a latency histogram for each.
-//! Recording takes a read lock and a few relaxed atomic adds; a series is created once.
+//! Recording takes a read lock, a lookup by borrowed key parts (no reference count touched) and
+//! two relaxed atomic adds; a series is created once.
 
+use hashbrown::{Equivalent, HashMap};
 use poem::http::{Method, StatusCode};
 use std::{
-    collections::HashMap,
     fmt::Write,
+    hash::{Hash, Hasher},
     sync::{
         Arc, RwLock,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -28,7 +30,6 @@ const UNMATCHED: &str = "unmatched";
 struct Series {
     /// Requests per bucket (not cumulative; the last slot is past every bound).
     buckets: [AtomicU64; BUCKETS.len() + 1],
-    count: AtomicU64,
     micros: AtomicU64,
 }
 
@@ -40,13 +41,33 @@ impl Series {
             .position(|bound| seconds <= *bound)
             .unwrap_or(BUCKETS.len());
         self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Requests counted, over every bucket.
+    fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 }
 
 type Key = (Method, Arc<str>, u16);
+
+/// A [`Key`] made of borrowed parts, hashed and compared as the key it stands for.
+struct Probe<'a>(&'a Method, &'a str, u16);
+
+impl Hash for Probe<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `Key` hashes: `Arc<str>` hashes as its `str`.
+        (self.0, self.1, self.2).hash(state);
+    }
+}
+
+impl Equivalent<Key> for Probe<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        *self.0 == key.0 && self.1 == &*key.1 && self.2 == key.2
+    }
+}
 
 /// The metrics the HTTP layer keeps.
 #[derive(Default)]
@@ -70,24 +91,25 @@ impl HttpMetrics {
         status: StatusCode,
         elapsed: Duration,
     ) {
-        let route = route.map_or_else(|| Arc::from(UNMATCHED), Arc::clone);
-        let key = (method.clone(), route, status.as_u16());
-        let known = self
+        let probe = Probe(method, route.map_or(UNMATCHED, |r| &**r), status.as_u16());
+        if let Some(series) = self
             .series
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
-        let series = match known {
-            Some(series) => series,
-            None => self
-                .series
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(key)
-                .or_default()
-                .clone(),
-        };
+            .get(&probe)
+        {
+            series.observe(elapsed);
+            return;
+        }
+        let route = route.map_or_else(|| Arc::from(UNMATCHED), Arc::clone);
+        let key = (method.clone(), route, status.as_u16());
+        let series = self
+            .series
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
         series.observe(elapsed);
     }
 
@@ -112,7 +134,7 @@ impl HttpMetrics {
              # TYPE http_requests_total counter\n",
         );
         for (key, s) in &series {
-            let count = s.count.load(Ordering::Relaxed);
+            let count = s.count();
             let _ = writeln!(out, "http_requests_total{{{}}} {count}", labels(key));
         }
         out.push_str(

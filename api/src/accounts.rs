@@ -5,6 +5,7 @@
 //! body answers the first response again (same status and body) with `Idempotent-Replayed:
 //! true`, and moves no money.
 
+use crate::provision::Uses;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
@@ -24,7 +25,7 @@ use domain::{
     money::{Amount, Currency},
     users::UserId,
 };
-use poem::{Request, web::Data};
+use poem::Request;
 use poem_openapi::{
     Enum, Object, OpenApi,
     param::{Header, Path, Query},
@@ -327,7 +328,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
+        accounts: Uses<'_, AccountService>,
         body: JsonBody<AccountIn>,
     ) -> AccountsCreate {
         let (owner, currency) = body.0;
@@ -345,7 +346,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
+        accounts: Uses<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
     ) -> AccountsGet {
@@ -366,7 +367,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
+        accounts: Uses<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// Most transactions in the page, 1 to 100.
@@ -403,7 +404,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
+        accounts: Uses<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// The transaction's id.
@@ -431,8 +432,8 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
-        followers: Data<&Arc<Followers>>,
+        accounts: Uses<'_, AccountService>,
+        followers: Uses<'_, Arc<Followers>>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// The `id` of the last event received: the stream resumes after that transaction.
@@ -457,7 +458,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
+        accounts: Uses<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.
@@ -487,7 +488,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
+        accounts: Uses<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.

@@ -4,6 +4,7 @@
 //! Protected operations take [`BearerAuth`] as their first argument, so a request without a
 //! valid token is refused (401) before its parameters or body are even read.
 
+use crate::provision::Uses;
 use crate::{
     body::{JsonBody, Members, RequestModel},
     errors::problem_for,
@@ -16,7 +17,7 @@ use domain::{
     auth::{AuthService, IssuedToken},
     principal::Principal,
 };
-use poem::{IntoResponse, Request, web::Data};
+use poem::{IntoResponse, Request};
 use poem_openapi::{Object, OpenApi, SecurityScheme, auth::Bearer, payload::Json};
 
 /// A bearer token from `POST /auth/tokens`: `Authorization: Bearer <token>`.
@@ -26,7 +27,7 @@ pub struct BearerAuth(pub Principal);
 
 async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let instance = req.uri().path();
-    let Some(auth) = req.data::<AuthService>() else {
+    let Some(auth) = crate::provision::provided::<AuthService>(req) else {
         tracing::error!("no AuthService in the request data");
         return Err(poem::Error::from_response(
             problem_for(domain::Error::internal("auth is not wired"), instance).into_response(),
@@ -140,7 +141,7 @@ impl AuthApi {
     async fn create(
         &self,
         req: &Request,
-        auth: Data<&AuthService>,
+        auth: Uses<'_, AuthService>,
         body: JsonBody<TokenIn>,
     ) -> TokensCreate {
         let attempt = body.0;

@@ -10,13 +10,14 @@ mod csv;
 mod jsonl;
 mod timestamp;
 
+use crate::provision::Uses;
 use crate::{
     accept, auth::BearerAuth, errors::problem_for, reply::FromProblem, responses, tags::Tag,
 };
 use bytes::Bytes;
 use domain::users::{ExportedUser, UserService, UserStream};
 use futures_util::{Stream, StreamExt};
-use poem::{Body, Request, web::Data};
+use poem::{Body, Request};
 use poem_openapi::{
     OpenApi, ResponseContent,
     payload::Binary,
@@ -116,7 +117,7 @@ impl ExportsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
     ) -> UsersExport {
         match users.export(&auth.0) {
             Ok(rows) => UsersExport::Ok(
@@ -144,7 +145,7 @@ impl ExportsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
     ) -> UsersExportJsonl {
         match users.export(&auth.0) {
             Ok(rows) => {

@@ -5,6 +5,7 @@
 mod disposition;
 mod range;
 
+use crate::provision::Uses;
 use crate::{
     auth::BearerAuth,
     conditional,
@@ -23,7 +24,7 @@ use domain::{
     users::PutOutcome,
 };
 use futures_util::{StreamExt, TryStreamExt};
-use poem::{Body, Request, RequestBody, web::Data};
+use poem::{Body, Request, RequestBody};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApi,
     param::{Header, Path, Query},
@@ -276,7 +277,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Data<&FileService>,
+        files: Uses<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
         /// Replace only while the file has one of these `ETag`s (`*`: while it exists).
@@ -310,7 +311,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Data<&FileService>,
+        files: Uses<'_, FileService>,
         /// Most files in the page, 1 to 100.
         #[oai(default = "LimitParam::default_value")]
         limit: Query<LimitParam>,
@@ -344,7 +345,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Data<&FileService>,
+        files: Uses<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
         /// One byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`.
@@ -422,7 +423,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Data<&FileService>,
+        files: Uses<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
         /// Entity tags of copies the client has.
@@ -457,7 +458,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Data<&FileService>,
+        files: Uses<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
         /// Delete only while the file has one of these `ETag`s (`*`: while it exists).

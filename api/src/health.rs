@@ -1,14 +1,14 @@
 //! Liveness and readiness, for load balancers and orchestrators.
 
+use crate::provision::Uses;
 use crate::{
     errors::{self, Refusal},
     responses,
     tags::Tag,
 };
 use domain::health::Readiness;
-use poem::{Request, web::Data};
+use poem::Request;
 use poem_openapi::{Object, OpenApi, payload::Json};
-use std::sync::Arc;
 
 /// The service's health operations.
 #[derive(Default)]
@@ -78,7 +78,7 @@ impl HealthApi {
     ///
     /// Answers 200 when the database and the file store answer, 503 otherwise.
     #[oai(path = "/readyz", method = "get", operation_id = "readiness_get")]
-    async fn ready(&self, req: &Request, readiness: Data<&Arc<dyn Readiness>>) -> ReadinessGet {
+    async fn ready(&self, req: &Request, readiness: Uses<'_, dyn Readiness>) -> ReadinessGet {
         match readiness.check().await {
             Ok(()) => ReadinessGet::Ok(Json(Health {
                 status: "ready".to_owned(),

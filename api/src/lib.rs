@@ -26,6 +26,7 @@ pub mod params;
 pub mod problem;
 pub mod problem_pages;
 pub mod problem_types;
+pub mod provision;
 pub mod reply;
 pub mod route_table;
 pub mod spec;
@@ -225,10 +226,10 @@ pub fn app(
         .nest("/docs", ui_page(swagger_ui))
         .nest("/rapidoc", ui_page(rapidoc))
         .nest("/", service)
-        .with(Provide {
+        .with(provision::Provide(Arc::new(provision::Provision {
             services,
             followers: streams::Followers::new(settings.streams.clone()),
-        })
+        })))
         .with_if(
             !settings.cors_allowed_origins.is_empty(),
             cors(&settings.cors_allowed_origins),
@@ -237,50 +238,6 @@ pub fn app(
             edge::Edge::new(routes, settings.limits, metrics)
                 .trusting(settings.trusted_proxies.clone()),
         )
-}
-
-/// Gives every request the services (and the followers' cap) the operations take as `Data`:
-/// one layer, where a `.data()` per service would nest as many, each copying the request into a
-/// future that every connection's slot is sized for.
-struct Provide {
-    services: Services,
-    followers: Arc<streams::Followers>,
-}
-
-impl<E: Endpoint> poem::Middleware<E> for Provide {
-    type Output = Provided<E>;
-
-    fn transform(&self, inner: E) -> Provided<E> {
-        Provided {
-            inner,
-            services: self.services.clone(),
-            followers: self.followers.clone(),
-        }
-    }
-}
-
-/// The endpoint [`Provide`] wraps.
-struct Provided<E> {
-    inner: E,
-    services: Services,
-    followers: Arc<streams::Followers>,
-}
-
-impl<E: Endpoint> Endpoint for Provided<E> {
-    type Output = E::Output;
-
-    async fn call(&self, mut req: poem::Request) -> poem::Result<E::Output> {
-        let services = &self.services;
-        let extensions = req.extensions_mut();
-        extensions.insert(services.users.clone());
-        extensions.insert(services.auth.clone());
-        extensions.insert(services.accounts.clone());
-        extensions.insert(services.notifications.clone());
-        extensions.insert(services.files.clone());
-        extensions.insert(services.readiness.clone());
-        extensions.insert(self.followers.clone());
-        self.inner.call(req).await
-    }
 }
 
 /// `GET /api-changes`: the changelog of the API, one entry per version, in Markdown.

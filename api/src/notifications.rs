@@ -4,6 +4,7 @@
 //! The 202 is sent only once the notification is stored: a crash afterwards loses nothing, the
 //! background worker delivers it after the restart.
 
+use crate::provision::Uses;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
@@ -21,7 +22,7 @@ use domain::{
         NotificationService, NotificationStatus, POLL_INTERVAL, Subject,
     },
 };
-use poem::{Request, web::Data};
+use poem::Request;
 use poem_openapi::{
     Enum, Object, OpenApi,
     param::{Header, Path},
@@ -227,7 +228,7 @@ impl NotificationsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        notifications: Data<&NotificationService>,
+        notifications: Uses<'_, NotificationService>,
         body: JsonBody<NotificationIn>,
     ) -> NotificationsCreate {
         reply(req, notifications.submit(&auth.0, body.0).await, |n| {
@@ -247,7 +248,7 @@ impl NotificationsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        notifications: Data<&NotificationService>,
+        notifications: Uses<'_, NotificationService>,
         /// The notification's id.
         id: Path<Id<NotificationId>>,
     ) -> NotificationsGet {
@@ -271,8 +272,8 @@ impl NotificationsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        notifications: Data<&NotificationService>,
-        followers: Data<&Arc<Followers>>,
+        notifications: Uses<'_, NotificationService>,
+        followers: Uses<'_, Arc<Followers>>,
         /// The notification's id.
         id: Path<Id<NotificationId>>,
         /// The `id` of the last event received: the stream resumes after it.

@@ -1,5 +1,6 @@
 //! Transfers between accounts: `POST /transfers`.
 
+use crate::provision::Uses;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
@@ -13,7 +14,7 @@ use domain::{
     accounts::{AccountId, AccountService, Transfer},
     money::Amount,
 };
-use poem::{Request, web::Data};
+use poem::Request;
 use poem_openapi::{Object, OpenApi, param::Header, payload::Json};
 
 /// The transfers operations.
@@ -114,7 +115,7 @@ impl TransfersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Data<&AccountService>,
+        accounts: Uses<'_, AccountService>,
         /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.
         #[oai(name = "Idempotency-Key")]
         key: Header<Option<IdempotencyKeyParam>>,

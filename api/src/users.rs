@@ -4,6 +4,7 @@
 //! [`JsonBody`], parameters through [`crate::params`]), call [`UserService`] and map the outcome
 //! to one variant of the operation's response enum.
 
+use crate::provision::Uses;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
@@ -21,7 +22,7 @@ use domain::{
     precondition::Precondition,
     users::{Bio, NewUser, Password, PutOutcome, User, UserId, UserName, UserPatch, UserService},
 };
-use poem::{Request, web::Data};
+use poem::Request;
 use poem_openapi::{
     Object, OpenApi,
     param::{Header, Path, Query},
@@ -279,7 +280,7 @@ impl UsersApi {
     async fn create(
         &self,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
         body: JsonBody<UserIn>,
     ) -> UsersCreate {
         reply(req, users.create(body.0).await, |user| {
@@ -296,7 +297,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
         /// Most users in the page, 1 to 100.
         #[oai(default = "LimitParam::default_value")]
         limit: Query<LimitParam>,
@@ -325,7 +326,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
     ) -> UsersGet {
@@ -347,7 +348,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
         /// The user's id.
         id: Path<PutUserId>,
         /// Replace only while the user has one of these `ETag`s (`*`: while it exists).
@@ -382,7 +383,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
         /// Patch only while the user has one of these `ETag`s (`*`: while it exists).
@@ -407,7 +408,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Data<&UserService>,
+        users: Uses<'_, UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
         /// Delete only while the user has one of these `ETag`s (`*`: while it exists).

@@ -184,7 +184,10 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 Some(refusal) => errors::refused(refusal, &path).into_response(),
                 None => {
                     let handling = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
-                    match params::keeping_refusals(handling).await {
+                    // On the heap: inline, the handler's future (kilobytes) would be laid out
+                    // in this one beside the rest of its states and copied whole at every move,
+                    // the copy into the connection's box included.
+                    match Box::pin(params::keeping_refusals(handling)).await {
                         (Ok(Ok(resp)), _) => ensure_problem(resp.into_response(), &path),
                         (Ok(Err(err)), refused) => {
                             self.error_response(err, refused, &method, &path)

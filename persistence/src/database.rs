@@ -215,6 +215,17 @@ impl Database {
         })
     }
 
+    /// The file of a SQLite database on disk; `None` on PostgreSQL and for an in-memory SQLite
+    /// database.
+    pub(crate) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        if !self.url.starts_with("sqlite:") {
+            return None;
+        }
+        let options = SqliteConnectOptions::from_str(&self.url).ok()?;
+        let file = options.get_filename();
+        file.is_file().then(|| file.to_path_buf())
+    }
+
     /// The pool's connections: open, idle and the most it opens.
     pub fn pool_stats(&self) -> PoolStats {
         let (open, idle) = match &self.conn.inner {

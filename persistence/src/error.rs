@@ -42,6 +42,9 @@ pub enum Error {
     /// The object store gave no answer within the time allowed.
     #[error("the object store did not answer within {0:?}")]
     StoreTimeout(std::time::Duration),
+    /// The export's own SQLite connection refused or failed a statement.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The settings name no usable database.
     #[error("invalid database settings: {0}")]
     Settings(String),
@@ -88,6 +91,9 @@ impl Error {
             Error::Io(io) => io_outage(io),
             Error::Commit(failed) => failed.outage(),
             Error::Unanswered(_) => Some(Outage::Unavailable),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+                code_outage(&failure.extended_code.to_string())
+            }
             Error::Store(_) | Error::StoreTimeout(_) => Some(Outage::Store),
             _ => None,
         }

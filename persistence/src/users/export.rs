@@ -1,9 +1,12 @@
-//! The users export: every user in id order, read in batches by id, so that no connection is
-//! held between batches and memory stays flat however many users there are.
+//! The users export: every user in id order, read in batches by id, so that no transaction is
+//! held between batches and memory stays flat however many users there are. The next batch is
+//! read while the consumer takes the current one.
 //!
-//! The next batch is read while the consumer takes the current one. On SQLite a batch comes
-//! back as one JSON array built by SQLite itself: sqlx hands each row from its SQLite thread to
-//! the async side with a wake-up, and those wake-ups, not the reading, bounded the export.
+//! On a SQLite file the rows are stepped by a connection of the export's own on a blocking
+//! thread ([`sqlite`]): sqlx hands each row from its SQLite thread to the async side with a
+//! wake-up, and those wake-ups (then, the JSON SQLite built to avoid them) bounded the export.
+//! PostgreSQL (and an in-memory SQLite database, which no second connection can open) read
+//! through the pool.
 
 use super::entity::{Column, Entity as Users};
 use crate::{
@@ -12,18 +15,19 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use domain::users::{ExportedUser, UserStream};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
-};
-use std::borrow::Cow;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio_util::task::AbortOnDropHandle;
+
+mod sqlite;
 
 /// Users read per query: enough to amortise a query, few enough that a batch stays small.
 pub(super) const BATCH: u64 = 2000;
 
 /// The export of every user, in id order.
 pub(super) fn export(db: &Database) -> UserStream {
+    if let Some(file) = db.sqlite_file() {
+        return sqlite::export(file);
+    }
     let conn = db.conn().clone();
     Box::pin(async_stream::try_stream! {
         // Aborted when dropped: a client that goes away stops the batch read for it.
@@ -46,9 +50,6 @@ pub(super) fn export(db: &Database) -> UserStream {
 
 /// Up to [`BATCH`] users with ids above `after`, in id order.
 async fn batch(conn: DatabaseConnection, after: i64) -> Result<Vec<ExportedUser>> {
-    if conn.get_database_backend() == DbBackend::Sqlite {
-        return sqlite_batch(&conn, after).await;
-    }
     let rows: Vec<Row> = Users::find()
         .select_only()
         .columns([
@@ -89,59 +90,3 @@ type Row = (
     DateTime<Utc>,
     DateTime<Utc>,
 );
-
-/// A batch as one value: `[[id, name, email, bio, created_at, updated_at], …]`, built by
-/// SQLite.
-async fn sqlite_batch(conn: &DatabaseConnection, after: i64) -> Result<Vec<ExportedUser>> {
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        "SELECT json_group_array(json_array(id, name, email, bio, created_at, updated_at)) \
-         AS batch FROM (SELECT id, name, email, bio, created_at, updated_at FROM users \
-         WHERE id > ?1 ORDER BY id LIMIT ?2)",
-        [after.into(), (BATCH as i64).into()],
-    );
-    let Some(row) = conn.query_one_raw(statement).await? else {
-        return Ok(Vec::new());
-    };
-    let text: String = row.try_get("", "batch")?;
-    let rows: Vec<BatchRow<'_>> =
-        serde_json::from_str(&text).map_err(|err| corrupt(err.to_string()))?;
-    rows.into_iter()
-        .map(|BatchRow(id, name, email, bio, created_at, updated_at)| {
-            Ok(ExportedUser {
-                id,
-                name,
-                email,
-                bio,
-                created_at: instant(&created_at)?,
-                updated_at: instant(&updated_at)?,
-            })
-        })
-        .collect()
-}
-
-/// A timestamp as sqlx writes a `DateTime<Utc>` to SQLite: RFC 3339 text.
-fn instant(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|err| corrupt(format!("{text:?}: {err}")))
-}
-
-/// One user of a SQLite batch; the timestamps are read in place when they have no escapes
-/// (always).
-#[derive(serde::Deserialize)]
-struct BatchRow<'a>(
-    i64,
-    String,
-    String,
-    Option<String>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-);
-
-fn corrupt(reason: String) -> Error {
-    Error::Corrupt {
-        what: "exported user",
-        reason,
-    }
-}

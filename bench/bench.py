@@ -32,6 +32,9 @@ Scenarios (wrk: 1 thread, 64 connections, --duration seconds each, --rounds time
   files        a --file-mib MiB file uploaded (streamed) and downloaded whole with curl, its bytes
                on disk and in a bucket of s3s-fs (when installed): MiB/s and the service's peak
                RSS during each (bench/files.py)
+  pg_ceilings  with --postgres: pgbench -S against get_user on PostgreSQL, and a pgbench one-row
+               conditional update on 1,000 random accounts against withdrawals from 1,000 random
+               accounts (bench/ceilings.py); not in the default list
   followers    get_user (64 connections) alone, then while --followers idle followers of an
                account's stream (GET /accounts/{id}/events) are connected (this service only):
                req/s both ways and the service's RSS per idle follower
@@ -55,6 +58,7 @@ import tempfile
 import time
 import urllib.request
 
+import ceilings
 import files
 import followers
 
@@ -202,12 +206,12 @@ def fsyncs_during(target, run):
     return result, sum(int(c) for c in counts)
 
 
-def start_ours_pg(work, server_url, target_name="ours-pg", binary=BINARY):
+def start_ours_pg(work, server_url, target_name="ours-pg", binary=BINARY, extra_env=None):
     name = f"bench_{os.getpid()}_{time.time_ns()}"
     psql = ["psql", server_url, "-qAtc"]
     subprocess.run(psql + [f'CREATE DATABASE "{name}"'], check=True)
     url = server_url.rsplit("/", 1)[0] + "/" + name
-    target = start_ours(target_name, work, database_url=url, binary=binary)
+    target = start_ours(target_name, work, database_url=url, binary=binary, extra_env=extra_env)
     target.db = url
     target.cleanup = lambda: subprocess.run(psql + [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
     return target
@@ -379,7 +383,7 @@ def main():
             targets.append(start_bare())
         print(f"{'scenario':12} {'target':8} {'round':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non2xx':>7}")
         for round_ in range(1, args.rounds + 1):
-            for scenario in [s for s in scenarios if s not in ("export", "files", "followers")]:
+            for scenario in [s for s in scenarios if s not in ("export", "files", "followers", "pg_ceilings")]:
                 for target in targets:
                     if target.name == "bare" and scenario != "get_user":
                         continue
@@ -429,6 +433,12 @@ def main():
                       f"{held['rps']:.0f} with {args.followers} idle followers ({result['ratio']:.2f}x, "
                       f"p99 {held['p99_ms']:.2f} ms); RSS {rss_before:.1f} -> {rss_held:.1f} MiB, "
                       f"{per_follower_kib:.1f} KiB per follower", flush=True)
+        if "pg_ceilings" in scenarios:
+            ours_pg = next((t for t in targets if t.name == "ours-pg"), None)
+            if ours_pg is None:
+                sys.exit("pg_ceilings needs --postgres")
+            results += ceilings.measure(ours_pg, args.postgres, call, wrk, BIG, args.rounds,
+                                        args.duration, args.connections)
         if "export" in scenarios:
             for target in [t for t in targets if t.name != "bare"]:
                 target.stop()
@@ -438,6 +448,9 @@ def main():
             exporters = [lambda size: start_ours(f"ours-export-{size}", work, extra_env=LOW_MEMORY)]
             if args.peer:
                 exporters.append(lambda size: start_peer(os.path.join(work, f"peer-export-{size}")))
+            if args.postgres:
+                exporters.append(lambda size: start_ours_pg(work, args.postgres, f"ours-pg-export-{size}",
+                                                            extra_env=LOW_MEMORY))
             for size in [int(s) for s in args.export_sizes.split(",")]:
                 for start in exporters:
                     target = start(size)
@@ -446,7 +459,8 @@ def main():
                         insert_users(target, size)
                         rss_before = target.reset_peak_rss()
                         rows, seconds = export(target)
-                        name = "peer" if "peer" in target.db else "ours"
+                        name = ("peer" if "peer" in target.db
+                                else "ours-pg" if target.db.startswith("postgres") else "ours")
                         result = {"scenario": "export", "target": name, "users": size, "rows": rows,
                                   "rows_per_s": rows / seconds, "peak_rss_mib": target.peak_rss_mib(),
                                   "rss_before_mib": rss_before}

@@ -36,84 +36,18 @@ pub mod transfers;
 pub mod types;
 pub mod users;
 
+pub use provision::Services;
+
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
 mod test_support;
 
-use domain::{
-    accounts::AccountService,
-    auth::{AuthService, TokenCodec},
-    files::FileService,
-    health::Readiness,
-    notifications::{NotificationService, OutboxSignal},
-    storage::Storage,
-    throttle::ThrottlePolicy,
-    users::{PasswordHasher, UserService},
-};
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler, middleware::Cors, web::Data,
 };
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 use std::sync::Arc;
-
-/// The domain services the operations call.
-#[derive(Clone)]
-pub struct Services {
-    /// Users use cases.
-    pub users: UserService,
-    /// Logging in and checking tokens.
-    pub auth: AuthService,
-    /// Accounts and money movements.
-    pub accounts: AccountService,
-    /// Notifications accepted for delivery.
-    pub notifications: NotificationService,
-    /// Stored files.
-    pub files: FileService,
-    /// Whether the database answers.
-    pub readiness: Arc<dyn Readiness>,
-}
-
-impl Services {
-    /// The services over `storage`: passwords hashed by `hasher`, tokens made by `tokens`,
-    /// failed logins limited by `throttle`, the delivery worker woken through `signal`, and user
-    /// writes without `If-Match` refused when `require_if_match`.
-    pub async fn over(
-        storage: &Storage,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenCodec>,
-        throttle: ThrottlePolicy,
-        signal: Arc<dyn OutboxSignal>,
-        require_if_match: bool,
-    ) -> domain::Result<Self> {
-        let users = UserService::new(storage.users.clone(), hasher.clone())
-            .requiring_conditional_writes(require_if_match);
-        let auth = AuthService::new(
-            storage.users.clone(),
-            hasher,
-            tokens,
-            throttle,
-            storage.login_limits.clone(),
-        )
-        .await?;
-        Ok(Self {
-            users,
-            auth,
-            accounts: AccountService::new(
-                storage.accounts.clone(),
-                storage.idempotency.clone(),
-                storage.changes.clone(),
-            ),
-            notifications: NotificationService::new(
-                storage.outbox.clone(),
-                signal,
-                storage.changes.clone(),
-            ),
-            files: FileService::new(storage.files.clone(), storage.blobs.clone()),
-            readiness: storage.readiness.clone(),
-        })
-    }
-}
 
 /// HTTP settings.
 #[derive(Debug, Clone)]

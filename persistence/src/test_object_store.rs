@@ -90,8 +90,14 @@ impl TestS3 {
                 .expect("s3s-fs starts");
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    self.child = Some(child);
-                    return;
+                    // Another process may have taken the port since it was freed (ours then
+                    // fails to bind and exits): only a child still running is the one answering.
+                    std::thread::sleep(Duration::from_millis(50));
+                    if child.try_wait().ok().flatten().is_none() {
+                        self.child = Some(child);
+                        return;
+                    }
+                    break;
                 }
                 if child.try_wait().ok().flatten().is_some() {
                     break;

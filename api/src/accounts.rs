@@ -13,7 +13,7 @@ use crate::{
     params::{Id, IdCursor, IdempotencyKeyParam, LastEventId, LimitParam},
     reply::{reply, reply_keyed},
     responses,
-    streams::{EventKind, EventStream, Followers, reply_following},
+    streams::{EventKind, EventStream, reply_following},
     tags::Tag,
     types::{Nullable, Timestamp},
 };
@@ -31,7 +31,6 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
 };
-use std::sync::Arc;
 
 /// The accounts operations.
 #[derive(Default)]
@@ -433,7 +432,6 @@ impl AccountsApi {
         auth: BearerAuth,
         req: &Request,
         accounts: Uses<'_, AccountService>,
-        followers: Uses<'_, Arc<Followers>>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// The `id` of the last event received: the stream resumes after that transaction.
@@ -442,7 +440,7 @@ impl AccountsApi {
     ) -> AccountsEvents {
         let after = last_event_id.0.map(|id| id.0);
         let followed = accounts.follow(&auth.0, id.0.0, after).await;
-        reply_following(req, followed, &followers, AccountsEvents::Ok)
+        reply_following(req, followed, AccountsEvents::Ok)
     }
 
     /// Deposit money

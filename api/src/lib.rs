@@ -17,6 +17,7 @@ pub mod edge;
 pub mod errors;
 pub mod exports;
 pub mod files;
+pub mod followers;
 pub mod health;
 pub mod json_out;
 pub mod metrics;

@@ -11,7 +11,7 @@ use crate::{
     params::{Id, LastEventId},
     reply::reply,
     responses,
-    streams::{EventKind, EventStream, Followers, reply_following},
+    streams::{EventKind, EventStream, reply_following},
     tags::Tag,
     types::{Nullable, Timestamp},
 };
@@ -29,7 +29,6 @@ use poem_openapi::{
     payload::Json,
     types,
 };
-use std::sync::Arc;
 
 /// The notifications operations.
 #[derive(Default)]
@@ -273,7 +272,6 @@ impl NotificationsApi {
         auth: BearerAuth,
         req: &Request,
         notifications: Uses<'_, NotificationService>,
-        followers: Uses<'_, Arc<Followers>>,
         /// The notification's id.
         id: Path<Id<NotificationId>>,
         /// The `id` of the last event received: the stream resumes after it.
@@ -282,7 +280,7 @@ impl NotificationsApi {
     ) -> NotificationsEvents {
         let after = last_event_id.0.map(|id| id.0);
         let followed = notifications.follow(&auth.0, id.0.0, after).await;
-        reply_following(req, followed, &followers, NotificationsEvents::Ok)
+        reply_following(req, followed, NotificationsEvents::Ok)
     }
 }
 

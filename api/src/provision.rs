@@ -5,7 +5,7 @@
 //! few percent of `GET /users/{id}`. Each request now carries one `Arc<Provision>`, and an
 //! operation names what it takes as [`Uses<T>`], which picks `T` out of it.
 
-use crate::streams::Followers;
+use crate::followers::Followers;
 use domain::{
     accounts::AccountService,
     auth::{AuthService, TokenCodec},

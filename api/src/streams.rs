@@ -15,8 +15,10 @@
 //! whose items are a `oneOf` of one object per event name, `{id, event, data}`, `event` an enum
 //! of that one name and `data` the schema of its data.
 
+pub use crate::followers::{Followers, Following, StreamSettings};
 use crate::{
     errors::{self, Refusal},
+    provision,
     reply::FromProblem,
 };
 use bytes::Bytes;
@@ -29,90 +31,13 @@ use poem_openapi::{
     types::{ToJSON, Type},
 };
 use serde_json::Value;
-use std::{
-    fmt::Write as _,
-    marker::PhantomData,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
-use tokio::sync::watch;
-
-/// How followed streams are served.
-#[derive(Debug, Clone)]
-pub struct StreamSettings {
-    /// How often a comment keeps an idle stream's connection alive.
-    pub keep_alive: Duration,
-    /// How long a client is told to wait before reconnecting (`retry:`).
-    pub retry: Duration,
-    /// Most streams followed at once.
-    pub max_followers: usize,
-    /// Turns true when the service begins to shut down: every stream ends.
-    pub stopping: watch::Receiver<bool>,
-}
-
-impl StreamSettings {
-    /// Settings for a service that never shuts its streams down (tests of one request).
-    pub fn unstoppable(keep_alive: Duration, max_followers: usize) -> Self {
-        let (stop, stopping) = watch::channel(false);
-        // The sender is gone: `stopping` keeps its last value, false, for good.
-        drop(stop);
-        Self {
-            keep_alive,
-            retry: Duration::from_secs(2),
-            max_followers,
-            stopping,
-        }
-    }
-}
-
-/// The streams followed now, within the cap.
-#[derive(Debug)]
-pub struct Followers {
-    count: AtomicUsize,
-    settings: StreamSettings,
-}
-
-impl Followers {
-    /// No follower yet, under `settings`.
-    pub fn new(settings: StreamSettings) -> Arc<Self> {
-        Arc::new(Self {
-            count: AtomicUsize::new(0),
-            settings,
-        })
-    }
-
-    /// A place for one more follower, unless the cap is reached.
-    pub fn enter(self: &Arc<Self>) -> Option<Following> {
-        let before = self.count.fetch_add(1, Ordering::AcqRel);
-        let entered = Following(self.clone());
-        (before < self.settings.max_followers).then_some(entered)
-    }
-
-    /// How many streams are followed now.
-    pub fn count(&self) -> usize {
-        self.count.load(Ordering::Acquire)
-    }
-}
-
-/// One follower's place, given back when its stream is dropped.
-#[derive(Debug)]
-pub struct Following(Arc<Followers>);
-
-impl Drop for Following {
-    fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+use std::{fmt::Write as _, marker::PhantomData, sync::Arc};
 
 /// The response to a request to follow a stream: the stream `followed` came to, if a follower
 /// more is taken (else 503 `overloaded`), or the problem of its error.
 pub fn reply_following<K, T, R>(
     req: &poem::Request,
     followed: domain::Result<Followed<T>>,
-    followers: &Arc<Followers>,
     ok: impl FnOnce(EventStream<K>) -> R,
 ) -> R
 where
@@ -122,9 +47,13 @@ where
 {
     let refusal = match followed {
         Err(err) => errors::problem_for(err, req.uri().path()),
-        Ok(followed) => match followers.enter() {
-            Some(following) => return ok(EventStream::new(followed, following)),
-            None => errors::refused(Refusal::TooManyFollowers, req.uri().path()),
+        Ok(followed) => match provision::provided::<Arc<Followers>>(req).map(Followers::enter) {
+            Some(Some(following)) => return ok(EventStream::new(followed, following)),
+            Some(None) => errors::refused(Refusal::TooManyFollowers, req.uri().path()),
+            None => errors::problem_for(
+                domain::Error::internal("streams are not wired"),
+                req.uri().path(),
+            ),
         },
     };
     R::from_problem(refusal)
@@ -156,7 +85,7 @@ impl<K: EventKind> EventStream<K> {
         T: Send + 'static,
         K: From<T>,
     {
-        let settings = following.0.settings.clone();
+        let settings = following.settings().clone();
         let hint = Bytes::from(format!("retry: {}\n\n", settings.retry.as_millis()));
         let events = events
             .take_while(|item| {

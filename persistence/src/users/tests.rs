@@ -340,18 +340,42 @@ async fn two_admins_deleted_at_once_leave_one() {
 
 #[tokio::test]
 async fn export_streams_every_user_in_id_order_across_batches() {
-    use futures_util::TryStreamExt;
     let db = users().await;
+    exports_every_user_in_id_order_across_batches(&db.repo).await;
+}
+
+#[tokio::test]
+async fn export_of_an_in_memory_database_reads_through_the_pool() {
+    // No second connection can open an in-memory database: the export reads its batches
+    // through the pool.
+    let settings = crate::DatabaseSettings {
+        url: "sqlite::memory:".to_owned(),
+        max_connections: 1,
+        durability: crate::Durability::default(),
+    };
+    let db = Database::connect(&settings).await.unwrap();
+    db.migrate().await.unwrap();
+    assert!(db.sqlite_file().is_none());
+    exports_every_user_in_id_order_across_batches(&SqlUserRepository::new(
+        db,
+        Duration::from_secs(60),
+    ))
+    .await;
+}
+
+/// Inserts two batches and a bit of users through `repo`'s database and exports them.
+async fn exports_every_user_in_id_order_across_batches(repo: &SqlUserRepository) {
+    use futures_util::TryStreamExt;
     let total = super::export::BATCH as usize * 2 + 7;
     let created_at = Utc::now().trunc_subsecs(6);
     // Inserted directly, in one transaction: only the stream is under test.
-    let txn = db.repo.db.begin_write().await.unwrap();
+    let txn = repo.db.begin_write().await.unwrap();
     for n in 0..total {
         to_active(&User {
             id: UserId::parse(n as i64 + 1).unwrap(),
             name: UserName::parse(&format!("User, \"{n}\"\n\u{1}\\ é")).unwrap(),
             email: Email::parse(&format!("u{n}@example.com")).unwrap(),
-            bio: None,
+            bio: (n % 2 == 0).then(|| Bio::parse("tea \"and\" cake").unwrap()),
             password_hash: PasswordHash::from_phc("$argon2id$x".into()),
             is_admin: false,
             created_at,
@@ -362,11 +386,13 @@ async fn export_streams_every_user_in_id_order_across_batches() {
         .unwrap();
     }
     txn.commit().await.unwrap();
-    let exported: Vec<_> = db.repo.export().try_collect().await.unwrap();
+    let exported: Vec<_> = repo.export().try_collect().await.unwrap();
     assert_eq!(exported.len(), total);
     assert!(exported.windows(2).all(|w| w[0].id < w[1].id));
     assert_eq!(exported[3].name, "User, \"3\"\n\u{1}\\ é");
     assert_eq!(exported[3].email, "u3@example.com");
+    assert_eq!(exported[3].bio, None);
+    assert_eq!(exported[4].bio.as_deref(), Some("tea \"and\" cake"));
     assert!(exported.iter().all(|user| user.created_at == created_at));
 }
 

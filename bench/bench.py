@@ -469,26 +469,19 @@ def main():
                               f"peak RSS {result['peak_rss_mib']:.1f} MiB (RSS before: {rss_before:.1f} MiB)",
                               flush=True)
                         if name == "ours":
-                            for encoding in ("identity", "gzip", "br", "zstd"):
-                                target.reset_peak_rss()
-                                sent, seconds = fetch_size(target, "/exports/users.csv", encoding)
-                                coded = {"scenario": "export_coded", "target": name, "users": size,
-                                         "encoding": encoding, "bytes": sent, "rows_per_s": rows / seconds,
-                                         "peak_rss_mib": target.peak_rss_mib()}
-                                results.append(coded)
-                                print(f"export {name:4} {size:>8} users as {encoding:8}: {sent:,} bytes, "
-                                      f"{rows / seconds:,.0f} rows/s, peak RSS {coded['peak_rss_mib']:.1f} MiB",
-                                      flush=True)
-                            for encoding in ("identity", "zstd"):
-                                target.reset_peak_rss()
-                                sent, seconds = fetch_size(target, "/exports/users.jsonl", encoding)
-                                lines = {"scenario": "export_jsonl", "target": name, "users": size,
-                                         "encoding": encoding, "bytes": sent, "rows_per_s": rows / seconds,
-                                         "peak_rss_mib": target.peak_rss_mib()}
-                                results.append(lines)
-                                print(f"export {name:4} {size:>8} users as JSON Lines, {encoding:8}: "
-                                      f"{sent:,} bytes, {rows / seconds:,.0f} rows/s, "
-                                      f"peak RSS {lines['peak_rss_mib']:.1f} MiB", flush=True)
+                            codings = (("export_coded", "/exports/users.csv", "", ("identity", "gzip", "br", "zstd")),
+                                       ("export_jsonl", "/exports/users.jsonl", "JSON Lines, ", ("identity", "zstd")))
+                            for scenario, path, label, encodings in codings:
+                                for encoding in encodings:
+                                    target.reset_peak_rss()
+                                    sent, seconds = fetch_size(target, path, encoding)
+                                    coded = {"scenario": scenario, "target": name, "users": size,
+                                             "encoding": encoding, "bytes": sent, "rows_per_s": rows / seconds,
+                                             "peak_rss_mib": target.peak_rss_mib()}
+                                    results.append(coded)
+                                    print(f"export {name:4} {size:>8} users as {label}{encoding:8}: {sent:,} bytes, "
+                                          f"{rows / seconds:,.0f} rows/s, peak RSS {coded['peak_rss_mib']:.1f} MiB",
+                                          flush=True)
                     finally:
                         target.stop()
         if "files" in scenarios:

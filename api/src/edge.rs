@@ -159,11 +159,11 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);
             let entered = InFlight::enter(&self.metrics.in_flight, self.limits.max_in_flight);
             // Kept past the handler, which takes the request: a clone shares the received bytes.
-            let header = |name: header::HeaderName| req.headers().get(name).cloned();
+            let kept = |name: header::HeaderName| req.headers().get(name).cloned();
             let (accept, accept_encoding, if_none_match) = (
-                header(header::ACCEPT),
-                header(header::ACCEPT_ENCODING),
-                header(header::IF_NONE_MATCH),
+                kept(header::ACCEPT),
+                kept(header::ACCEPT_ENCODING),
+                kept(header::IF_NONE_MATCH),
             );
             let (accept, accept_encoding, if_none_match) =
                 (text(&accept), text(&accept_encoding), text(&if_none_match));

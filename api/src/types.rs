@@ -55,17 +55,22 @@ crate::scalar_type!(
     MetaSchema::new_with_format("string", "date-time")
 );
 
+impl Timestamp {
+    /// The instant as the API writes it.
+    fn text(&self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+}
+
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(
-            self.0.to_rfc3339_opts(SecondsFormat::Micros, true),
-        ))
+        Some(Value::String(self.text()))
     }
 }
 
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+        serializer.serialize_str(&self.text())
     }
 }
 

@@ -92,7 +92,7 @@ fn corrupt(reason: String) -> Error {
 /// A timestamp as stored: RFC 3339 text, as sqlx writes a `DateTime<Utc>`
 /// (`2026-01-02T03:04:05.123456+00:00`). That shape is read by hand (a large share of the
 /// export's time went to chrono's general parser); any other goes to chrono.
-pub(super) fn instant(text: &str) -> Result<DateTime<Utc>> {
+fn instant(text: &str) -> Result<DateTime<Utc>> {
     match utc(text) {
         Some(at) => Ok(at),
         None => DateTime::parse_from_rfc3339(text)

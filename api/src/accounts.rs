@@ -48,6 +48,7 @@ impl From<Transaction> for Booked {
 
 impl EventKind for Booked {
     type Data = TransactionOut;
+    const TITLE: &'static str = "TransactionEvent";
     const NAMES: &'static [&'static str] = &["transaction"];
     const DESCRIPTION: &'static str = "One `transaction` event per transaction booked on the \
         account, in the order they were booked: `id` is the transaction's id, `data` the \

@@ -102,40 +102,64 @@ async fn requests_whose_database_is_gone_are_503_database_unavailable_with_retry
 async fn served_yaml_is_the_served_json_for_yaml_1_1_and_1_2_readers() {
     use crate::spec::yaml::tests::{read_yaml_1_1, read_yaml_1_2};
     let app = test_app().await;
-    let yaml = app.client.get("/openapi.yaml").send().await.0;
-    let yaml = yaml.into_body().into_string().await.unwrap();
-    let json = Reply::of(app.client.get("/openapi.json").send().await)
-        .await
-        .body;
-    assert_eq!(
-        read_yaml_1_1(&yaml),
-        json,
-        "a YAML 1.1 reader (PyYAML, Psych)"
-    );
-    assert_eq!(read_yaml_1_2(&yaml), json, "a YAML 1.2 reader");
+    for (yaml, json) in [
+        ("/openapi.yaml", "/openapi.json"),
+        ("/openapi-3.1.yaml", "/openapi-3.1.json"),
+    ] {
+        let yaml = app.client.get(yaml).send().await.0;
+        let yaml = yaml.into_body().into_string().await.unwrap();
+        let json = Reply::of(app.client.get(json).send().await).await.body;
+        assert_eq!(
+            read_yaml_1_1(&yaml),
+            json,
+            "a YAML 1.1 reader (PyYAML, Psych)"
+        );
+        assert_eq!(read_yaml_1_2(&yaml), json, "a YAML 1.2 reader");
+    }
 }
 
 #[tokio::test]
-async fn spec_is_served_as_json_and_yaml_and_docs_uis_render() {
+async fn both_documents_are_served_as_json_and_yaml_and_docs_uis_render_the_3_1_one() {
     let app = test_app().await;
-    let resp = app.client.get("/openapi.yaml").send().await;
-    resp.assert_status_is_ok();
-    resp.assert_content_type("application/yaml");
-    resp.assert_text(crate::spec_yaml()).await;
-    let reply = Reply::of(app.client.get("/openapi.json").send().await).await;
-    assert_eq!(reply.header("content-type"), Some("application/json"));
-    assert_eq!(reply.body["openapi"], "3.0.0");
-    assert!(reply.body["paths"]["/users/{id}"]["patch"].is_object());
+    for (yaml, json, version, rendered) in [
+        (
+            "/openapi.yaml",
+            "/openapi.json",
+            "3.0.0",
+            crate::spec_yaml as fn() -> String,
+        ),
+        (
+            "/openapi-3.1.yaml",
+            "/openapi-3.1.json",
+            "3.1.0",
+            crate::spec_yaml_3_1,
+        ),
+    ] {
+        let resp = app.client.get(yaml).send().await;
+        resp.assert_status_is_ok();
+        resp.assert_content_type("application/yaml");
+        resp.assert_text(rendered()).await;
+        let reply = Reply::of(app.client.get(json).send().await).await;
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.body["openapi"], version);
+        assert!(reply.body["paths"]["/users/{id}"]["patch"].is_object());
+    }
     for ui in ["/docs", "/docs/", "/rapidoc", "/rapidoc/"] {
         let resp = app.client.get(ui).send().await;
         resp.assert_status_is_ok();
         let html = resp.0.into_body().into_string().await.unwrap();
-        // The served document, with what poem-openapi alone does not write.
+        // The served 3.1 document, with what poem-openapi alone does not write, and the link
+        // to the 3.0 one.
         assert!(html.contains("users_create"), "{ui} embeds the spec");
+        assert!(
+            html.contains("\"openapi\": \"3.1.0\""),
+            "{ui} embeds the 3.1 document"
+        );
         assert!(
             html.contains("\"security\": []"),
             "{ui} embeds the completed spec"
         );
+        assert!(html.contains("(/openapi.json)"), "{ui} links the 3.0 one");
     }
 }
 

@@ -84,7 +84,11 @@ Money is an integer count of minor units (cents). Money-moving POSTs take an \
 `Idempotency-Key`. Every error is `application/problem+json` (RFC 9457) with `type`, \
 `title`, `status`, `detail` and `instance`; a 422 also names each failing input in `errors`. \
 Lists are paged with `limit` and an opaque `cursor`. No text member may contain a NUL \
-character. Every response carries `X-Request-Id`.";
+character. Every response carries `X-Request-Id`.\n\n\
+The same API is described twice, from one source: as OpenAPI 3.0 at [`/openapi.json`](/openapi.json) \
+([YAML](/openapi.yaml)), for generators that read only 3.0 (progenitor), and as OpenAPI 3.1 at \
+[`/openapi-3.1.json`](/openapi-3.1.json) ([YAML](/openapi-3.1.yaml)), with JSON Schema 2020-12 \
+schemas and the event streams' data described as the JSON strings they are.";
 
 /// The OpenAPI service: operations and their spec. Needs no services, so the spec can be
 /// printed without a database.
@@ -105,16 +109,46 @@ pub fn openapi() -> OpenApiService<Api, ()> {
 /// The version of the API the service serves (the spec's `info.version`): a semantic version,
 /// raised with every change of the spec (see `docs/API-CHANGES.md`), whatever the crates'
 /// versions.
-pub const API_VERSION: &str = "1.3.0";
+pub const API_VERSION: &str = "2.0.0";
 
-/// The served spec, as a JSON value: poem-openapi's, completed by [`spec::complete`].
-pub fn spec_value() -> serde_json::Value {
+/// The one source both served documents are made from: poem-openapi's document, completed by
+/// [`spec::complete`].
+pub fn spec_source() -> serde_json::Value {
     spec::complete(&openapi().spec())
 }
 
-/// The spec as YAML, exactly as `GET /openapi.yaml` serves it (and `openapi.yaml` holds it).
+/// The served OpenAPI 3.0 document (`GET /openapi.json`), as a JSON value.
+pub fn spec_value() -> serde_json::Value {
+    spec::v3_0(&spec_source())
+}
+
+/// The served OpenAPI 3.1 document (`GET /openapi-3.1.json`), as a JSON value.
+pub fn spec_value_3_1() -> serde_json::Value {
+    spec::v3_1(&spec_source())
+}
+
+/// The 3.0 document as YAML, exactly as `GET /openapi.yaml` serves it (and `openapi.yaml`
+/// holds it).
 pub fn spec_yaml() -> String {
     spec::yaml::to_string(&spec_value())
+}
+
+/// The 3.1 document as YAML, exactly as `GET /openapi-3.1.yaml` serves it (and
+/// `openapi-3.1.yaml` holds it).
+pub fn spec_yaml_3_1() -> String {
+    spec::yaml::to_string(&spec_value_3_1())
+}
+
+/// Where each served document is, by its OpenAPI version and format.
+pub mod spec_paths {
+    /// The OpenAPI 3.0 document as JSON.
+    pub const JSON_3_0: &str = "/openapi.json";
+    /// The OpenAPI 3.0 document as YAML.
+    pub const YAML_3_0: &str = "/openapi.yaml";
+    /// The OpenAPI 3.1 document as JSON.
+    pub const JSON_3_1: &str = "/openapi-3.1.json";
+    /// The OpenAPI 3.1 document as YAML.
+    pub const YAML_3_1: &str = "/openapi-3.1.yaml";
 }
 
 /// The whole HTTP application: operations, spec, docs UIs, and the edge middleware, which
@@ -125,35 +159,49 @@ pub fn app(
     metrics: Arc<metrics::HttpMetrics>,
 ) -> impl Endpoint<Output = Response> + use<> {
     let service = openapi();
-    let spec = spec_value();
+    let source = spec_source();
+    let (spec, spec_3_1) = (spec::v3_0(&source), spec::v3_1(&source));
     let spec_json = serde_json::to_string_pretty(&spec).unwrap_or_default();
-    let spec_yaml = spec::yaml::to_string(&spec);
+    let spec_json_3_1 = serde_json::to_string_pretty(&spec_3_1).unwrap_or_default();
     let routes = route_table::RouteTable::from_spec(
         &spec,
         &[
-            "/openapi.json",
-            "/openapi.yaml",
+            spec_paths::JSON_3_0,
+            spec_paths::YAML_3_0,
+            spec_paths::JSON_3_1,
+            spec_paths::YAML_3_1,
             "/problems",
             "/problems/",
             "/problems/{slug}",
             deprecation::CHANGES_PATH,
         ],
     );
-    // The UIs embed the document they are given: poem-openapi's own, swapped for the served one.
+    // The UIs embed the document they are given: poem-openapi's own, swapped for the served
+    // 3.1 one (Swagger UI 5 and RapiDoc read 3.1; its description links the 3.0 one).
     let generated = service.spec();
     let swagger_ui = service
         .swagger_ui_html()
-        .replacen(&generated, &spec_json, 1);
-    let rapidoc = service.rapidoc_html().replacen(&generated, &spec_json, 1);
-    Route::new()
-        .at(
-            "/openapi.json",
-            get(serve_spec).data(SpecDoc::json(spec_json)),
-        )
-        .at(
-            "/openapi.yaml",
-            get(serve_spec).data(SpecDoc::yaml(spec_yaml)),
-        )
+        .replacen(&generated, &spec_json_3_1, 1);
+    let rapidoc = service
+        .rapidoc_html()
+        .replacen(&generated, &spec_json_3_1, 1);
+    let documents = [
+        (
+            spec_paths::YAML_3_0,
+            SpecDoc::yaml(spec::yaml::to_string(&spec)),
+        ),
+        (
+            spec_paths::YAML_3_1,
+            SpecDoc::yaml(spec::yaml::to_string(&spec_3_1)),
+        ),
+        (spec_paths::JSON_3_0, SpecDoc::json(spec_json)),
+        (spec_paths::JSON_3_1, SpecDoc::json(spec_json_3_1)),
+    ];
+    documents
+        .into_iter()
+        .fold(Route::new(), |route, (path, doc)| {
+            route.at(path, get(serve_spec).data(doc))
+        })
         .at(deprecation::CHANGES_PATH, get(api_changes))
         .at("/problems", get(problem_pages::index_page))
         .at("/problems/", get(problem_pages::index_page))

@@ -183,6 +183,7 @@ impl From<NotificationEvent> for NotificationChange {
 
 impl EventKind for NotificationChange {
     type Data = NotificationOut;
+    const TITLE: &'static str = "NotificationEvent";
     const NAMES: &'static [&'static str] = &["queued", "sending", "sent", "failed"];
     const DESCRIPTION: &'static str = "One event per change of the notification, numbered from 1 \
         in `id`, named by the status it left: `queued` (accepted, or a failed attempt that will \

@@ -24,7 +24,24 @@ const PROBLEM_REF: &str = "#/components/schemas/Problem";
 #[cfg(test)]
 mod evolution;
 pub mod examples;
+pub mod openapi31;
 pub mod yaml;
+
+/// The OpenAPI 3.0 document of `source` (the completed document): all of it but `webhooks`,
+/// which 3.0 has no member for (poem-openapi writes one anyway) and only the 3.1 document
+/// carries.
+pub fn v3_0(source: &Value) -> Value {
+    let mut doc = source.clone();
+    if let Some(doc) = doc.as_object_mut() {
+        doc.remove("webhooks");
+    }
+    doc
+}
+
+/// The OpenAPI 3.1 document of `source`: see [`openapi31`].
+pub fn v3_1(source: &Value) -> Value {
+    openapi31::upgrade(source)
+}
 
 /// The completed document, from poem-openapi's JSON rendering of it.
 pub fn complete(generated: &str) -> Value {
@@ -58,6 +75,7 @@ pub fn complete(generated: &str) -> Value {
                 .or_insert_with(|| Value::Array(Vec::new()));
             add_entity_tags(method == "get", operation);
             add_problem_examples(path, operation, &schemas);
+            document_event_streams(operation);
             let id = operation.get("operationId").and_then(Value::as_str);
             if id.is_some_and(|id| crate::files::MOVING_BYTES.contains(&id)) {
                 let unavailable = operation
@@ -76,6 +94,29 @@ pub fn complete(generated: &str) -> Value {
         }
     }
     doc
+}
+
+/// Says of each event stream an operation answers with what its events' data is as sent: a
+/// string of JSON ([`crate::streams::document_data`]).
+fn document_event_streams(operation: &mut Map<String, Value>) {
+    let responses = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let streams = response
+            .get_mut("content")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|content| content.iter_mut())
+            .filter(|(media, _)| media.starts_with("text/event-stream"));
+        for (_, media) in streams {
+            if let Some(schema) = media.get_mut("schema") {
+                crate::streams::document_data(schema);
+            }
+        }
+    }
 }
 
 /// Documents what the edge does for every JSON representation ([`crate::conditional`],

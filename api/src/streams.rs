@@ -11,9 +11,12 @@
 //! shuts down, so that clients reconnect elsewhere. At most [`StreamSettings::max_followers`]
 //! streams are followed at once; past that a new follower is refused (503 `overloaded`).
 //!
-//! In the spec a stream is documented as Huma documents one: an array (`format: event-stream`)
-//! whose items are a `oneOf` of one object per event name, `{id, event, data}`, `event` an enum
-//! of that one name and `data` the schema of its data.
+//! In the spec a stream's schema describes one event as it is sent, the way OpenAPI 3.2 and
+//! schemathesis read `text/event-stream` before 3.2: an object of the SSE fields `id`, `event`
+//! (an enum of its names) and `data`, a string whose content is the JSON of the event's data
+//! schema: in 3.1 `contentMediaType: application/json` and `contentSchema`, in 3.0, which has
+//! neither, their `x-` twins ([`document_data`]). Beside the event, `anyOf` offers the whole
+//! text, which is what a generated client reads.
 
 pub use crate::followers::{Followers, Following, StreamSettings};
 use crate::{
@@ -67,6 +70,8 @@ pub trait EventKind: Send + 'static {
     const NAMES: &'static [&'static str];
     /// How a client reads the stream's events, for the spec.
     const DESCRIPTION: &'static str;
+    /// The name of one event's schema in the spec.
+    const TITLE: &'static str;
 
     /// The event's `id:`, `event:` name and `data`.
     fn fields(&self) -> (String, &'static str, Self::Data);
@@ -134,6 +139,32 @@ fn encode<K: EventKind>(event: &K) -> Bytes {
     Bytes::from(text)
 }
 
+/// Rewrites the schema of a `text/event-stream` body as sent: each event's `data`, declared as
+/// its data's schema, becomes the string that carries it, naming that schema as the content of
+/// the string (in the `x-` twins of 3.1's keywords, which [`crate::spec::openapi31`] converts).
+pub fn document_data(schema: &mut Value) {
+    let events = schema
+        .get_mut("anyOf")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for event in events {
+        let Some(data) = event.pointer_mut("/properties/data") else {
+            continue;
+        };
+        let Some(reference) = data.get("$ref").and_then(Value::as_str) else {
+            continue;
+        };
+        let name = reference.rsplit('/').next().unwrap_or(reference);
+        *data = serde_json::json!({
+            "type": "string",
+            "description": format!("The event's data: a `{name}` as one line of JSON."),
+            "x-contentMediaType": "application/json",
+            "x-contentSchema": {"$ref": reference},
+        });
+    }
+}
+
 impl<K: EventKind> IntoResponse for EventStream<K> {
     fn into_response(self) -> Response {
         Response::builder()
@@ -148,44 +179,37 @@ impl<K: EventKind> Payload for EventStream<K> {
     const CONTENT_TYPE: &'static str = "text/event-stream";
 
     fn schema_ref() -> MetaSchemaRef {
-        let event = |name: &'static str| {
-            let mut schema = MetaSchema::new("object");
-            schema.title = Some(name.to_owned());
-            schema.required = vec!["id", "event", "data"];
-            let mut id = MetaSchema::new("string");
-            id.description = Some("What `Last-Event-ID` resumes after.");
-            let mut event = MetaSchema::new("string");
-            event.enum_items = vec![Value::String(name.to_owned())];
-            schema.properties = vec![
-                ("id", MetaSchemaRef::Inline(Box::new(id))),
-                ("event", MetaSchemaRef::Inline(Box::new(event))),
-                ("data", K::Data::schema_ref()),
-            ];
-            MetaSchemaRef::Inline(Box::new(schema))
-        };
-        let item = match K::NAMES {
-            [one] => event(one),
-            names => {
-                let mut item = MetaSchema::ANY;
-                item.one_of = names.iter().copied().map(event).collect();
-                MetaSchemaRef::Inline(Box::new(item))
-            }
-        };
-        let mut events = MetaSchema::new_with_format("array", "event-stream");
-        events.description = Some(K::DESCRIPTION);
-        events.items = Some(Box::new(item));
+        let mut id = MetaSchema::new("string");
+        id.description = Some("What `Last-Event-ID` resumes after.");
+        id.pattern = Some("^[0-9]+$".to_owned());
+        let mut name = MetaSchema::new("string");
+        name.description = Some("The event's name (`event:`).");
+        name.enum_items = K::NAMES
+            .iter()
+            .map(|n| Value::String((*n).to_owned()))
+            .collect();
+        let mut event = MetaSchema::new("object");
+        event.title = Some(K::TITLE.to_owned());
+        event.description = Some(K::DESCRIPTION);
+        event.required = vec!["id", "event", "data"];
+        // The data's schema, which `document_data` makes the string it is sent as.
+        event.properties = vec![
+            ("id", MetaSchemaRef::Inline(Box::new(id))),
+            ("event", MetaSchemaRef::Inline(Box::new(name))),
+            ("data", K::Data::schema_ref()),
+        ];
         let mut text = MetaSchema::new("string");
         text.description = Some(
-            "The stream as it is sent: Server-Sent Events text, whose events the other schema \
-             describes.",
+            "The stream as it is sent, read whole: Server-Sent Events text, whose events the \
+             other schema describes.",
         );
-        // Either reading: a generated client that reads the body as text gets the text (a
-        // Python client generated from the array alone would fail to parse it), and the docs
-        // still name each event and its data.
+        // A generated client that reads the body as text gets the text (one generated from
+        // the event alone would fail to parse it), and a reader of events, such as a
+        // validator, finds each event's fields described.
         let mut stream = MetaSchema::ANY;
         stream.any_of = vec![
             MetaSchemaRef::Inline(Box::new(text)),
-            MetaSchemaRef::Inline(Box::new(events)),
+            MetaSchemaRef::Inline(Box::new(event)),
         ];
         MetaSchemaRef::Inline(Box::new(stream))
     }

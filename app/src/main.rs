@@ -25,15 +25,34 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
-    /// Print the OpenAPI document (YAML) that the service serves at /openapi.yaml.
-    Openapi,
+    /// Print the OpenAPI document (YAML) that the service serves at /openapi.yaml, or with
+    /// `--openapi-version 3.1` the one at /openapi-3.1.yaml.
+    Openapi {
+        /// The OpenAPI version of the document: 3.0 (what every supported generator reads) or
+        /// 3.1.
+        #[arg(long, value_enum, default_value = "3.0")]
+        openapi_version: OpenapiVersion,
+    },
+}
+
+/// The OpenAPI versions the service describes itself in.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum OpenapiVersion {
+    #[value(name = "3.0")]
+    V3_0,
+    #[value(name = "3.1")]
+    V3_1,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Openapi) = cli.command {
-        std::io::stdout().write_all(api::spec_yaml().as_bytes())?;
+    if let Some(Command::Openapi { openapi_version }) = cli.command {
+        let document = match openapi_version {
+            OpenapiVersion::V3_0 => api::spec_yaml(),
+            OpenapiVersion::V3_1 => api::spec_yaml_3_1(),
+        };
+        std::io::stdout().write_all(document.as_bytes())?;
         return Ok(());
     }
     tracing_subscriber::fmt()

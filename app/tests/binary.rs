@@ -10,15 +10,25 @@ use std::{
 const BIN: &str = env!("CARGO_BIN_EXE_app");
 
 #[test]
-fn openapi_command_prints_the_committed_spec() {
-    let output = Command::new(BIN).arg("openapi").output().unwrap();
-    assert!(output.status.success());
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
-    assert!(
-        output.stdout == committed.as_bytes(),
-        "`app openapi` differs from openapi.yaml; regenerate with `cargo run -p app -- openapi > openapi.yaml`"
-    );
+fn openapi_command_prints_the_committed_documents() {
+    for (args, file) in [
+        (&["openapi"][..], "openapi.yaml"),
+        (
+            &["openapi", "--openapi-version", "3.1"][..],
+            "openapi-3.1.yaml",
+        ),
+    ] {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        assert!(output.status.success());
+        let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
+        let committed = std::fs::read_to_string(path).unwrap();
+        assert!(
+            output.stdout == committed.as_bytes(),
+            "`app {}` differs from {file}; regenerate with `cargo run -p app -- {} > {file}`",
+            args.join(" "),
+            args.join(" "),
+        );
+    }
 }
 
 fn free_port() -> u16 {

@@ -9,6 +9,7 @@ every call below is typed, errors included.
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 
@@ -24,6 +25,8 @@ from service_api_client.models import (
     NotificationIn,
     NotificationOut,
     NotificationStatus,
+    NotificationsEventsNotificationEvent,
+    NotificationsEventsNotificationEventEvent,
     Problem,
     TokenIn,
     TokenOut,
@@ -36,6 +39,20 @@ from service_api_client.models import (
 from service_api_client.types import Unset
 
 PASSWORD = "correct horse battery"
+
+
+def sse_events(text: str) -> list[dict[str, str]]:
+    """The events of Server-Sent Events text, each its fields (comments and field-less blocks aside)."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.split("\n"):
+            if line and not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+        if "data" in fields:
+            events.append(fields)
+    return events
 
 
 def check(condition: bool, what: str) -> None:
@@ -102,12 +119,20 @@ def main(base_url: str) -> None:
     check(isinstance(monitored.status, NotificationStatus), "status is the enum")
 
     # Its events (Server-Sent Events) from the first on (`Last-Event-ID: 0`), read as text to
-    # the end of the stream: after `sent`.
+    # the end of the stream (after `sent`), each event read as the spec describes it: SSE fields
+    # whose `data` is a `NotificationOut` as JSON.
     followed = notifications_events.sync_detailed(notification.id, client=api, last_event_id="0")
     check(followed.status_code == 200 and isinstance(followed.parsed, str), f"stream: {followed}")
     assert isinstance(followed.parsed, str)
-    names = [line.removeprefix("event: ") for line in followed.parsed.splitlines() if line.startswith("event: ")]
-    check(names[:1] == ["queued"] and names[-1:] == ["sent"], f"events: {names}")
+    events = [NotificationsEventsNotificationEvent.from_dict(fields) for fields in sse_events(followed.parsed)]
+    names = [event.event for event in events]
+    check(
+        names[:1] == [NotificationsEventsNotificationEventEvent.QUEUED]
+        and names[-1:] == [NotificationsEventsNotificationEventEvent.SENT],
+        f"events: {names}",
+    )
+    changes = [NotificationOut.from_dict(json.loads(event.data)) for event in events]
+    check(changes[-1].status == NotificationStatus.SENT and changes[-1].id == notification.id, f"data: {changes}")
 
     print("python smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent: ok")
 

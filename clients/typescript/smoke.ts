@@ -6,6 +6,31 @@ import createClient from "openapi-fetch";
 import type { components, paths } from "./generated/schema.js";
 
 type Problem = components["schemas"]["Problem"];
+// One event of a notification's stream, as the spec describes it: its SSE fields, `data` the
+// JSON of a `NotificationOut`. (The stream read whole is the other member: its text.)
+type NotificationEvent = Exclude<
+  paths["/notifications/{id}/events"]["get"]["responses"][200]["content"]["text/event-stream"],
+  string
+>;
+
+// The events of Server-Sent Events text, each its fields (comments and field-less blocks aside).
+function sseEvents(text: string): Record<string, string>[] {
+  return text
+    .replace(/\r\n/g, "\n")
+    .split("\n\n")
+    .map((block) => {
+      const fields: Record<string, string> = {};
+      for (const line of block.split("\n")) {
+        if (line && !line.startsWith(":")) {
+          const at = line.indexOf(":");
+          const name = at < 0 ? line : line.slice(0, at);
+          fields[name] = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+        }
+      }
+      return fields;
+    })
+    .filter((fields) => "data" in fields);
+}
 
 // The one thing of node's this needs, declared rather than pulling in @types/node.
 declare const process: { argv: string[] };
@@ -89,11 +114,19 @@ async function main(): Promise<void> {
     parseAs: "text",
   });
   check(followed.response.status === 200 && typeof followed.data === "string", "a stream");
-  const names = followed.data
-    .split("\n")
-    .filter((line) => line.startsWith("event: "))
-    .map((line) => line.slice("event: ".length));
+  const events = sseEvents(followed.data).map((fields): NotificationEvent => {
+    const names: NotificationEvent["event"][] = ["queued", "sending", "sent", "failed"];
+    const name = names.find((known) => known === fields.event);
+    const { id, data } = fields;
+    check(name !== undefined && id !== undefined && data !== undefined, `an event: ${JSON.stringify(fields)}`);
+    return { id, event: name, data };
+  });
+  const names = events.map((event) => event.event);
   check(names[0] === "queued" && names[names.length - 1] === "sent", `events: ${names.join(", ")}`);
+  const lastEvent = events[events.length - 1];
+  check(lastEvent !== undefined, "a last event");
+  const last: components["schemas"]["NotificationOut"] = JSON.parse(lastEvent.data);
+  check(last.status === "sent" && last.id === accepted.data.id, `data: ${JSON.stringify(last)}`);
 
   console.log(
     "typescript smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent: ok",

@@ -224,13 +224,62 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Every released version, oldest first, with its spec.
-pub(crate) fn released() -> Vec<(Version, Value)> {
-    let dir = root().join("openapi").join("versions");
+/// The OpenAPI versions the contract is released in, each kept in a folder of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `openapi/versions/<version>.yaml`, every release.
+    V3_0,
+    /// `openapi/versions/3.1/<version>.yaml`, every release since 2.0.0, the first served in
+    /// 3.1 too.
+    V3_1,
+}
+
+impl Dialect {
+    pub(crate) const ALL: [Self; 2] = [Self::V3_0, Self::V3_1];
+
+    fn dir(self) -> PathBuf {
+        let versions = root().join("openapi").join("versions");
+        match self {
+            Self::V3_0 => versions,
+            Self::V3_1 => versions.join("3.1"),
+        }
+    }
+
+    /// The document the service serves in this version of OpenAPI.
+    pub(crate) fn served(self) -> Value {
+        match self {
+            Self::V3_0 => crate::spec_value(),
+            Self::V3_1 => crate::spec_value_3_1(),
+        }
+    }
+
+    /// `doc` as drift, which reads 3.0, compares it: a 3.1 document converted back.
+    pub(crate) fn comparable(self, doc: &Value) -> Value {
+        match self {
+            Self::V3_0 => doc.clone(),
+            Self::V3_1 => super::openapi31::downgrade::downgrade(doc),
+        }
+    }
+
+    /// [`compatible`] for two documents of this version of OpenAPI.
+    pub(crate) fn compatible(
+        self,
+        (old_version, old): (Version, &Value),
+        (new_version, new): (Version, &Value),
+    ) -> Result<(), String> {
+        let (old, new) = (self.comparable(old), self.comparable(new));
+        compatible((old_version, &old), (new_version, &new))
+    }
+}
+
+/// Every released version in `dialect`, oldest first, with its spec.
+pub(crate) fn released_in(dialect: Dialect) -> Vec<(Version, Value)> {
+    let dir = dialect.dir();
     let mut versions: Vec<(Version, Value)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("an entry").path();
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -251,6 +300,11 @@ pub(crate) fn released() -> Vec<(Version, Value)> {
         .collect();
     versions.sort_by_key(|(version, _)| *version);
     versions
+}
+
+/// Every released version in OpenAPI 3.0, oldest first.
+pub(crate) fn released() -> Vec<(Version, Value)> {
+    released_in(Dialect::V3_0)
 }
 
 mod tests;

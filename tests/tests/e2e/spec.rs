@@ -2,37 +2,54 @@
 
 use e2e::Service;
 
-const REGENERATE: &str = "regenerate it with `cargo run -p app -- openapi > openapi.yaml`";
+/// Each committed document, the path it is served at, what the service renders it from, and
+/// the command that regenerates it.
+const DOCUMENTS: [(&str, &str, fn() -> String, &str); 2] = [
+    (
+        "openapi.yaml",
+        "/openapi.yaml",
+        api::spec_yaml,
+        "cargo run -p app -- openapi > openapi.yaml",
+    ),
+    (
+        "openapi-3.1.yaml",
+        "/openapi-3.1.yaml",
+        api::spec_yaml_3_1,
+        "cargo run -p app -- openapi --openapi-version 3.1 > openapi-3.1.yaml",
+    ),
+];
 
 #[tokio::test]
-async fn committed_openapi_yaml_equals_the_served_spec() {
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml"))
-            .expect("openapi.yaml at the workspace root");
+async fn committed_documents_equal_the_served_ones() {
     let service = Service::start().await;
-    let served = service
-        .client
-        .get(service.url("/openapi.yaml"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        served == api::spec_yaml(),
-        "served spec differs from api::spec_yaml()"
-    );
-    if committed != served {
-        let line = committed
-            .lines()
-            .zip(served.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| committed.lines().count().min(served.lines().count()));
-        panic!(
-            "openapi.yaml drifted from the served spec (first difference at line {}); {REGENERATE}",
-            line + 1
+    for (file, path, rendered, regenerate) in DOCUMENTS {
+        let committed =
+            std::fs::read_to_string(format!("{}/../{file}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap_or_else(|err| panic!("{file} at the workspace root: {err}"));
+        let served = service
+            .client
+            .get(service.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            served == rendered(),
+            "{path} differs from what it is rendered from"
         );
+        if committed != served {
+            let line = committed
+                .lines()
+                .zip(served.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| committed.lines().count().min(served.lines().count()));
+            panic!(
+                "{file} drifted from {path} (first difference at line {}); regenerate it with `{regenerate}`",
+                line + 1
+            );
+        }
     }
 }
 

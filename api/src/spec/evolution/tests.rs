@@ -5,49 +5,93 @@ use super::*;
 use serde_json::json;
 
 #[test]
-fn the_served_spec_is_the_newest_released_version() {
-    let versions = released();
-    let (newest, spec) = versions.last().expect("a released version");
-    assert_eq!(newest.to_string(), crate::API_VERSION);
-    assert!(
-        *spec == crate::spec_value(),
-        "the served spec changed since {newest} was released: raise API_VERSION (minor for a \
-         compatible change, major for a breaking one) and release it (README, \"How the API \
-         evolves\")"
-    );
+fn the_served_documents_are_the_newest_released_version() {
+    for dialect in Dialect::ALL {
+        let versions = released_in(dialect);
+        let (newest, spec) = versions.last().expect("a released version");
+        assert_eq!(newest.to_string(), crate::API_VERSION, "{dialect:?}");
+        assert!(
+            *spec == dialect.served(),
+            "the served {dialect:?} document changed since {newest} was released: raise \
+             API_VERSION (minor for a compatible change, major for a breaking one) and release \
+             it (README, \"How the API evolves\")"
+        );
+    }
 }
 
 #[test]
-fn the_served_spec_breaks_no_client_of_the_last_released_version_unless_its_major_was_raised() {
+fn the_served_documents_break_no_client_of_the_last_released_version_unless_its_major_was_raised() {
     // Run before the one above fails on an unreleased change: says whether it breaks, and how.
     let served_version = Version::parse(crate::API_VERSION).expect("API_VERSION is x.y.z");
-    let served = crate::spec_value();
-    let versions = released();
-    // What clients have: the newest release other than the served spec itself.
-    let last = versions
-        .iter()
-        .rev()
-        .find(|(version, spec)| *version < served_version || *spec != served);
-    let Some((last_version, last)) = last else {
-        panic!("no version released before {served_version}")
-    };
-    if let Err(why) = compatible((*last_version, last), (served_version, &served)) {
-        panic!("the served spec, {why}");
+    for dialect in Dialect::ALL {
+        let served = dialect.served();
+        let versions = released_in(dialect);
+        // What clients have: the newest release other than the served document itself.
+        let last = versions
+            .iter()
+            .rev()
+            .find(|(version, spec)| *version < served_version || *spec != served);
+        let Some((last_version, last)) = last else {
+            // The first release in this dialect has nothing before it.
+            assert_eq!(
+                dialect,
+                Dialect::V3_1,
+                "no 3.0 version before {served_version}"
+            );
+            continue;
+        };
+        if let Err(why) = dialect.compatible((*last_version, last), (served_version, &served)) {
+            panic!("the served {dialect:?} document, {why}");
+        }
     }
 }
 
 #[test]
 fn every_released_version_breaks_no_client_of_the_one_before_unless_its_major_was_raised() {
-    let versions = released();
-    assert!(versions.len() >= 3, "{} versions", versions.len());
-    for pair in versions.windows(2) {
-        let [(old_version, old), (new_version, new)] = pair else {
-            unreachable!("windows of two")
-        };
-        if let Err(why) = gate((*old_version, old), (*new_version, new)) {
-            panic!("{why}");
+    for dialect in Dialect::ALL {
+        let versions = released_in(dialect);
+        assert!(!versions.is_empty(), "{dialect:?}");
+        for pair in versions.windows(2) {
+            let [(old_version, old), (new_version, new)] = pair else {
+                unreachable!("windows of two")
+            };
+            assert!(new_version > old_version);
+            if let Err(why) = dialect.compatible((*old_version, old), (*new_version, new)) {
+                panic!("{dialect:?}: {why}");
+            }
         }
     }
+    assert!(released().len() >= 3);
+}
+
+#[test]
+fn every_release_since_the_first_in_3_1_is_kept_in_both_versions_of_openapi() {
+    let three_one = released_in(Dialect::V3_1);
+    let (first, _) = three_one.first().expect("a 3.1 release");
+    let three_oh: Vec<Version> = released()
+        .into_iter()
+        .map(|(version, _)| version)
+        .filter(|version| version >= first)
+        .collect();
+    let kept: Vec<Version> = three_one.iter().map(|(version, _)| *version).collect();
+    assert_eq!(kept, three_oh);
+    for (version, doc) in three_one {
+        assert_eq!(doc["openapi"], "3.1.0", "{version}");
+    }
+}
+
+#[test]
+fn a_break_in_a_3_1_document_is_caught_as_in_3_0() {
+    let old = crate::spec::openapi31::upgrade(&base());
+    let mut new = old.clone();
+    new["components"]["schemas"]["User"]["properties"]["id"] = json!({"type": ["string", "null"]});
+    let refused = Dialect::V3_1.compatible((version("1.0.0"), &old), (version("1.1.0"), &new));
+    let why = refused.expect_err("a type changed");
+    assert!(why.contains("type"), "{why}");
+    assert_eq!(
+        Dialect::V3_1.compatible((version("1.0.0"), &old), (version("1.1.0"), &old)),
+        Ok(())
+    );
 }
 
 #[test]

@@ -236,3 +236,19 @@ fn the_served_document_converts_completely_and_back() {
     assert!(!found.0.is_empty(), "the source has something to convert");
     assert_eq!(downgrade(&three_one), source);
 }
+
+#[test]
+fn webhooks_stay_in_the_3_1_document_and_leave_the_3_0_one() {
+    let source = json!({
+        "openapi": "3.0.0",
+        "paths": {},
+        "webhooks": {"notification.sent": {"post": {"responses": {"200": {"description": "ok"}}}}},
+    });
+    assert!(crate::spec::v3_0(&source).get("webhooks").is_none());
+    assert_eq!(
+        crate::spec::v3_1(&source)["webhooks"],
+        source["webhooks"],
+        "nothing in it to convert"
+    );
+    assert!(crate::spec_value().get("webhooks").is_none());
+}

@@ -2,27 +2,43 @@
 
 use e2e::Service;
 
-/// Each committed document, the path it is served at, what the service renders it from, and
-/// the command that regenerates it.
-const DOCUMENTS: [(&str, &str, fn() -> String, &str); 2] = [
-    (
-        "openapi.yaml",
-        "/openapi.yaml",
-        api::spec_yaml,
-        "cargo run -p app -- openapi > openapi.yaml",
-    ),
-    (
-        "openapi-3.1.yaml",
-        "/openapi-3.1.yaml",
-        api::spec_yaml_3_1,
-        "cargo run -p app -- openapi --openapi-version 3.1 > openapi-3.1.yaml",
-    ),
+/// A committed document.
+struct Document {
+    /// Its file at the workspace root.
+    file: &'static str,
+    /// Where it is served.
+    path: &'static str,
+    /// What the service renders it from.
+    rendered: fn() -> String,
+    /// The command that regenerates it.
+    regenerate: &'static str,
+}
+
+const DOCUMENTS: [Document; 2] = [
+    Document {
+        file: "openapi.yaml",
+        path: "/openapi.yaml",
+        rendered: api::spec_yaml,
+        regenerate: "cargo run -p app -- openapi > openapi.yaml",
+    },
+    Document {
+        file: "openapi-3.1.yaml",
+        path: "/openapi-3.1.yaml",
+        rendered: api::spec_yaml_3_1,
+        regenerate: "cargo run -p app -- openapi --openapi-version 3.1 > openapi-3.1.yaml",
+    },
 ];
 
 #[tokio::test]
 async fn committed_documents_equal_the_served_ones() {
     let service = Service::start().await;
-    for (file, path, rendered, regenerate) in DOCUMENTS {
+    for Document {
+        file,
+        path,
+        rendered,
+        regenerate,
+    } in DOCUMENTS
+    {
         let committed =
             std::fs::read_to_string(format!("{}/../{file}", env!("CARGO_MANIFEST_DIR")))
                 .unwrap_or_else(|err| panic!("{file} at the workspace root: {err}"));

@@ -6,6 +6,7 @@
 //! true`, and moves no money.
 
 use crate::provision::Uses;
+use crate::reply::FromProblem;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
@@ -193,6 +194,27 @@ pub struct TransactionPage {
     /// The `cursor` of the next page, or null on the last page.
     #[oai(nullable)]
     next_cursor: Nullable<String>,
+}
+
+/// The one body of `deposit` and `withdraw`, which differ in the movement they book and the
+/// response that says it was booked (`created`: the row, its `Location`, `Idempotent-Replayed`).
+async fn book_on_account<R: FromProblem>(
+    req: &Request,
+    auth: &BearerAuth,
+    accounts: &AccountService,
+    movement: Movement,
+    key: Option<IdempotencyKeyParam>,
+    created: fn(Json<TransactionOut>, String, Option<String>) -> R,
+) -> R {
+    let run = |key| accounts.book_on_account(&auth.0, movement, key);
+    reply_keyed(req, key, run, |t, replayed| {
+        created(
+            Json(TransactionOut::from(&t)),
+            transaction_location(&t),
+            replayed,
+        )
+    })
+    .await
 }
 
 fn transaction_location(t: &Transaction) -> String {
@@ -440,8 +462,8 @@ impl AccountsApi {
         last_event_id: Header<Option<LastEventId>>,
     ) -> AccountsEvents {
         let after = last_event_id.0.map(|id| id.0);
-        let followed = accounts.follow(&auth.0, id.0.0, after).await;
-        reply_following(req, followed, AccountsEvents::Ok)
+        let follow = accounts.follow(&auth.0, id.0.0, after);
+        reply_following(req, follow, AccountsEvents::Ok).await
     }
 
     /// Deposit money
@@ -465,11 +487,15 @@ impl AccountsApi {
         key: Header<Option<IdempotencyKeyParam>>,
         body: JsonBody<AmountIn>,
     ) -> DepositsCreate {
-        let run = |key| accounts.book_on_account(&auth.0, Movement::Deposit(id.0.0, body.0), key);
-        reply_keyed(req, key.0, run, |t, replayed| {
-            let location = transaction_location(&t);
-            DepositsCreate::Created(Json(TransactionOut::from(&t)), location, replayed)
-        })
+        let movement = Movement::Deposit(id.0.0, body.0);
+        book_on_account(
+            req,
+            &auth,
+            &accounts,
+            movement,
+            key.0,
+            DepositsCreate::Created,
+        )
         .await
     }
 
@@ -495,12 +521,15 @@ impl AccountsApi {
         key: Header<Option<IdempotencyKeyParam>>,
         body: JsonBody<AmountIn>,
     ) -> WithdrawalsCreate {
-        let run =
-            |key| accounts.book_on_account(&auth.0, Movement::Withdrawal(id.0.0, body.0), key);
-        reply_keyed(req, key.0, run, |t, replayed| {
-            let location = transaction_location(&t);
-            WithdrawalsCreate::Created(Json(TransactionOut::from(&t)), location, replayed)
-        })
+        let movement = Movement::Withdrawal(id.0.0, body.0);
+        book_on_account(
+            req,
+            &auth,
+            &accounts,
+            movement,
+            key.0,
+            WithdrawalsCreate::Created,
+        )
         .await
     }
 }

@@ -60,9 +60,15 @@ pub fn condition(if_match: Option<&str>, if_none_match: Option<&str>) -> Conditi
     }
 }
 
+/// Whether a GET's or HEAD's `If-None-Match` (absent: `None`) names the representation tagged
+/// `etag`, so that the client's copy is current: the one test behind every 304.
+pub fn names_current(if_none_match: Option<&str>, etag: &str) -> bool {
+    if_none_match.is_some_and(|header| none_match(header, etag))
+}
+
 /// Whether `If-None-Match` (`header`) names the representation tagged `etag` (a quoted tag):
 /// weak comparison, as §13.1.2 asks of GET and HEAD.
-pub fn none_match(header: &str, etag: &str) -> bool {
+fn none_match(header: &str, etag: &str) -> bool {
     if is_star(header) {
         return true;
     }
@@ -134,9 +140,9 @@ pub async fn tag_json(resp: &mut Response) {
 /// body, the headers a 200 would have carried that describe the representation (RFC 9110
 /// §15.4.5).
 pub fn not_modified(resp: &Response, if_none_match: Option<&str>) -> Option<Response> {
-    let if_none_match = if_none_match?;
+    if_none_match?;
     let etag = resp.headers().get(header::ETAG)?.to_str().ok()?;
-    if resp.status() != StatusCode::OK || !none_match(if_none_match, etag) {
+    if resp.status() != StatusCode::OK || !names_current(if_none_match, etag) {
         return None;
     }
     let mut not_modified = Response::builder()

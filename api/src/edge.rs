@@ -31,10 +31,7 @@ use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError,
 use std::{
     io,
     panic::AssertUnwindSafe,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tracing::Instrument;
@@ -115,24 +112,6 @@ pub struct EdgeEndpoint<E> {
     proxies: Arc<TrustedProxies>,
 }
 
-/// A request counted as in flight until it is dropped.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    /// Counts one more request, unless `max` are in flight already.
-    fn enter(count: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        let before = count.fetch_add(1, Ordering::AcqRel);
-        let entered = Self(count.clone());
-        (before < max).then_some(entered)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
@@ -157,7 +136,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         async move {
             let started = Instant::now();
             let authenticated = req.headers().contains_key(header::AUTHORIZATION);
-            let entered = InFlight::enter(&self.metrics.in_flight, self.limits.max_in_flight);
+            let entered = self.metrics.in_flight.enter(self.limits.max_in_flight);
             // Kept past the handler, which takes the request: a clone shares the received bytes.
             let kept = |name: header::HeaderName| req.headers().get(name).cloned();
             let (accept, accept_encoding, if_none_match) = (

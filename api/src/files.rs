@@ -197,9 +197,6 @@ responses! {
             #[oai(header = "Accept-Ranges")] String,
             #[oai(header = "Last-Modified")] String,
         ),
-        /// `If-None-Match` names the current `ETag`: the client's copy is current.
-        #[oai(status = 304)]
-        NotModified(#[oai(header = "ETag")] String),
     }
     authenticated;
     problems {
@@ -224,9 +221,6 @@ responses! {
             #[oai(header = "Accept-Ranges")] String,
             #[oai(header = "Last-Modified")] String,
         ),
-        /// `If-None-Match` names the current `ETag`.
-        #[oai(status = 304)]
-        NotModified(#[oai(header = "ETag")] String),
     }
     authenticated;
     problems {
@@ -363,10 +357,18 @@ impl FilesApi {
             Err(err) => return FilesGet::from_problem(problem_for(err, req.uri().path())),
         };
         let shown = Representation::of(&file);
-        if (if_none_match.0.as_deref())
-            .is_some_and(|tags| conditional::none_match(tags, &shown.etag))
-        {
-            return FilesGet::NotModified(shown.etag);
+        let accept = "bytes".to_owned();
+        if conditional::names_current(if_none_match.0.as_deref(), &shown.etag) {
+            // The edge answers 304 for this 200 (`conditional::not_modified`), as for every
+            // representation; its bytes are not even opened.
+            return FilesGet::Whole(
+                Binary(Body::empty()),
+                file.size,
+                shown.disposition,
+                shown.etag,
+                accept,
+                shown.last_modified,
+            );
         }
         let wanted = if conditional::if_range_holds(if_range.0.as_deref(), &shown.etag) {
             range::wanted(range.0.as_deref(), file.size)
@@ -391,7 +393,6 @@ impl FilesApi {
         let body = Binary(Body::from_bytes_stream(
             bytes.map_err(std::io::Error::other),
         ));
-        let accept = "bytes".to_owned();
         if !partial {
             FilesGet::Whole(
                 body,
@@ -426,17 +427,10 @@ impl FilesApi {
         files: Uses<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
-        /// Entity tags of copies the client has.
-        #[oai(name = "If-None-Match")]
-        if_none_match: Header<Option<String>>,
     ) -> FilesHead {
+        // A matching `If-None-Match` gets the edge's 304, as every representation does.
         reply(req, files.get(&auth.0, &name.0.0).await, |file| {
             let shown = Representation::of(&file);
-            if (if_none_match.0.as_deref())
-                .is_some_and(|tags| conditional::none_match(tags, &shown.etag))
-            {
-                return FilesHead::NotModified(shown.etag);
-            }
             FilesHead::Whole(
                 Binary(Body::empty()),
                 file.size,

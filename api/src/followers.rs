@@ -1,13 +1,8 @@
-//! The cap on followed streams: how many are followed now, and each follower's place, given
-//! back when its stream ends.
+//! The cap on followed streams: how many are followed now (an [`Admission`]), and each
+//! follower's place, given back when its stream ends.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use crate::admission::{Admission, Admitted};
+use std::{sync::Arc, time::Duration};
 use tokio::sync::watch;
 
 /// How followed streams are served.
@@ -41,7 +36,7 @@ impl StreamSettings {
 /// The streams followed now, within the cap.
 #[derive(Debug)]
 pub struct Followers {
-    count: AtomicUsize,
+    admission: Arc<Admission>,
     settings: StreamSettings,
 }
 
@@ -49,37 +44,36 @@ impl Followers {
     /// No follower yet, under `settings`.
     pub fn new(settings: StreamSettings) -> Arc<Self> {
         Arc::new(Self {
-            count: AtomicUsize::new(0),
+            admission: Admission::new(),
             settings,
         })
     }
 
     /// A place for one more follower, unless the cap is reached.
     pub fn enter(self: &Arc<Self>) -> Option<Following> {
-        let before = self.count.fetch_add(1, Ordering::AcqRel);
-        let entered = Following(self.clone());
-        (before < self.settings.max_followers).then_some(entered)
+        let place = self.admission.enter(self.settings.max_followers)?;
+        Some(Following {
+            _place: place,
+            followers: self.clone(),
+        })
     }
 
     /// How many streams are followed now.
     pub fn count(&self) -> usize {
-        self.count.load(Ordering::Acquire)
+        self.admission.count()
     }
 }
 
 /// One follower's place, given back when its stream is dropped.
 #[derive(Debug)]
-pub struct Following(Arc<Followers>);
+pub struct Following {
+    _place: Admitted,
+    followers: Arc<Followers>,
+}
 
 impl Following {
     /// How the stream it holds a place for is served.
     pub fn settings(&self) -> &StreamSettings {
-        &self.0.settings
-    }
-}
-
-impl Drop for Following {
-    fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        &self.followers.settings
     }
 }

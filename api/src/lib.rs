@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod accounts;
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod client_addr;
@@ -109,7 +110,7 @@ pub fn openapi() -> OpenApiService<Api, ()> {
 /// The version of the API the service serves (the spec's `info.version`): a semantic version,
 /// raised with every change of the spec (see `docs/API-CHANGES.md`), whatever the crates'
 /// versions.
-pub const API_VERSION: &str = "2.0.0";
+pub const API_VERSION: &str = "2.1.0";
 
 /// The one source both served documents are made from: poem-openapi's document, completed by
 /// [`spec::complete`].

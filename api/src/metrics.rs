@@ -12,7 +12,7 @@ use std::{
     hash::{Hash, Hasher},
     sync::{
         Arc, RwLock,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -73,8 +73,8 @@ impl Equivalent<Key> for Probe<'_> {
 #[derive(Default)]
 pub struct HttpMetrics {
     series: RwLock<HashMap<Key, Arc<Series>>>,
-    /// Requests being handled now; the edge's in-flight cap counts them here.
-    pub(crate) in_flight: Arc<AtomicUsize>,
+    /// Requests being handled now: the edge admits them under its in-flight cap here.
+    pub(crate) in_flight: Arc<crate::admission::Admission>,
 }
 
 impl HttpMetrics {
@@ -165,7 +165,7 @@ impl HttpMetrics {
             "# HELP http_requests_in_flight Requests being handled.\n\
              # TYPE http_requests_in_flight gauge\n\
              http_requests_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
+            self.in_flight.count()
         );
     }
 }

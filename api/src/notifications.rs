@@ -280,8 +280,8 @@ impl NotificationsApi {
         last_event_id: Header<Option<LastEventId>>,
     ) -> NotificationsEvents {
         let after = last_event_id.0.map(|id| id.0);
-        let followed = notifications.follow(&auth.0, id.0.0, after).await;
-        reply_following(req, followed, NotificationsEvents::Ok)
+        let follow = notifications.follow(&auth.0, id.0.0, after);
+        reply_following(req, follow, NotificationsEvents::Ok).await
     }
 }
 

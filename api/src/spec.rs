@@ -73,7 +73,7 @@ pub fn complete(generated: &str) -> Value {
             operation
                 .entry("security")
                 .or_insert_with(|| Value::Array(Vec::new()));
-            add_entity_tags(method == "get", operation);
+            add_entity_tags(method == "get" || method == "head", operation);
             add_problem_examples(path, operation, &schemas);
             document_event_streams(operation);
             let id = operation.get("operationId").and_then(Value::as_str);
@@ -166,6 +166,9 @@ fn add_entity_tags(get: bool, operation: &mut Map<String, Value>) {
                 })
             });
         }
+        // A 200 tagged by its operation (a file's) is answered 304 by the edge too.
+        tagged_ok |=
+            status == "200" && headers.keys().any(|name| name.eq_ignore_ascii_case("etag"));
         if json && (status == "200" || status == "201") {
             tagged_ok |= status == "200";
             headers.entry("ETag").or_insert_with(|| {

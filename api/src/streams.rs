@@ -36,11 +36,12 @@ use poem_openapi::{
 use serde_json::Value;
 use std::{fmt::Write as _, marker::PhantomData, sync::Arc};
 
-/// The response to a request to follow a stream: the stream `followed` came to, if a follower
-/// more is taken (else 503 `overloaded`), or the problem of its error.
-pub fn reply_following<K, T, R>(
+/// The response to a request to follow a stream: a follower's place taken first (else 503
+/// `overloaded`, before anything is read), then the stream `follow` comes to, or the problem of
+/// its error.
+pub async fn reply_following<K, T, R>(
     req: &poem::Request,
-    followed: domain::Result<Followed<T>>,
+    follow: impl Future<Output = domain::Result<Followed<T>>>,
     ok: impl FnOnce(EventStream<K>) -> R,
 ) -> R
 where
@@ -48,18 +49,19 @@ where
     T: Send + 'static,
     R: FromProblem,
 {
-    let refusal = match followed {
-        Err(err) => errors::problem_for(err, req.uri().path()),
-        Ok(followed) => match provision::provided::<Arc<Followers>>(req).map(Followers::enter) {
-            Some(Some(following)) => return ok(EventStream::new(followed, following)),
-            Some(None) => errors::refused(Refusal::TooManyFollowers, req.uri().path()),
-            None => errors::problem_for(
-                domain::Error::internal("streams are not wired"),
-                req.uri().path(),
-            ),
-        },
+    let path = req.uri().path();
+    let following = match provision::provided::<Arc<Followers>>(req).map(Followers::enter) {
+        Some(Some(following)) => following,
+        Some(None) => return R::from_problem(errors::refused(Refusal::TooManyFollowers, path)),
+        None => {
+            let unwired = domain::Error::internal("streams are not wired");
+            return R::from_problem(errors::problem_for(unwired, path));
+        }
     };
-    R::from_problem(refusal)
+    match follow.await {
+        Ok(followed) => ok(EventStream::new(followed, following)),
+        Err(err) => R::from_problem(errors::problem_for(err, path)),
+    }
 }
 
 /// What one kind of stream sends: its event names, and each event as SSE fields.

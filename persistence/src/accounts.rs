@@ -2,11 +2,13 @@
 //! [`AccountRepository`].
 //!
 //! A money movement arrives as the domain's [`Plan`] and is executed as it stands, in one
-//! transaction. On PostgreSQL each leg is one conditional update, `UPDATE accounts SET balance
-//! = balance + :change WHERE id = :id AND balance {>=,<=} :bound [AND owner_id = :owner]
-//! RETURNING …` (the row lock comes with it), in account id order so that two transfers in
-//! opposite directions cannot deadlock; then the ledger rows and the idempotency outcome, and
-//! commit. When a leg matches no row, or the currencies differ where the plan wants one, the
+//! transaction: each leg's values (its bound, the owner and the currency its row must have)
+//! are conditions of the statements, and storage decides nothing. On PostgreSQL each leg is
+//! one conditional update, `UPDATE accounts SET balance = balance + :change WHERE id = :id AND
+//! balance {>=,<=} :bound [AND owner_id = :owner] [AND currency IN (SELECT currency FROM
+//! accounts WHERE id = :other)] RETURNING …` (the row lock comes with it), in the plan's lock
+//! order so that two transfers in opposite directions cannot deadlock; then the rows the
+//! plan's shape names and the idempotency outcome, and commit. When a leg matches no row, the
 //! transaction is rolled back and the accounts are handed back as they are, for the domain to
 //! name the refusal. SQLite, with one writer at a time, executes each plan in a single
 //! statement instead: see [`sqlite`].
@@ -21,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
     accounts::{
-        Account, AccountId, AccountRepository, Booked, Booking, Bound, Leg, Legs, Movement, Plan,
+        Account, AccountId, AccountRepository, Booked, Booking, Bound, Leg, Plan, Shape,
         Transaction, TransactionId, TransactionKind, Transfer, TransferId,
     },
     idempotency::Claim,
@@ -29,8 +31,11 @@ use domain::{
     users::UserId,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    ExprTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr,
+    sea_query::{Expr, Query},
 };
 
 /// The `accounts` table.
@@ -113,9 +118,9 @@ impl SqlAccountRepository {
         Self { db }
     }
 
-    /// Applies `leg` of `plan` as one conditional update: the account after, or `None` when
-    /// its bound (or the plan's owner, on the source account) does not hold, or it is missing.
-    async fn apply(&self, txn: &WriteTxn, plan: &Plan, leg: Leg) -> Result<Option<Account>> {
+    /// Applies `leg` as one conditional update: the account after, or `None` when one of the
+    /// leg's conditions (its bound, owner and currency) does not hold, or it is missing.
+    async fn apply(&self, txn: &WriteTxn, leg: Leg) -> Result<Option<Account>> {
         let condition = match leg.bound {
             Bound::AtLeast(least) => account::Column::Balance.gte(least),
             Bound::AtMost(most) => account::Column::Balance.lte(most),
@@ -127,77 +132,83 @@ impl SqlAccountRepository {
             )
             .filter(account::Column::Id.eq(leg.account.get()))
             .filter(condition);
-        if let Some(owner) = plan.owner.filter(|_| leg.account == plan.movement.source()) {
+        if let Some(owner) = leg.owner {
             update = update.filter(account::Column::OwnerId.eq(owner.get()));
+        }
+        if let Some(other) = leg.currency_of {
+            let currency = Query::select()
+                .column(account::Column::Currency)
+                .from(account::Entity)
+                .and_where(account::Column::Id.eq(other.get()))
+                .to_owned();
+            update = update.filter(account::Column::Currency.in_subquery(currency));
         }
         let changed = update.exec_with_returning(txn.conn()?).await?;
         changed.into_iter().next().map(to_account).transpose()
     }
 
     /// Executes `plan` on PostgreSQL: one conditional update per leg, in lock order, then the
-    /// ledger rows (and a transfer's row); `None`, with nothing written, when a condition fails.
+    /// transfer's row (for a transfer) and the ledger rows; `None`, with nothing written, when
+    /// a condition fails.
     async fn booked(
         &self,
         txn: &WriteTxn,
         plan: &Plan,
         now: DateTime<Utc>,
     ) -> Result<Option<Booked>> {
-        let amount = plan.amount().get();
-        match plan.legs {
-            Legs::Credit(leg) | Legs::Debit(leg) => {
-                let Some(after) = self.apply(txn, plan, leg).await? else {
-                    return Ok(None);
-                };
-                let row = ledger_row(txn, (leg, &after), amount, None, now).await?;
-                Ok(Some(Booked::Transaction(to_transaction(row)?)))
-            }
-            Legs::Transfer { debit, credit } => {
-                let [first, second] = Leg::in_lock_order(debit, credit);
-                let Some(first_after) = self.apply(txn, plan, first).await? else {
-                    return Ok(None);
-                };
-                let Some(second_after) = self.apply(txn, plan, second).await? else {
-                    return Ok(None);
-                };
-                if first_after.currency != second_after.currency {
-                    return Ok(None);
-                }
-                let transfer = transfer::ActiveModel {
+        let mut applied = Vec::with_capacity(2);
+        for leg in plan.legs_in_lock_order() {
+            let Some(after) = self.apply(txn, leg).await? else {
+                return Ok(None);
+            };
+            applied.push((leg, after));
+        }
+        let transfer = match plan.shape() {
+            Shape::Single(_) => None,
+            Shape::Transfer { debit, credit } => Some(
+                transfer::ActiveModel {
                     from_account_id: Set(debit.account.get()),
                     to_account_id: Set(credit.account.get()),
-                    amount: Set(amount),
+                    amount: Set(plan.amount().get()),
                     created_at: Set(now),
                     ..Default::default()
                 }
                 .insert(txn.conn()?)
-                .await?;
-                for leg in [(first, &first_after), (second, &second_after)] {
-                    ledger_row(txn, leg, amount, Some(transfer.id), now).await?;
-                }
-                Ok(Some(Booked::Transfer(to_transfer(transfer)?)))
-            }
+                .await?,
+            ),
+        };
+        let mut rows = Vec::with_capacity(applied.len());
+        for (leg, after) in &applied {
+            let transfer_id = transfer.as_ref().map(|t| t.id);
+            rows.push(ledger_row(txn, (*leg, after), transfer_id, now).await?);
         }
+        let booked = match (transfer, rows.into_iter().next()) {
+            (Some(transfer), _) => Booked::Transfer(to_transfer(transfer)?),
+            (None, Some(row)) => Booked::Transaction(to_transaction(row)?),
+            (None, None) => {
+                return Err(Error::Corrupt {
+                    what: "booking",
+                    reason: "a plan without a leg".to_owned(),
+                });
+            }
+        };
+        Ok(Some(booked))
     }
 
     /// Ends a refused plan's transaction, writing nothing, and hands back its accounts as
     /// they are now.
     async fn refused(&self, txn: WriteTxn, plan: &Plan) -> Result<Booking> {
         txn.rollback().await?;
-        let (source, target) = self.read(self.db.conn(), plan.movement).await?;
+        let (source, target) = self.read(self.db.conn(), plan.accounts()).await?;
         Ok(Booking::Refused { source, target })
     }
 
-    /// Reads the accounts of `movement`: its source, and for a transfer its target (each
-    /// `None` when missing).
+    /// Reads a plan's accounts (its source and a transfer's target), each `None` when missing.
     async fn read<C: ConnectionTrait>(
         &self,
         conn: &C,
-        movement: Movement,
+        (source, target): (AccountId, Option<AccountId>),
     ) -> Result<(Option<Account>, Option<Account>)> {
-        let (source, target) = match movement {
-            Movement::Deposit(id, _) | Movement::Withdrawal(id, _) => (id, None),
-            Movement::Transfer { from, to, .. } => (from, Some(to)),
-        };
         let ids = [Some(source), target]
             .into_iter()
             .flatten()
@@ -219,14 +230,13 @@ impl SqlAccountRepository {
 async fn ledger_row(
     txn: &WriteTxn,
     (leg, account): (Leg, &Account),
-    amount: i64,
     transfer_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<ledger::Model> {
     let row = ledger::ActiveModel {
         account_id: Set(account.id.get()),
         kind: Set(leg.kind.as_str().to_owned()),
-        amount: Set(amount),
+        amount: Set(leg.amount()),
         balance_after: Set(account.balance),
         transfer_id: Set(transfer_id),
         created_at: Set(now),

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
     accounts::{AccountId, Outcome, TransactionId, TransferId},
-    idempotency::{Begin, CLAIM_LEASE, Claim, IdempotencyStore, IdempotentRequest, KEY_LIFETIME},
+    idempotency::{
+        self, Begin, CLAIM_LEASE, Claim, Decision, IdempotencyStore, IdempotentRequest,
+        KEY_LIFETIME, KeyRecord, KeyState,
+    },
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -119,42 +122,51 @@ impl SqlIdempotencyStore {
         });
     }
 
-    /// One attempt at [`IdempotencyStore::begin`]: the key's state, claimed for this request
-    /// when it may execute.
+    /// One attempt at [`IdempotencyStore::begin`]: the key's record read under a lock, the
+    /// domain's decision on it ([`idempotency::decide`]) written as it says.
     async fn try_begin(&self, request: &IdempotentRequest) -> Result<Begin<Outcome>> {
-        let hash = request_hash(&request.request);
-        let now = Utc::now();
-        let lease_until = now + CLAIM_LEASE;
+        let fingerprint = request_hash(&request.request);
         let txn = self.db.begin_write().await?;
         let query = self.db.locking(
             Keys::find()
                 .filter(Column::OwnerId.eq(request.owner.get()))
                 .filter(Column::Key.eq(request.key.as_str())),
         );
-        let begin = match query.one(txn.conn()?).await? {
-            Some(record) if record.created_at + KEY_LIFETIME > now => {
-                if record.request_hash != hash {
-                    Begin::Mismatch
-                } else if record.state == DONE {
-                    Begin::Replay(outcome(&record)?)
-                } else if record.lease_until > now {
-                    Begin::InFlight
-                } else {
-                    // Its holder died before recording an outcome, so nothing moved: take over.
-                    let mut taken: ActiveModel = record.into();
-                    taken.lease_until = Set(lease_until);
-                    let taken = taken.update(txn.conn()?).await?;
-                    Begin::Execute(Claim { record: taken.id })
-                }
+        let found = query.one(txn.conn()?).await?;
+        let record = found.as_ref().map(key_record).transpose()?;
+        let now = Utc::now();
+        let decision = idempotency::decide(record, &fingerprint, now);
+        let lease = match decision {
+            Decision::Claim { lease_until, .. } | Decision::TakeOver { lease_until } => {
+                Some(lease_until)
             }
-            expired => {
-                if let Some(expired) = expired {
+            Decision::Replay(_) | Decision::Mismatch | Decision::InFlight => None,
+        };
+        let begin = match decision {
+            Decision::Replay(outcome) => Begin::Replay(outcome),
+            Decision::Mismatch => Begin::Mismatch,
+            Decision::InFlight => Begin::InFlight,
+            Decision::TakeOver { lease_until } => {
+                let found = found.ok_or_else(|| Error::Corrupt {
+                    what: "idempotency key",
+                    reason: "a takeover of no record".to_owned(),
+                })?;
+                let mut taken: ActiveModel = found.into();
+                taken.lease_until = Set(lease_until);
+                let taken = taken.update(txn.conn()?).await?;
+                Begin::Execute(Claim { record: taken.id })
+            }
+            Decision::Claim {
+                lease_until,
+                replaces_expired,
+            } => {
+                if let Some(expired) = found.filter(|_| replaces_expired) {
                     Keys::delete_by_id(expired.id).exec(txn.conn()?).await?;
                 }
                 let record = ActiveModel {
                     owner_id: Set(request.owner.get()),
                     key: Set(request.key.as_str().to_owned()),
-                    request_hash: Set(hash),
+                    request_hash: Set(fingerprint),
                     state: Set(IN_FLIGHT.to_owned()),
                     lease_until: Set(lease_until),
                     created_at: Set(now),
@@ -170,7 +182,7 @@ impl SqlIdempotencyStore {
             // it said so: nobody would then hold it, and the client's retries would be refused
             // as in flight for the whole lease. Release it (if it is there) once the database
             // is back.
-            if err.outage().is_some() && matches!(begin, Begin::Execute(_)) {
+            if let (Some(_), Some(lease_until)) = (err.outage(), lease) {
                 self.release_when_back(Unsettled::Claimed {
                     owner: request.owner.get(),
                     key: request.key.as_str().to_owned(),
@@ -276,6 +288,22 @@ pub(crate) async fn complete(
         return Err(domain::Error::IdempotencyKeyInFlight.into());
     }
     Ok(())
+}
+
+/// A stored key as the domain's [`KeyRecord`].
+fn key_record(record: &Model) -> Result<KeyRecord<Outcome>> {
+    let state = if record.state == DONE {
+        KeyState::Done(outcome(record)?)
+    } else {
+        KeyState::InFlight {
+            lease_until: record.lease_until,
+        }
+    };
+    Ok(KeyRecord {
+        fingerprint: record.request_hash.clone(),
+        created_at: record.created_at,
+        state,
+    })
 }
 
 fn outcome(record: &Model) -> Result<Outcome> {

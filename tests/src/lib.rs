@@ -22,19 +22,6 @@ use std::{
 };
 use tokio::sync::oneshot;
 
-/// Skips the test `name` for want of a tool, saying so on stderr with `why` and how to get it.
-/// Straight to stderr, not `eprintln!`: the harness keeps what a passing test prints with
-/// `eprintln!` to itself, and a skip must show in every run. Under `CI=true`, where every tool
-/// is installed, a skip would hide a check that must run: the test fails instead.
-pub fn skip(name: &str, why: &str) {
-    use std::io::Write;
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{name} cannot be skipped under CI=true: {why}"
-    );
-    let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {why}");
-}
-
 pub use app::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD};
 
 /// A test storage: everything a test service stores, a temporary data directory and a
@@ -90,19 +77,19 @@ impl TestStorage {
         }
     }
 
-    /// A fresh storage keeping file bytes at `files`; `None` when that is a bucket and no S3
-    /// server is installed (the test `test` says it skipped; under `CI=true` it fails).
-    pub async fn with_files(files: FilesAt, test: &str) -> Option<Self> {
-        let storage = Self::new().await;
-        storage.keeping_files(files, test)
+    /// A fresh storage keeping file bytes at `files`: in a bucket, of an S3 server started for
+    /// it (a test that needs one is `#[ignore]`d "needs s3s-fs", which `./test.sh` runs when
+    /// the server is installed).
+    pub async fn with_files(files: FilesAt) -> Self {
+        Self::new().await.keeping_files(files)
     }
 
     /// This storage, with file bytes at `files` (see [`TestStorage::with_files`]).
-    pub fn keeping_files(mut self, files: FilesAt, test: &str) -> Option<Self> {
+    pub fn keeping_files(mut self, files: FilesAt) -> Self {
         if files == FilesAt::Bucket {
-            self.bucket = Some(TestS3::start(test)?);
+            self.bucket = Some(TestS3::start());
         }
-        Some(self)
+        self
     }
 
     /// The data directory.

@@ -244,6 +244,20 @@ async fn past_the_follower_cap_a_new_follower_is_503_overloaded_until_one_leaves
     let problem = refused.assert_problem(503, &uri);
     assert_eq!(problem["type"], "/problems/overloaded");
     assert_eq!(refused.header("retry-after"), Some("1"));
+    // The cap comes before anything is read: past it, even a notification that does not exist
+    // is 503, not 404 (its stream is refused before the domain looks for it).
+    let missing = "/notifications/999999/events";
+    let unread = app
+        .client
+        .get(missing)
+        .header("authorization", format!("Bearer {}", ann.token))
+        .send()
+        .await;
+    let unread = crate::test_support::Reply::of(unread).await;
+    assert_eq!(
+        unread.assert_problem(503, missing)["type"],
+        "/problems/overloaded"
+    );
     drop(first);
     follow().await.assert_status_is_ok();
 }

@@ -3,6 +3,7 @@
 //! explains away (run again, then give up), without a database.
 
 use super::*;
+use crate::idempotency::{self, Decision, KeyRecord, KeyState};
 use crate::{testing::ready, users::UserId};
 use chrono::TimeZone;
 use std::{
@@ -93,18 +94,22 @@ impl AccountRepository for Ledger {
     ) -> Result<Booking> {
         self.executions.fetch_add(1, Ordering::SeqCst);
         let mut accounts = self.accounts.lock().unwrap();
-        let source = accounts.get(&plan.movement.source()).cloned();
+        let source = accounts.get(&plan.accounts().0).cloned();
         let fresh = self
             .stale
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_err();
+        // Each leg's conditions as storage executes them: the bound, the owner, the currency.
         let holds = |leg: &Leg| {
             accounts.get(&leg.account).is_some_and(|account| {
                 leg.bound.holds(account.balance)
-                    && plan.owner.is_none_or(|owner| owner == account.owner_id)
+                    && leg.owner.is_none_or(|owner| owner == account.owner_id)
+                    && leg.currency_of.is_none_or(|other| {
+                        accounts.get(&other).map(|o| &o.currency) == Some(&account.currency)
+                    })
             })
         };
-        if !fresh || !plan.legs.each().all(|leg| holds(&leg)) {
+        if !fresh || !plan.legs().all(|leg| holds(&leg)) {
             return Ok(Booking::Refused {
                 source,
                 target: None,
@@ -112,7 +117,7 @@ impl AccountRepository for Ledger {
         }
         let mut rows = self.rows.lock().unwrap();
         let mut booked = None;
-        for leg in plan.legs.each() {
+        for leg in plan.legs() {
             let account = accounts.get_mut(&leg.account).expect("held");
             account.balance += leg.change;
             let row = Transaction {
@@ -134,14 +139,20 @@ impl AccountRepository for Ledger {
     }
 }
 
-/// Idempotency keys in memory: each a request's description and, once settled, its outcome.
+/// Idempotency keys in memory: each its owner, its key and its record, ruled on by the
+/// domain's [`crate::idempotency::decide`] as storage's are, at one fixed instant.
 #[derive(Default)]
-struct Keys(Mutex<HashMap<i64, (IdempotentRequest, Option<Outcome>)>>);
+struct Keys(Mutex<HashMap<i64, (IdempotentRequest, KeyRecord<Outcome>)>>);
+
+/// The one instant the in-memory keys live at: a claim made then is still in flight then.
+fn keys_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap()
+}
 
 impl Keys {
     fn record(&self, claim: &Claim, outcome: Outcome) {
         let mut held = self.0.lock().unwrap();
-        held.get_mut(&claim.record).expect("claimed").1 = Some(outcome);
+        held.get_mut(&claim.record).expect("claimed").1.state = KeyState::Done(outcome);
     }
 }
 
@@ -149,16 +160,24 @@ impl Keys {
 impl IdempotencyStore<Outcome> for Keys {
     async fn begin(&self, request: &IdempotentRequest) -> Result<Begin<Outcome>> {
         let mut held = self.0.lock().unwrap();
-        let same_key = |(_, (other, _)): &(&i64, &(IdempotentRequest, Option<Outcome>))| {
-            other.owner == request.owner && other.key == request.key
-        };
-        Ok(match held.iter().find(same_key) {
-            Some((_, (other, _))) if other.request != request.request => Begin::Mismatch,
-            Some((_, (_, Some(outcome)))) => Begin::Replay(outcome.clone()),
-            Some((_, (_, None))) => Begin::InFlight,
-            None => {
-                let record = held.len() as i64 + 1;
-                held.insert(record, (request.clone(), None));
+        let found = held
+            .iter()
+            .find(|(_, (other, _))| other.owner == request.owner && other.key == request.key)
+            .map(|(record, (_, stored))| (*record, stored.clone()));
+        let now = keys_now();
+        let (existing, record) = found.unzip();
+        Ok(match idempotency::decide(record, &request.request, now) {
+            Decision::Replay(outcome) => Begin::Replay(outcome),
+            Decision::Mismatch => Begin::Mismatch,
+            Decision::InFlight => Begin::InFlight,
+            Decision::Claim { lease_until, .. } | Decision::TakeOver { lease_until } => {
+                let record = existing.unwrap_or(held.len() as i64 + 1);
+                let stored = KeyRecord {
+                    fingerprint: request.request.clone(),
+                    created_at: now,
+                    state: KeyState::InFlight { lease_until },
+                };
+                held.insert(record, (request.clone(), stored));
                 Begin::Execute(Claim { record })
             }
         })

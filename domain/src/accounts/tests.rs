@@ -1,4 +1,5 @@
 use super::*;
+use crate::principal::Reach;
 use chrono::TimeZone;
 
 fn account(id: i64, balance: i64, currency: &str) -> Account {
@@ -68,35 +69,47 @@ fn refusal(
 }
 
 #[test]
-fn a_transfer_plans_a_debit_covered_and_a_credit_with_room_in_id_order() {
+fn a_transfer_plans_a_debit_covered_and_a_credit_with_room_in_one_currency_in_id_order() {
     let plan = Plan::new(transfer(2, 1, 30), Reach::Everything).unwrap();
+    let credit = Leg {
+        account: id(1),
+        kind: TransactionKind::TransferIn,
+        change: 30,
+        bound: Bound::AtMost(i64::MAX - 30),
+        owner: None,
+        currency_of: Some(id(2)),
+    };
+    let debit = Leg {
+        account: id(2),
+        kind: TransactionKind::TransferOut,
+        change: -30,
+        bound: Bound::AtLeast(30),
+        owner: None,
+        currency_of: None,
+    };
     assert_eq!(
-        plan.legs(),
-        [
-            Leg {
-                account: id(1),
-                kind: TransactionKind::TransferIn,
-                change: 30,
-                bound: Bound::AtMost(i64::MAX - 30),
-            },
-            Leg {
-                account: id(2),
-                kind: TransactionKind::TransferOut,
-                change: -30,
-                bound: Bound::AtLeast(30),
-            },
-        ]
+        plan.legs_in_lock_order().collect::<Vec<_>>(),
+        [credit, debit]
     );
-    assert!(plan.same_currency() && plan.owner.is_none());
+    assert_eq!(plan.legs().collect::<Vec<_>>(), [debit, credit]);
+    assert_eq!(plan.shape(), Shape::Transfer { debit, credit });
+    assert_eq!(plan.accounts(), (id(2), Some(id(1))));
     assert_eq!(plan.amount(), amount(30));
 }
 
 #[test]
-fn a_users_plan_names_them_as_the_source_owner() {
-    let plan = Plan::new(Movement::Deposit(id(4), amount(5)), reach_of(9)).unwrap();
-    assert_eq!(plan.owner, UserId::parse(9).ok());
-    assert!(matches!(plan.legs, Legs::Credit(leg) if leg.change == 5));
-    assert!(!plan.same_currency());
+fn a_users_plan_names_them_as_the_owner_of_the_source_alone() {
+    let deposit = Plan::new(Movement::Deposit(id(4), amount(5)), reach_of(9)).unwrap();
+    let Shape::Single(leg) = deposit.shape() else {
+        panic!("a deposit is one leg: {deposit:?}")
+    };
+    assert_eq!((leg.change, leg.owner), (5, UserId::parse(9).ok()));
+    assert_eq!(leg.currency_of, None);
+    let moved = Plan::new(transfer(2, 1, 30), reach_of(9)).unwrap();
+    let Shape::Transfer { debit, credit } = moved.shape() else {
+        panic!("a transfer is two legs: {moved:?}")
+    };
+    assert_eq!((debit.owner, credit.owner), (UserId::parse(9).ok(), None));
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! SQLite takes its write lock before such a statement reads anything, and the group commit's
 //! turn queues this process's writers in front of it, so the plan's conditions in the `SELECT`
-//! (the legs' bounds, the source's owner, one currency) hold when the rows are written. The
+//! (each leg's bound, owner and currency, as the plan gives them) hold when the rows are
+//! written. The
 //! statement runs in the writer's savepoint of the batch, with the key's outcome when there is
 //! one, and is answered once the batch has committed.
 
@@ -11,7 +12,7 @@ use super::{SqlAccountRepository, ledger, to_transaction, to_transfer, transfer}
 use crate::{error::Result, idempotency::complete};
 use chrono::{DateTime, Utc};
 use domain::{
-    accounts::{Booked, Booking, Bound, Leg, Legs, Movement, Plan},
+    accounts::{Booked, Booking, Bound, Leg, Plan, Shape},
     idempotency::Claim,
 };
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
@@ -47,7 +48,7 @@ impl SqlAccountRepository {
 
     /// The refusal of a plan whose statement wrote nothing: its accounts as they are.
     async fn found<C: ConnectionTrait>(&self, conn: &C, plan: &Plan) -> Result<Booking> {
-        let (source, target) = self.read(conn, plan.movement).await?;
+        let (source, target) = self.read(conn, plan.accounts()).await?;
         Ok(Booking::Refused { source, target })
     }
 }
@@ -61,81 +62,78 @@ async fn run<C: ConnectionTrait>(
     let Some(row) = conn.query_one_raw(statement).await? else {
         return Ok(None);
     };
-    let booked = match plan.movement {
-        Movement::Transfer { .. } => {
+    let booked = match plan.shape() {
+        Shape::Transfer { .. } => {
             Booked::Transfer(to_transfer(transfer::Model::from_query_result(&row, "")?)?)
         }
-        Movement::Deposit(..) | Movement::Withdrawal(..) => {
+        Shape::Single(_) => {
             Booked::Transaction(to_transaction(ledger::Model::from_query_result(&row, "")?)?)
         }
     };
     Ok(Some(booked))
 }
 
-/// The condition a leg's bound puts on the balance column `balance`, its value bound as the
-/// next slot.
-fn bounded(balance: &str, leg: &Leg, values: &mut Vec<Value>) -> String {
-    let (op, value) = match leg.bound {
+/// The conditions `leg` puts on the row of `accounts AS alias` (its bound, and the owner and
+/// currency it must have when the plan names them), their values bound as the next slots.
+fn conditions(alias: &str, leg: &Leg, values: &mut Vec<Value>) -> String {
+    let (op, bound) = match leg.bound {
         Bound::AtLeast(least) => (">=", least),
         Bound::AtMost(most) => ("<=", most),
     };
-    values.push(value.into());
-    format!("{balance} {op} ?{}", values.len())
+    values.push(bound.into());
+    let mut sql = format!("{alias}.balance {op} ?{}", values.len());
+    if let Some(owner) = leg.owner {
+        values.push(owner.get().into());
+        sql += &format!(" AND {alias}.owner_id = ?{}", values.len());
+    }
+    if let Some(other) = leg.currency_of {
+        values.push(other.get().into());
+        sql += &format!(
+            " AND {alias}.currency = (SELECT currency FROM accounts WHERE id = ?{})",
+            values.len()
+        );
+    }
+    sql
 }
 
 /// The one statement that executes `plan` if its conditions hold, returning the row written.
 fn booking(plan: &Plan, now: DateTime<Utc>) -> Statement {
     let amount = plan.amount().get();
-    let mut values: Vec<Value> = Vec::with_capacity(8);
-    let sql = match plan.legs {
-        Legs::Transfer { debit, credit } => {
+    let mut values: Vec<Value> = Vec::with_capacity(10);
+    let sql = match plan.shape() {
+        Shape::Transfer { debit, credit } => {
             values.extend([
                 debit.account.get().into(),
                 credit.account.get().into(),
                 amount.into(),
                 now.into(),
             ]);
-            let covered = bounded("source.balance", &debit, &mut values);
-            let room = bounded("target.balance", &credit, &mut values);
-            let owner = owned(plan, "source.owner_id", &mut values);
+            let source = conditions("source", &debit, &mut values);
+            let target = conditions("target", &credit, &mut values);
             format!(
                 "INSERT INTO transfers (from_account_id, to_account_id, amount, created_at) \
                  SELECT source.id, target.id, ?3, ?4 FROM accounts AS source, accounts AS target \
-                 WHERE source.id = ?1 AND target.id = ?2 AND {covered} AND {room} \
-                 AND source.currency = target.currency{owner} \
+                 WHERE source.id = ?1 AND target.id = ?2 AND {source} AND {target} \
                  RETURNING id, from_account_id, to_account_id, amount, created_at"
             )
         }
-        Legs::Credit(leg) | Legs::Debit(leg) => {
+        Shape::Single(leg) => {
             values.extend([
                 leg.account.get().into(),
                 leg.change.into(),
                 leg.kind.as_str().into(),
                 now.into(),
-                amount.into(),
+                leg.amount().into(),
             ]);
-            let bound = bounded("balance", &leg, &mut values);
-            let owner = owned(plan, "owner_id", &mut values);
+            let account = conditions("account", &leg, &mut values);
             format!(
                 "INSERT INTO transactions \
                      (account_id, kind, amount, balance_after, transfer_id, created_at) \
-                 SELECT id, ?3, ?5, balance + ?2, NULL, ?4 FROM accounts \
-                 WHERE id = ?1 AND {bound}{owner} \
+                 SELECT account.id, ?3, ?5, account.balance + ?2, NULL, ?4 FROM accounts AS account \
+                 WHERE account.id = ?1 AND {account} \
                  RETURNING id, account_id, kind, amount, balance_after, transfer_id, created_at"
             )
         }
     };
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
-}
-
-/// The condition that the source account belongs to the plan's owner (none for an admin),
-/// its value bound as the next slot.
-fn owned(plan: &Plan, column: &str, values: &mut Vec<Value>) -> String {
-    match plan.owner {
-        Some(owner) => {
-            values.push(owner.get().into());
-            format!(" AND {column} = ?{}", values.len())
-        }
-        None => String::new(),
-    }
 }

@@ -4,7 +4,7 @@ use crate::{
     test_database::{MigratedTestDatabase, TestDatabase},
 };
 use chrono::SubsecRound;
-use domain::principal::Reach;
+use domain::{accounts::Movement, principal::Reach};
 use domain::{
     idempotency::{Begin, IdempotencyKey, IdempotencyStore, IdempotentRequest},
     users::{UserRepository, deletion_rule},
@@ -751,4 +751,42 @@ async fn the_ledger_reads_oldest_first_after_a_cursor_and_a_booking_wakes_both_a
         .await
         .unwrap();
     assert_eq!(theirs.len(), 1, "each account's own rows");
+}
+
+#[tokio::test]
+async fn storage_refuses_by_the_plans_conditions_alone_and_hands_back_the_accounts_as_found() {
+    // Storage decides no refusal: whatever condition of the plan fails (cover, owner,
+    // currency, a missing account), it writes nothing and answers `Refused` with the accounts
+    // as they are, never a refusal of its own; the plan names it.
+    let bank = bank().await;
+    let ann = bank.user("ann@example.com").await;
+    let bob = bank.user("bob@example.com").await;
+    let euros = bank.account(ann, eur(), 50).await;
+    let dollars = bank.account(ann, Currency::parse("USD").unwrap(), 0).await;
+    let missing = AccountId::parse(999_999).unwrap();
+    let cases = [
+        (Reach::Everything, Movement::Withdrawal(euros, amount(51))),
+        (Reach::OwnedBy(bob), Movement::Withdrawal(euros, amount(1))),
+        (Reach::Everything, transfer(euros, dollars, 1)),
+        (Reach::Everything, transfer(euros, missing, 1)),
+        (Reach::Everything, Movement::Deposit(missing, amount(1))),
+    ];
+    for (reach, movement) in cases {
+        let plan = Plan::new(movement, reach).unwrap();
+        let booking = bank.accounts.book(&plan, None, now()).await;
+        let Ok(Booking::Refused { source, target }) = booking else {
+            panic!("{movement:?}: storage answered {booking:?}, not the accounts it found");
+        };
+        let (source_id, target_id) = plan.accounts();
+        let found = |id: AccountId, account: Option<Account>| match account {
+            Some(account) => assert_eq!(account.id, id, "{movement:?}"),
+            None => assert_eq!(id, missing, "{movement:?}: an existing account not found"),
+        };
+        found(source_id, source);
+        if let Some(target_id) = target_id {
+            found(target_id, target);
+        }
+    }
+    assert_eq!(bank.balance(euros).await, 50);
+    assert_eq!(bank.ledger_sum(euros).await, 50);
 }

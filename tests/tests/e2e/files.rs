@@ -17,13 +17,13 @@ macro_rules! on_disk_and_in_a_bucket {
         mod $test {
             #[tokio::test]
             async fn on_disk() {
-                super::$test(e2e::FilesAt::Disk, concat!(stringify!($test), "::on_disk")).await;
+                super::$test(e2e::FilesAt::Disk).await;
             }
 
             #[tokio::test]
+            #[ignore = "needs s3s-fs (an S3 server the test starts): run by ./test.sh when s3s-fs is installed"]
             async fn in_a_bucket() {
-                super::$test(e2e::FilesAt::Bucket, concat!(stringify!($test), "::in_a_bucket"))
-                    .await;
+                super::$test(e2e::FilesAt::Bucket).await;
             }
         }
     )*};
@@ -71,13 +71,8 @@ async fn download(service: &Service, token: &str, name: &str) -> Vec<u8> {
     answer.bytes().await.unwrap().to_vec()
 }
 
-async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head(
-    files: FilesAt,
-    test: &str,
-) {
-    let Some(storage) = TestStorage::with_files(files, test).await else {
-        return;
-    };
+async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head(files: FilesAt) {
+    let storage = TestStorage::with_files(files).await;
     let service = Service::start_on(&storage, |_| {}).await;
     let admin = service.admin().await;
     // Two parts of a multipart upload, in a bucket.
@@ -139,13 +134,8 @@ async fn a_streamed_upload_downloads_byte_for_byte_whole_in_ranges_and_by_head(
     assert_eq!(storage.blobs(), 1);
 }
 
-async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial(
-    files: FilesAt,
-    test: &str,
-) {
-    let Some(storage) = TestStorage::with_files(files, test).await else {
-        return;
-    };
+async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial(files: FilesAt) {
+    let storage = TestStorage::with_files(files).await;
     // Past the first part of a multipart upload, in a bucket.
     let service = Service::start_on(&storage, |s| s.max_file_bytes = 6 << 20).await;
     let admin = service.admin().await;
@@ -166,11 +156,8 @@ async fn a_chunked_upload_over_the_limit_is_413_and_leaves_nothing_partial(
 
 async fn an_upload_cut_short_by_the_client_leaves_the_old_version_and_no_partial_file(
     files: FilesAt,
-    test: &str,
 ) {
-    let Some(storage) = TestStorage::with_files(files, test).await else {
-        return;
-    };
+    let storage = TestStorage::with_files(files).await;
     let service = Service::start_on(&storage, |_| {}).await;
     let admin = service.admin().await;
     let old = pattern(100);
@@ -226,10 +213,8 @@ async fn collect(body: client::ByteStream) -> Vec<u8> {
     bytes
 }
 
-async fn files_and_the_export_through_the_generated_builder_interface(files: FilesAt, test: &str) {
-    let Some(storage) = TestStorage::with_files(files, test).await else {
-        return;
-    };
+async fn files_and_the_export_through_the_generated_builder_interface(files: FilesAt) {
+    let storage = TestStorage::with_files(files).await;
     let service = Service::start_on(&storage, |_| {}).await;
     let admin = client::builder_with_token(&service.base, &service.admin().await).unwrap();
     let content = b"quarterly figures\n".repeat(100);
@@ -312,19 +297,12 @@ impl Drop for SmallDisk {
 }
 
 #[tokio::test]
+#[ignore = "needs root (it mounts a 1 MiB tmpfs): run by ./test.sh as root"]
 async fn an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole() {
     let storage = TestStorage::new().await;
     let files = storage.dir().join("small-disk");
-    let _disk = match SmallDisk::mount(&files, "1m") {
-        Ok(disk) => disk,
-        Err(why) => {
-            e2e::skip(
-                "files::an_upload_that_fills_the_disk_is_507_and_leaves_the_old_version_whole",
-                &format!("cannot mount a 1 MiB tmpfs ({why}); it needs root"),
-            );
-            return;
-        }
-    };
+    let _disk = SmallDisk::mount(&files, "1m")
+        .unwrap_or_else(|why| panic!("cannot mount a 1 MiB tmpfs ({why}); it needs root"));
     let service = Service::start_on(&storage, |s| s.files_dir = Some(files.clone())).await;
     let admin = service.admin().await;
     let old = pattern(10);

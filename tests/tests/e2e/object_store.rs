@@ -66,11 +66,9 @@ async fn storage_unavailable(answer: reqwest::Response, what: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs s3s-fs (an S3 server the test starts): run by ./test.sh when s3s-fs is installed"]
 async fn a_stopped_or_hanging_store_gets_fast_503s_and_the_service_recovers_by_itself() {
-    let test = "object_store::a_stopped_or_hanging_store_gets_fast_503s";
-    let Some(mut storage) = TestStorage::with_files(FilesAt::Bucket, test).await else {
-        return;
-    };
+    let mut storage = TestStorage::with_files(FilesAt::Bucket).await;
     let service = Service::start_on(&storage, |_| {}).await;
     let (client, base) = (&service.client, service.base.as_str());
     let admin = service.admin().await;
@@ -182,14 +180,9 @@ async fn upload_until(
 }
 
 #[tokio::test]
+#[ignore = "needs s3s-fs (an S3 server the test starts): run by ./test.sh when s3s-fs is installed"]
 async fn a_sigkill_during_uploads_loses_no_acknowledged_upload_and_exposes_no_partial_one() {
-    let test = "object_store::a_sigkill_during_uploads_loses_no_acknowledged_upload";
-    let Some(storage) = TestStorage::new()
-        .await
-        .keeping_files(FilesAt::Bucket, test)
-    else {
-        return;
-    };
+    let storage = TestStorage::with_files(FilesAt::Bucket).await;
     // Uploads given up after 3 s, swept every second: the orphans go while the test waits.
     let env = [
         ("BODY_TIMEOUT_SECONDS", "2".to_owned()),
@@ -277,15 +270,9 @@ async fn a_sigkill_during_uploads_loses_no_acknowledged_upload_and_exposes_no_pa
 }
 
 #[tokio::test]
-#[ignore = "needs PostgreSQL (several instances on one database): run by ./test.sh's PostgreSQL half"]
+#[ignore = "needs PostgreSQL (several instances on one database) and s3s-fs: run by ./test.sh's PostgreSQL half when s3s-fs is installed"]
 async fn two_instances_with_directories_of_their_own_share_files_through_one_bucket() {
-    let test = "object_store::two_instances_with_directories_of_their_own_share_files";
-    let Some(storage) = TestStorage::postgres()
-        .await
-        .keeping_files(FilesAt::Bucket, test)
-    else {
-        return;
-    };
+    let storage = TestStorage::postgres().await.keeping_files(FilesAt::Bucket);
     let own_dir = tempfile::tempdir().unwrap();
     let a = Instance::spawn(&storage, &[]);
     let b = Instance::spawn(

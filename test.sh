@@ -91,8 +91,9 @@ listed() { cargo test -q "${suites[@]}" "${cargo_args[@]}" -- --ignored --list "
 notes=()
 for tool in "${missing[@]}"; do
   read -ra f <<< "$(filters "$tool")"
+  mapfile -t left < <(listed "${f[@]}")
   notes+=("$(what "$tool")
-    not run: $(listed "${f[@]}" | tr '\n' ' ')")
+    not run (${#left[@]}): ${left[*]}")
 done
 if [ -z "$postgres" ]; then
   ran=$(if [ ${#present_filters[@]} -gt 0 ]; then listed "${present_filters[@]}" "${postgres_too[@]}"; fi)
@@ -101,7 +102,7 @@ if [ -z "$postgres" ]; then
     only it can serve: several instances on one database, outages): point TEST_DATABASE_URL at a
     server where the tests may create and drop databases, for example
         TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres ./test.sh
-    not run: ${left[*]}")
+    not run (${#left[@]}): ${left[*]}")
 fi
 if [ ${#notes[@]} -gt 0 ]; then
   echo

@@ -5,18 +5,18 @@
 //! body answers the first response again (same status and body) with `Idempotent-Replayed:
 //! true`, and moves no money.
 
-use crate::provision::Uses;
-use crate::reply::FromProblem;
+use crate::responses::FromProblem;
+use crate::state::State;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
+    json_types::{Nullable, Timestamp},
     paging::next_page,
     params::{Id, IdCursor, IdempotencyKeyParam, LastEventId, LimitParam},
-    reply::{reply, reply_keyed},
     responses,
+    responses::{reply, reply_keyed},
     streams::{EventKind, EventStream, reply_following},
     tags::Tag,
-    types::{Nullable, Timestamp},
 };
 use domain::{
     PageRequest,
@@ -350,7 +350,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         body: JsonBody<AccountIn>,
     ) -> AccountsCreate {
         let (owner, currency) = body.0;
@@ -368,7 +368,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
     ) -> AccountsGet {
@@ -389,7 +389,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// Most transactions in the page, 1 to 100.
@@ -426,7 +426,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// The transaction's id.
@@ -454,7 +454,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// The `id` of the last event received: the stream resumes after that transaction.
@@ -479,7 +479,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.
@@ -513,7 +513,7 @@ impl AccountsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         /// The account's id.
         id: Path<Id<AccountId>>,
         /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.

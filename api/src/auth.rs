@@ -4,12 +4,12 @@
 //! Protected operations take [`BearerAuth`] as their first argument, so a request without a
 //! valid token is refused (401) before its parameters or body are even read.
 
-use crate::provision::Uses;
+use crate::state::State;
 use crate::{
     body::{JsonBody, Members, RequestModel},
     errors::problem_for,
-    reply::reply,
     responses,
+    responses::reply,
     tags::Tag,
 };
 use domain::{
@@ -27,7 +27,7 @@ pub struct BearerAuth(pub Principal);
 
 async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let instance = req.uri().path();
-    let Some(auth) = crate::provision::provided::<AuthService>(req) else {
+    let Some(auth) = crate::state::state_of::<AuthService>(req) else {
         tracing::error!("no AuthService in the request data");
         return Err(poem::Error::from_response(
             problem_for(domain::Error::internal("auth is not wired"), instance).into_response(),
@@ -141,7 +141,7 @@ impl AuthApi {
     async fn create(
         &self,
         req: &Request,
-        auth: Uses<'_, AuthService>,
+        auth: State<'_, AuthService>,
         body: JsonBody<TokenIn>,
     ) -> TokensCreate {
         let attempt = body.0;

@@ -12,6 +12,7 @@
 
 use crate::{
     accept,
+    admission::Admitted,
     client_addr::{ClientAddr, TrustedProxies},
     compression, conditional,
     errors::{self, BodyTimeout, BodyTooLarge, Refusal},
@@ -20,7 +21,6 @@ use crate::{
     problem::PROBLEM_JSON,
     route_table::{RouteTable, Template},
 };
-use domain::Violation;
 use futures_util::{FutureExt, StreamExt};
 use poem::{
     Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Response,
@@ -41,25 +41,14 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// What the edge lets through.
 #[derive(Debug, Clone, Copy)]
 pub struct EdgeLimits {
-    /// Largest body of every route but uploads (JSON), in bytes.
+    /// Largest JSON body, in bytes.
     pub json_body: u64,
-    /// Largest upload (`/files/…`), in bytes.
+    /// Largest upload (the body of an operation that takes one other than JSON), in bytes.
     pub file_body: u64,
     /// Time a request's body may take to arrive, from when its head arrived.
     pub body_timeout: Duration,
     /// Most requests handled at once.
     pub max_in_flight: usize,
-}
-
-impl EdgeLimits {
-    /// The body limit for a request to `path`.
-    fn body_for(&self, path: &str) -> u64 {
-        if path.starts_with("/files/") {
-            self.file_body
-        } else {
-            self.json_body
-        }
-    }
 }
 
 /// The edge middleware; see the module documentation.
@@ -112,13 +101,44 @@ pub struct EdgeEndpoint<E> {
     proxies: Arc<TrustedProxies>,
 }
 
+/// What a request asked of its response, kept past the handler that takes the request (a
+/// header's clone shares the received bytes).
+struct Asked {
+    /// The method as sent (the edge may hand a HEAD to the GET handler).
+    method: Method,
+    /// The path as sent, the `instance` of its problems.
+    path: String,
+    accept: Option<HeaderValue>,
+    accept_encoding: Option<HeaderValue>,
+    if_none_match: Option<HeaderValue>,
+    /// Whether it carried credentials (its answer is not for shared caches).
+    authenticated: bool,
+}
+
+impl Asked {
+    fn of(req: &Request) -> Self {
+        let kept = |name: HeaderName| req.headers().get(name).cloned();
+        Self {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            accept: kept(header::ACCEPT),
+            accept_encoding: kept(header::ACCEPT_ENCODING),
+            if_none_match: kept(header::IF_NONE_MATCH),
+            authenticated: req.headers().contains_key(header::AUTHORIZATION),
+        }
+    }
+
+    /// Whether it reads (GET or HEAD): only those are answered 304.
+    fn reads(&self) -> bool {
+        self.method == Method::GET || self.method == Method::HEAD
+    }
+}
+
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let request_id = request_id(&req);
-        let method = req.method().clone();
-        let path = req.uri().path().to_owned();
         let client = req
             .remote_addr()
             .as_socket_addr()
@@ -129,89 +149,136 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let span = tracing::info_span!(
             "request",
             id = %String::from_utf8_lossy(request_id.as_bytes()),
-            %method,
-            %path,
+            method = %req.method(),
+            path = %req.uri().path(),
             client = client.map(tracing::field::display),
         );
-        async move {
-            let started = Instant::now();
-            let authenticated = req.headers().contains_key(header::AUTHORIZATION);
-            let entered = self.metrics.in_flight.enter(self.limits.max_in_flight);
-            // Kept past the handler, which takes the request: a clone shares the received bytes.
-            let kept = |name: header::HeaderName| req.headers().get(name).cloned();
-            let (accept, accept_encoding, if_none_match) = (
-                kept(header::ACCEPT),
-                kept(header::ACCEPT_ENCODING),
-                kept(header::IF_NONE_MATCH),
-            );
-            let (accept, accept_encoding, if_none_match) =
-                (text(&accept), text(&accept_encoding), text(&if_none_match));
-            let reads = method == Method::GET || method == Method::HEAD;
-            let route = self.routes.route(&path);
-            if method == Method::HEAD && !route.is_some_and(Template::serves_head) {
-                // poem answers HEAD with the GET handler but drops the body before the edge sees
-                // it; the edge needs the body to tag it, and hyper never sends a HEAD's body.
-                req.set_method(Method::GET);
+        self.serve(req, request_id).instrument(span).await
+    }
+}
+
+impl<E: Endpoint> EdgeEndpoint<E> {
+    /// A request through the edge's steps: routed, admitted, handled, represented, finished with
+    /// the headers every answer gets, and recorded.
+    async fn serve(&self, mut req: Request, request_id: HeaderValue) -> poem::Result<Response> {
+        let started = Instant::now();
+        let asked = Asked::of(&req);
+        let route = self.route(&mut req);
+        let resp = match self.admit(&mut req, route, &asked) {
+            Ok(admitted) => {
+                let resp = self.handle(req, &asked).await;
+                drop(admitted);
+                resp
             }
-            let refusal = match entered {
-                None => Some(Refusal::Overloaded),
-                Some(_) => route
-                    .and_then(|route| unacceptable(route, accept, &method))
-                    .or_else(|| self.guard_body(&mut req, &path)),
-            };
-            let resp = match refusal {
-                Some(refusal) => errors::refused(refusal, &path).into_response(),
-                None => {
-                    let handling = AssertUnwindSafe(self.inner.call(req)).catch_unwind();
-                    // On the heap: inline, the handler's future (kilobytes) would be laid out
-                    // in this one beside the rest of its states and copied whole at every move,
-                    // the copy into the connection's box included.
-                    match Box::pin(params::keeping_refusals(handling)).await {
-                        (Ok(Ok(resp)), _) => ensure_problem(resp.into_response(), &path),
-                        (Ok(Err(err)), refused) => {
-                            self.error_response(err, refused, &method, &path)
-                        }
-                        (Err(_panic), _) => {
-                            // The panic hook has logged the message; the client learns nothing.
-                            tracing::error!("handler panicked");
-                            errors::refused(Refusal::Panicked, &path).into_response()
-                        }
-                    }
-                }
-            };
-            drop(entered);
-            let mut resp = represent(resp, reads, if_none_match, accept_encoding).await;
-            if resp.content_type() == Some(PROBLEM_JSON) {
-                let media = accept::problem_media_type(accept);
-                resp.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-            }
-            let status = resp.status();
-            let headers = resp.headers_mut();
-            if let Some(deprecated) = route.and_then(|route| route.deprecation(&method)) {
-                deprecated.mark(headers);
-            }
-            headers.insert(REQUEST_ID, request_id);
-            headers.insert(NOSNIFF.0, NOSNIFF.1);
-            if status == StatusCode::REQUEST_TIMEOUT {
-                // The rest of a body that came too slowly is not worth waiting for.
-                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            if authenticated && !headers.contains_key(header::CACHE_CONTROL) {
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            }
-            let elapsed = started.elapsed();
-            self.metrics
-                .observe(&method, route.map(Template::path), status, elapsed);
-            tracing::info!(
-                status = status.as_u16(),
-                micros = elapsed.as_micros() as u64,
-                "served"
-            );
-            Ok(resp)
+            Err(refusal) => errors::refused(refusal, &asked.path).into_response(),
+        };
+        let mut resp = represent(resp, &asked).await;
+        finish(&mut resp, route, &asked, request_id);
+        let (status, elapsed) = (resp.status(), started.elapsed());
+        self.metrics
+            .observe(&asked.method, route.map(Template::path), status, elapsed);
+        tracing::info!(
+            status = status.as_u16(),
+            micros = elapsed.as_micros() as u64,
+            "served"
+        );
+        Ok(resp)
+    }
+
+    /// The spec route the request is for, the request readied for the router: a path past a
+    /// route that ends in text becomes that text (see [`RouteTable::spilled`]), and a HEAD that
+    /// no operation of its own serves goes to the GET handler.
+    fn route(&self, req: &mut Request) -> Option<&Template> {
+        let spilled = self.routes.route(req.uri().path()).is_none().then(|| {
+            let path = self.routes.spilled(req.uri().path())?;
+            let query = req
+                .uri()
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            poem::http::Uri::try_from(format!("{path}{query}")).ok()
+        });
+        if let Some(uri) = spilled.flatten() {
+            *req.uri_mut() = uri;
         }
-        .instrument(span)
-        .await
+        let route = self.routes.route(req.uri().path());
+        if req.method() == Method::HEAD && !route.is_some_and(Template::serves_head) {
+            // poem answers HEAD with the GET handler but drops the body before the edge sees
+            // it; the edge needs the body to tag it, and hyper never sends a HEAD's body.
+            req.set_method(Method::GET);
+        }
+        route
+    }
+
+    /// Whether the request is let through, in order: under the in-flight cap (the guard
+    /// returned counts it until dropped), with an `Accept` its operation can answer, and a body
+    /// within the route's limit (see [`Self::guard_body`]).
+    fn admit<'a>(
+        &'a self,
+        req: &mut Request,
+        route: Option<&'a Template>,
+        asked: &Asked,
+    ) -> Result<Admitted, Refusal<'a>> {
+        let admitted = self
+            .metrics
+            .in_flight
+            .enter(self.limits.max_in_flight)
+            .ok_or(Refusal::Overloaded)?;
+        let accept = text(&asked.accept);
+        if let Some(refusal) = route.and_then(|route| unacceptable(route, accept, &asked.method)) {
+            return Err(refusal);
+        }
+        let limit = match route {
+            Some(route) if route.takes_upload(&asked.method) => self.limits.file_body,
+            _ => self.limits.json_body,
+        };
+        match self.guard_body(req, limit) {
+            Some(refusal) => Err(refusal),
+            None => Ok(admitted),
+        }
+    }
+
+    /// The handler's answer, a problem for its error, or a 500 problem for its panic.
+    async fn handle(&self, req: Request, asked: &Asked) -> Response {
+        // On the heap: inline, the handler's future (kilobytes) would be laid out in this one
+        // beside the rest of its states and copied whole at every move, the copy into the
+        // connection's box included.
+        let handling = Box::pin(AssertUnwindSafe(self.inner.call(req)).catch_unwind());
+        match handling.await {
+            Ok(Ok(resp)) => ensure_problem(resp.into_response(), &asked.path),
+            Ok(Err(err)) => self.error_response(err, &asked.method, &asked.path),
+            Err(_panic) => {
+                // The panic hook has logged the message; the client learns nothing.
+                tracing::error!("handler panicked");
+                errors::refused(Refusal::Panicked, &asked.path).into_response()
+            }
+        }
+    }
+}
+
+/// The headers every answer gets: the problem media type `Accept` chose, `Deprecation` and
+/// `Sunset` of a deprecated operation, the request id, `nosniff`, `Connection: close` after a
+/// body too slow to wait for, and `no-store` for an authenticated request's answer unless the
+/// operation chose otherwise.
+fn finish(resp: &mut Response, route: Option<&Template>, asked: &Asked, request_id: HeaderValue) {
+    if resp.content_type() == Some(PROBLEM_JSON) {
+        let media = accept::problem_media_type(text(&asked.accept));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    }
+    let status = resp.status();
+    let headers = resp.headers_mut();
+    if let Some(deprecated) = route.and_then(|route| route.deprecation(&asked.method)) {
+        deprecated.mark(headers);
+    }
+    headers.insert(REQUEST_ID, request_id);
+    headers.insert(NOSNIFF.0, NOSNIFF.1);
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of a body that came too slowly is not worth waiting for.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if asked.authenticated && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
 
@@ -231,12 +298,11 @@ fn unacceptable<'a>(
 }
 
 impl<E> EdgeEndpoint<E> {
-    /// Refuses a declared length over the limit at once (the refusal is returned). A body that
+    /// Refuses a declared length over `limit` at once (the refusal is returned). A body that
     /// is sent gets a deadline, and a chunked one a running count: reads then fail with
     /// [`BodyTimeout`] once the deadline passes, or [`BodyTooLarge`] once the count passes the
     /// limit.
-    fn guard_body(&self, req: &mut Request, path: &str) -> Option<Refusal<'_>> {
-        let limit = self.limits.body_for(path);
+    fn guard_body(&self, req: &mut Request, limit: u64) -> Option<Refusal<'_>> {
         let chunked = req.header(header::TRANSFER_ENCODING).is_some();
         let declared = match req.header(header::CONTENT_LENGTH) {
             // hyper holds a body with a Content-Length to exactly that many bytes.
@@ -281,23 +347,12 @@ impl<E> EdgeEndpoint<E> {
 
     /// The problem for an error the router or an operation's extractors returned: poem's and
     /// poem-openapi's errors told apart by type; a refused parameter names the rule it broke
-    /// (`refused`, as [`params::keeping_refusals`] kept it).
-    fn error_response(
-        &self,
-        err: poem::Error,
-        refused: Option<Violation>,
-        method: &Method,
-        path: &str,
-    ) -> Response {
+    /// (read back from the error by [`params::broken_rule`]).
+    fn error_response(&self, err: poem::Error, method: &Method, path: &str) -> Response {
         let pattern = err.data::<PathPattern>().map(|p| p.0.to_string());
         let pattern = pattern.as_deref().unwrap_or(path);
         let refusal = if err.is::<NotFoundError>() {
-            // `/files/a/b` names a file called `a/b`, which no name can be: the name is refused
-            // (422) like any other, rather than answered as a missing route.
-            match path.strip_prefix("/files/") {
-                Some(name) => Refusal::SlashInFileName(name),
-                None => Refusal::NoRoute,
-            }
+            Refusal::NoRoute
         } else if err.is::<MethodNotAllowedError>() {
             Refusal::MethodNotAllowed {
                 method,
@@ -315,7 +370,7 @@ impl<E> EdgeEndpoint<E> {
             Refusal::Parameter {
                 location: "path",
                 name,
-                broken: refused,
+                broken: params::broken_rule(&err.reason),
             }
         } else if let Some(err) = err.downcast_ref::<ParseParamError>() {
             let location = self
@@ -325,7 +380,7 @@ impl<E> EdgeEndpoint<E> {
             Refusal::Parameter {
                 location,
                 name: err.name,
-                broken: refused,
+                broken: params::broken_rule(&err.reason),
             }
         } else if let Some(err) = err.downcast_ref::<ReadBodyError>() {
             Refusal::UnreadableBody(err)
@@ -344,17 +399,16 @@ impl<E> EdgeEndpoint<E> {
 /// The representation a response's body is sent as: JSON 200s and 201s tagged (`ETag`), a GET
 /// or HEAD whose `If-None-Match` names the tag answered 304, the body compressed by
 /// `Accept-Encoding` where that pays, and `Vary: Accept-Encoding` wherever it could have been.
-async fn represent(
-    mut resp: Response,
-    reads: bool,
-    if_none_match: Option<&str>,
-    accept_encoding: Option<&str>,
-) -> Response {
+async fn represent(mut resp: Response, asked: &Asked) -> Response {
+    let (if_none_match, accept_encoding) =
+        (text(&asked.if_none_match), text(&asked.accept_encoding));
     conditional::tag_json(&mut resp).await;
     let varies = compression::compressible_type(&resp);
     let coding = compression::negotiate(accept_encoding)
         .filter(|_| varies && compression::eligible(&mut resp));
-    if reads && let Some(mut not_modified) = conditional::not_modified(&resp, if_none_match) {
+    if asked.reads()
+        && let Some(mut not_modified) = conditional::not_modified(&resp, if_none_match)
+    {
         if let Some(coding) = coding {
             let tagged = not_modified
                 .headers()

@@ -8,11 +8,12 @@
 //! [`Refusal`]s, never as text to parse.
 
 use crate::{
+    params::BrokenRule,
     problem::{FieldError, Problem, ProblemBody},
     problem_types::ProblemType,
 };
 use domain::{
-    Error, Violation,
+    Error,
     throttle::{LimitScope, Throttled},
 };
 use poem::{
@@ -284,8 +285,6 @@ pub struct BodyTimeout {
 pub enum Refusal<'a> {
     /// No route matches the path.
     NoRoute,
-    /// `/files/a/b`: a file name with a `/`, which no file can have.
-    SlashInFileName(&'a str),
     /// The path does not serve the method; `allow` lists the methods it does.
     MethodNotAllowed {
         /// The method asked for.
@@ -302,7 +301,7 @@ pub enum Refusal<'a> {
         /// The parameter's name.
         name: &'a str,
         /// The rule it broke; `None`: it was missing.
-        broken: Option<Violation>,
+        broken: Option<BrokenRule<'a>>,
     },
     /// The body could not be read: too large, too slow or cut off.
     UnreadableBody(&'a ReadBodyError),
@@ -347,14 +346,6 @@ pub fn refused(refusal: Refusal<'_>, instance: &str) -> ProblemBody {
             StatusCode::NOT_FOUND,
             "No resource matches this path.".into(),
         ),
-        Refusal::SlashInFileName(name) => Problem::invalid(
-            instance,
-            vec![FieldError::new(
-                &["path", "name"],
-                "file_name_invalid",
-                format!("{name:?} is not a file name: names have no '/'"),
-            )],
-        ),
         Refusal::MethodNotAllowed { method, allow } => {
             let detail = format!("{method} is not allowed here; see the Allow header.");
             let body = ProblemBody::from(blank(StatusCode::METHOD_NOT_ALLOWED, detail));
@@ -374,8 +365,8 @@ pub fn refused(refusal: Refusal<'_>, instance: &str) -> ProblemBody {
             name,
             broken,
         } => {
-            let (code, msg) = match &broken {
-                Some(violation) => (violation.code, violation.message.as_str()),
+            let (code, msg) = match broken {
+                Some(rule) => (rule.code, rule.message),
                 None => ("missing", "is required"),
             };
             Problem::invalid(

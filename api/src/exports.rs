@@ -10,9 +10,9 @@ mod csv;
 mod jsonl;
 mod timestamp;
 
-use crate::provision::Uses;
+use crate::state::State;
 use crate::{
-    accept, auth::BearerAuth, errors::problem_for, reply::FromProblem, responses, tags::Tag,
+    accept, auth::BearerAuth, errors::problem_for, responses, responses::FromProblem, tags::Tag,
 };
 use bytes::Bytes;
 use domain::users::{ExportedUser, UserService, UserStream};
@@ -117,7 +117,7 @@ impl ExportsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
     ) -> UsersExport {
         match users.export(&auth.0) {
             Ok(rows) => UsersExport::Ok(
@@ -145,7 +145,7 @@ impl ExportsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
     ) -> UsersExportJsonl {
         match users.export(&auth.0) {
             Ok(rows) => {

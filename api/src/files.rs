@@ -5,17 +5,17 @@
 mod disposition;
 mod range;
 
-use crate::provision::Uses;
+use crate::state::State;
 use crate::{
     auth::BearerAuth,
     conditional,
     errors::{self, Refusal, problem_for},
+    json_types::{Nullable, Timestamp},
     paging::next_page_after,
     params::{FileNameParam, LimitParam, NameCursor},
-    reply::{FromProblem, reply},
     responses,
+    responses::{FromProblem, reply},
     tags::Tag,
-    types::{Nullable, Timestamp},
 };
 use domain::{
     PageRequest,
@@ -271,7 +271,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Uses<'_, FileService>,
+        files: State<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
         /// Replace only while the file has one of these `ETag`s (`*`: while it exists).
@@ -305,7 +305,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Uses<'_, FileService>,
+        files: State<'_, FileService>,
         /// Most files in the page, 1 to 100.
         #[oai(default = "LimitParam::default_value")]
         limit: Query<LimitParam>,
@@ -339,7 +339,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Uses<'_, FileService>,
+        files: State<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
         /// One byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`.
@@ -424,7 +424,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Uses<'_, FileService>,
+        files: State<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
     ) -> FilesHead {
@@ -452,7 +452,7 @@ impl FilesApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        files: Uses<'_, FileService>,
+        files: State<'_, FileService>,
         /// The file's name.
         name: Path<FileNameParam>,
         /// Delete only while the file has one of these `ETag`s (`*`: while it exists).

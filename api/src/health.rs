@@ -1,6 +1,6 @@
 //! Liveness and readiness, for load balancers and orchestrators.
 
-use crate::provision::Uses;
+use crate::state::State;
 use crate::{
     errors::{self, Refusal},
     responses,
@@ -78,7 +78,7 @@ impl HealthApi {
     ///
     /// Answers 200 when the database and the file store answer, 503 otherwise.
     #[oai(path = "/readyz", method = "get", operation_id = "readiness_get")]
-    async fn ready(&self, req: &Request, readiness: Uses<'_, dyn Readiness>) -> ReadinessGet {
+    async fn ready(&self, req: &Request, readiness: State<'_, dyn Readiness>) -> ReadinessGet {
         match readiness.check().await {
             Ok(()) => ReadinessGet::Ok(Json(Health {
                 status: "ready".to_owned(),

@@ -21,6 +21,7 @@ pub mod files;
 pub mod followers;
 pub mod health;
 pub mod json_out;
+pub mod json_types;
 pub mod metrics;
 pub mod notifications;
 pub mod paging;
@@ -28,17 +29,16 @@ pub mod params;
 pub mod problem;
 pub mod problem_pages;
 pub mod problem_types;
-pub mod provision;
-pub mod reply;
+pub mod responses;
 pub mod route_table;
 pub mod spec;
+pub mod state;
 pub mod streams;
 pub mod tags;
 pub mod transfers;
-pub mod types;
 pub mod users;
 
-pub use provision::Services;
+pub use state::Services;
 
 #[cfg(test)]
 mod app_tests;
@@ -210,7 +210,7 @@ pub fn app(
         .nest("/docs", ui_page(swagger_ui))
         .nest("/rapidoc", ui_page(rapidoc))
         .nest("/", service)
-        .with(provision::Provide(Arc::new(provision::Provision {
+        .with(state::WithState(Arc::new(state::AppState {
             services,
             followers: streams::Followers::new(settings.streams.clone()),
         })))

@@ -4,16 +4,16 @@
 //! The 202 is sent only once the notification is stored: a crash afterwards loses nothing, the
 //! background worker delivers it after the restart.
 
-use crate::provision::Uses;
+use crate::state::State;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
+    json_types::{Nullable, Timestamp},
     params::{Id, LastEventId},
-    reply::reply,
     responses,
+    responses::reply,
     streams::{EventKind, EventStream, reply_following},
     tags::Tag,
-    types::{Nullable, Timestamp},
 };
 use domain::{
     Email,
@@ -228,7 +228,7 @@ impl NotificationsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        notifications: Uses<'_, NotificationService>,
+        notifications: State<'_, NotificationService>,
         body: JsonBody<NotificationIn>,
     ) -> NotificationsCreate {
         reply(req, notifications.submit(&auth.0, body.0).await, |n| {
@@ -248,7 +248,7 @@ impl NotificationsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        notifications: Uses<'_, NotificationService>,
+        notifications: State<'_, NotificationService>,
         /// The notification's id.
         id: Path<Id<NotificationId>>,
     ) -> NotificationsGet {
@@ -272,7 +272,7 @@ impl NotificationsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        notifications: Uses<'_, NotificationService>,
+        notifications: State<'_, NotificationService>,
         /// The notification's id.
         id: Path<Id<NotificationId>>,
         /// The `id` of the last event received: the stream resumes after it.

@@ -1,9 +1,10 @@
 //! Path, query and header parameter types, parsed into domain values at the edge.
 //!
 //! A value that does not parse fails extraction with poem-openapi's parameter error, which
-//! carries a message alone. So that the 422 names the broken rule without parsing that text
-//! back, [`refusal`] also keeps the rule's [`Violation`] for the request being handled, where
-//! [`keeping_refusals`] gives it to the edge.
+//! carries a message alone, which poem-openapi words around the parser's. So that the 422 names
+//! the broken rule, [`refusal`] writes the rule's [`Violation`] into that message in one
+//! bracketed form (`[code: message]`) and [`broken_rule`] finds it again in the error the edge
+//! receives, whatever poem-openapi wrote around it.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use domain::{
@@ -19,33 +20,49 @@ use poem_openapi::{
     types::{ParseError, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
-use std::{cell::RefCell, future::Future};
 
-tokio::task_local! {
-    /// The rule the last refused parameter of the request being handled broke.
-    static REFUSED: RefCell<Option<Violation>>;
-}
-
-/// Runs `handling`, a request's handling, keeping the rule its last refused parameter broke:
-/// its output, and that rule, when a parameter was refused. (Not an `async fn`: one would hold
-/// `handling` twice, as its argument and in the scope it runs in, and every connection's slot is
-/// sized for the request's whole future.)
-pub fn keeping_refusals<F: Future>(
-    handling: F,
-) -> impl Future<Output = (F::Output, Option<Violation>)> {
-    REFUSED.scope(RefCell::new(None), async move {
-        let output = handling.await;
-        (output, REFUSED.with(|refused| refused.borrow_mut().take()))
-    })
-}
-
-/// A parameter's refusal for breaking `violation`'s rule: kept for [`keeping_refusals`], and
-/// said in poem-openapi's error too, for logs.
+/// A parameter's refusal for breaking `violation`'s rule, written so that [`broken_rule`] reads
+/// it back.
 fn refusal<T: Type>(violation: Violation) -> ParseError<T> {
-    let message = format!("{}: {}", violation.code, violation.message);
-    // Outside a request's handling (a unit test) there is nowhere to keep it.
-    let _ = REFUSED.try_with(|refused| *refused.borrow_mut() = Some(violation));
-    ParseError::custom(message)
+    ParseError::custom(format!("[{}: {}]", violation.code, violation.message))
+}
+
+/// The rule a parameter broke, as read back from poem-openapi's error (`reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokenRule<'a> {
+    /// The rule's stable code (`id_not_positive`).
+    pub code: &'a str,
+    /// What the rule asks.
+    pub message: &'a str,
+}
+
+impl<'a> BrokenRule<'a> {
+    /// The rule `violation` names.
+    pub fn of(violation: &'a Violation) -> Self {
+        Self {
+            code: violation.code,
+            message: &violation.message,
+        }
+    }
+}
+
+/// The rule [`refusal`] wrote into `reason`; `None` for poem-openapi's own reasons (a parameter
+/// that is missing), which carry none.
+pub fn broken_rule(reason: &str) -> Option<BrokenRule<'_>> {
+    let is_code = |code: &str| {
+        code.starts_with(|c: char| c.is_ascii_lowercase())
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let (start, _) = reason.match_indices('[').find(|(at, _)| {
+        reason[at + 1..]
+            .split_once(": ")
+            .is_some_and(|(code, _)| is_code(code))
+    })?;
+    let end = reason.rfind(']').filter(|end| *end > start)?;
+    let (code, message) = reason[start + 1..end].split_once(": ")?;
+    Some(BrokenRule { code, message })
 }
 
 /// A domain id type: a positive 64-bit integer with a rule of its own.
@@ -325,18 +342,23 @@ impl ParseFromParameter for IdempotencyKeyParam {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_refused_parameter_s_rule_is_kept_typed_for_the_edge() {
-        let (parsed, kept) =
-            keeping_refusals(async { Id::<UserId>::parse_from_parameter("0").is_ok() }).await;
-        assert!(!parsed);
+    #[test]
+    fn a_refused_parameter_s_rule_is_read_back_from_its_error() {
+        let reason = Id::<UserId>::parse_from_parameter("0")
+            .err()
+            .map(|err| err.into_message());
+        let rule = reason.as_deref().and_then(broken_rule);
+        assert_eq!(rule.map(|rule| rule.code), Some("id_not_positive"));
         assert_eq!(
-            kept.map(|violation| violation.code),
-            Some("id_not_positive")
+            rule.map(|rule| rule.message),
+            Some("must be a positive integer")
         );
-        let (_, kept) =
-            keeping_refusals(async { LimitParam::parse_from_parameter("7").is_ok() }).await;
-        assert_eq!(kept, None, "nothing refused, nothing kept");
+        // poem-openapi's own reason for a missing parameter names no rule.
+        assert_eq!(
+            broken_rule(r#"Expected input type "Id", found null."#),
+            None
+        );
+        assert_eq!(broken_rule("no code here"), None);
     }
 
     #[test]
@@ -370,7 +392,7 @@ mod tests {
         for bad in ["", "!!", "MA", "LTE", &URL_SAFE_NO_PAD.encode("abc")] {
             let err = IdCursor::<UserId>::parse_from_parameter(bad).unwrap_err();
             assert!(
-                err.message().contains("cursor_invalid: "),
+                err.message().contains("[cursor_invalid: "),
                 "{bad}: {}",
                 err.message()
             );
@@ -405,7 +427,7 @@ mod tests {
         ] {
             let err = FileNameParam::parse_from_parameter(attempt).unwrap_err();
             assert!(
-                err.message().contains("file_name_invalid: "),
+                err.message().contains("[file_name_invalid: "),
                 "{attempt}: {}",
                 err.message()
             );
@@ -429,7 +451,7 @@ mod tests {
             let err = Id::<UserId>::parse_from_parameter(bad).unwrap_err();
             let message = err.message();
             assert!(
-                message.contains("id_invalid: ") || message.contains("id_not_positive: "),
+                message.contains("[id_invalid: ") || message.contains("[id_not_positive: "),
                 "{bad}: {message}"
             );
         }
@@ -442,8 +464,8 @@ mod tests {
             100
         );
         let err = LimitParam::parse_from_parameter("0").unwrap_err();
-        assert!(err.message().contains("limit_out_of_range: "));
+        assert!(err.message().contains("[limit_out_of_range: "));
         let err = LimitParam::parse_from_parameter("ten").unwrap_err();
-        assert!(err.message().contains("int_parsing: "));
+        assert!(err.message().contains("[int_parsing: "));
     }
 }

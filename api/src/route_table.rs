@@ -1,7 +1,9 @@
 //! What the spec knows about each route, for the errors poem reports without it: which methods
 //! a path allows (the `Allow` header of a 405) and the name and location of each parameter (the
 //! `loc` of a 422), the template a concrete path matches (the `route` label of metrics), and
-//! the media types an operation that documents a 406 answers with (the edge's negotiation).
+//! the media types an operation that documents a 406 answers with (the edge's negotiation),
+//! which operations take an upload rather than JSON (the edge's body limit), and which routes end
+//! in a text variable (a value with a `/` in it is that variable's to refuse, not a missing route).
 //!
 //! poem tags an error with the pattern of the route that matched (`/users/:param0`; poem-openapi
 //! renames path variables to `paramN`). The table is keyed by that pattern's shape, built once
@@ -33,6 +35,10 @@ pub struct Template {
     serves_head: bool,
     /// Method → the media types its operation answers with, where the edge negotiates them.
     produces: Vec<(Method, Vec<String>)>,
+    /// The methods whose operations take a body that is not JSON (an upload).
+    uploads: Vec<Method>,
+    /// Whether its last segment is a variable of a string type.
+    ends_in_text: bool,
 }
 
 impl Template {
@@ -76,6 +82,12 @@ impl Template {
                 .flatten()
         })
     }
+
+    /// Whether its `method` operation takes an upload (a body in a media type other than JSON),
+    /// which the edge holds to the upload limit rather than the JSON one.
+    pub fn takes_upload(&self, method: &Method) -> bool {
+        self.uploads.contains(method)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -90,6 +102,10 @@ struct RouteInfo {
     produces: HashMap<Method, Vec<String>>,
     /// Its deprecated operations, by method.
     deprecated: Vec<(Method, &'static Deprecated)>,
+    /// The methods whose operations take a body that is not JSON.
+    uploads: Vec<Method>,
+    /// The path variables whose schema is a string, by name.
+    text_params: Vec<String>,
 }
 
 /// Every method the API serves, in the order `Allow` lists them.
@@ -127,7 +143,16 @@ impl RouteTable {
                     if let (Some(name), Some(location)) = (name, location) {
                         info.locations
                             .insert((method.clone(), name.to_owned()), location.to_owned());
+                        let text =
+                            parameter.pointer("/schema/type") == Some(&Value::from("string"));
+                        if location == "path" && text && !info.text_params.iter().any(|p| p == name)
+                        {
+                            info.text_params.push(name.to_owned());
+                        }
                     }
+                }
+                if takes_upload(operation) {
+                    info.uploads.push(method.clone());
                 }
                 if let Some(media) = negotiated(operation) {
                     info.produces.insert(method.clone(), media);
@@ -156,6 +181,8 @@ impl RouteTable {
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
                     .collect();
                 let info = table.routes.get(&shape(path));
+                let last = path.rsplit('/').next().unwrap_or_default();
+                let last_variable = last.strip_prefix('{').and_then(|v| v.strip_suffix('}'));
                 Template {
                     segments,
                     path: Arc::from(path),
@@ -164,6 +191,10 @@ impl RouteTable {
                     produces: info
                         .map(|i| i.produces.clone().into_iter().collect())
                         .unwrap_or_default(),
+                    uploads: info.map(|i| i.uploads.clone()).unwrap_or_default(),
+                    ends_in_text: last_variable.zip(info).is_some_and(|(variable, info)| {
+                        info.text_params.iter().any(|p| p == variable)
+                    }),
                 }
             })
             .collect();
@@ -199,14 +230,34 @@ impl RouteTable {
                 && segments
                     .iter()
                     .zip(path.split('/'))
-                    .all(|(segment, part)| match segment {
-                        None => !part.is_empty(),
-                        Some(fixed) => fixed == part,
-                    })
+                    .all(|(segment, part)| fits(segment, part))
         };
         self.templates
             .iter()
             .find(|template| matches(&template.segments))
+    }
+
+    /// `path` with the slashes past the end of a route that ends in a text variable encoded
+    /// (`/files/a/b` → `/files/a%2Fb`), when `path` has more segments than that route: so that the
+    /// variable's own type refuses a value with a `/` in it, as it refuses any other it cannot
+    /// take, where the router would answer that no route matches.
+    pub fn spilled(&self, path: &str) -> Option<String> {
+        let parts: Vec<&str> = path.split('/').collect();
+        let template = self.templates.iter().find(|template| {
+            let fixed = template.segments.len() - 1;
+            template.ends_in_text
+                && parts.len() > template.segments.len()
+                && template.segments[..fixed]
+                    .iter()
+                    .zip(&parts)
+                    .all(|(segment, part)| fits(segment, part))
+        })?;
+        let fixed = template.segments.len() - 1;
+        Some(format!(
+            "{}/{}",
+            parts[..fixed].join("/"),
+            parts[fixed..].join("%2F")
+        ))
     }
 
     /// The name of the `index`-th path variable of the route with `pattern`.
@@ -248,6 +299,26 @@ fn negotiated(operation: &Value) -> Option<Vec<String>> {
     (!media.is_empty()).then_some(media)
 }
 
+/// Whether a path's `part` fits a template's `segment`: equal to a fixed one, or any text but
+/// none for a variable.
+fn fits(segment: &Option<String>, part: &str) -> bool {
+    match segment {
+        None => !part.is_empty(),
+        Some(fixed) => fixed == part,
+    }
+}
+
+/// Whether an operation's request body comes in a media type other than JSON.
+fn takes_upload(operation: &Value) -> bool {
+    let content = operation
+        .pointer("/requestBody/content")
+        .and_then(Value::as_object);
+    content.into_iter().flat_map(|c| c.keys()).any(|media| {
+        let essence = media.split(';').next().unwrap_or(media).trim();
+        essence != "application/json" && !essence.ends_with("+json")
+    })
+}
+
 /// A path with every variable replaced by `{}`: `/users/:param0` and `/users/{id}` are both
 /// `/users/{}`.
 fn shape(path: &str) -> String {
@@ -277,9 +348,17 @@ mod tests {
         let spec = json!({"paths": {
             "/users": {"get": {"parameters": [{"name": "limit", "in": "query"}]}, "post": {}},
             "/users/{id}": {"get": negotiated, "put": {}, "delete": {"responses": {"204": {}, "406": {}}}},
-            "/files/{name}": {"get": {"responses": {
-                "200": {"content": {"application/octet-stream": {}}},
-            }}},
+            "/files/{name}": {
+                "get": {
+                    "parameters": [{"name": "name", "in": "path", "schema": {"type": "string"}}],
+                    "responses": {"200": {"content": {"application/octet-stream": {}}}},
+                },
+                "put": {"requestBody": {"content": {"application/octet-stream": {}}}},
+            },
+            "/tags/{id}": {"post": {
+                "parameters": [{"name": "id", "in": "path", "schema": {"type": "integer"}}],
+                "requestBody": {"content": {"application/merge-patch+json": {}}},
+            }},
         }});
         RouteTable::from_spec(&spec, &["/openapi.json"])
     }
@@ -333,5 +412,34 @@ mod tests {
         assert_eq!(produces("/users/7", &Method::DELETE), None);
         assert_eq!(produces("/files/a.txt", &Method::GET), None);
         assert_eq!(produces("/nope", &Method::GET), None);
+    }
+
+    #[test]
+    fn operations_with_a_body_other_than_json_take_uploads() {
+        let table = table();
+        let uploads = |path: &str, method: &Method| {
+            table
+                .route(path)
+                .is_some_and(|route| route.takes_upload(method))
+        };
+        assert!(uploads("/files/a.txt", &Method::PUT));
+        assert!(!uploads("/files/a.txt", &Method::GET));
+        assert!(!uploads("/tags/7", &Method::POST), "+json is JSON");
+        assert!(!uploads("/users", &Method::POST));
+    }
+
+    #[test]
+    fn a_path_past_a_route_ending_in_text_is_that_text_with_its_slashes_encoded() {
+        let table = table();
+        assert_eq!(table.spilled("/files/a/b").as_deref(), Some("/files/a%2Fb"));
+        assert_eq!(
+            table.spilled("/files/../../etc").as_deref(),
+            Some("/files/..%2F..%2Fetc")
+        );
+        assert_eq!(table.spilled("/files/a/").as_deref(), Some("/files/a%2F"));
+        assert_eq!(table.spilled("/files/a"), None, "that one routes");
+        assert_eq!(table.spilled("/users/7/x"), None, "an integer variable");
+        assert_eq!(table.spilled("/tags/7/x"), None, "an integer variable");
+        assert_eq!(table.spilled("/nope/a/b"), None);
     }
 }

@@ -21,11 +21,11 @@
 pub use crate::followers::{Followers, Following, StreamSettings};
 use crate::{
     errors::{self, Refusal},
-    provision,
-    reply::FromProblem,
+    responses::FromProblem,
+    state,
 };
 use bytes::Bytes;
-use domain::events::Followed;
+use domain::streams::Followed;
 use futures_util::{FutureExt, StreamExt};
 use poem::{Body, IntoResponse, Response, http::header};
 use poem_openapi::{
@@ -50,7 +50,7 @@ where
     R: FromProblem,
 {
     let path = req.uri().path();
-    let following = match provision::provided::<Arc<Followers>>(req).map(Followers::enter) {
+    let following = match state::state_of::<Arc<Followers>>(req).map(Followers::enter) {
         Some(Some(following)) => following,
         Some(None) => return R::from_problem(errors::refused(Refusal::TooManyFollowers, path)),
         None => {

@@ -1,14 +1,14 @@
 //! Transfers between accounts: `POST /transfers`.
 
-use crate::provision::Uses;
+use crate::state::State;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
+    json_types::Timestamp,
     params::IdempotencyKeyParam,
-    reply::reply_keyed,
     responses,
+    responses::reply_keyed,
     tags::Tag,
-    types::Timestamp,
 };
 use domain::{
     accounts::{AccountId, AccountService, Transfer},
@@ -115,7 +115,7 @@ impl TransfersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        accounts: Uses<'_, AccountService>,
+        accounts: State<'_, AccountService>,
         /// Makes retries safe: 1 to 255 printable ASCII characters, unique per request.
         #[oai(name = "Idempotency-Key")]
         key: Header<Option<IdempotencyKeyParam>>,

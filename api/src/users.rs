@@ -4,18 +4,18 @@
 //! [`JsonBody`], parameters through [`crate::params`]), call [`UserService`] and map the outcome
 //! to one variant of the operation's response enum.
 
-use crate::provision::Uses;
+use crate::state::State;
 use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     conditional,
     json_out::JsonOut,
+    json_types::{Nullable, Timestamp},
     paging::next_page,
     params::{Id, IdCursor, LimitParam, PutUserId},
-    reply::reply,
     responses,
+    responses::reply,
     tags::Tag,
-    types::{Nullable, Timestamp},
 };
 use domain::{
     Email, PageRequest,
@@ -280,7 +280,7 @@ impl UsersApi {
     async fn create(
         &self,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
         body: JsonBody<UserIn>,
     ) -> UsersCreate {
         reply(req, users.create(body.0).await, |user| {
@@ -297,7 +297,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
         /// Most users in the page, 1 to 100.
         #[oai(default = "LimitParam::default_value")]
         limit: Query<LimitParam>,
@@ -326,7 +326,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
     ) -> UsersGet {
@@ -348,7 +348,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
         /// The user's id.
         id: Path<PutUserId>,
         /// Replace only while the user has one of these `ETag`s (`*`: while it exists).
@@ -383,7 +383,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
         /// Patch only while the user has one of these `ETag`s (`*`: while it exists).
@@ -408,7 +408,7 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        users: Uses<'_, UserService>,
+        users: State<'_, UserService>,
         /// The user's id.
         id: Path<Id<UserId>>,
         /// Delete only while the user has one of these `ETag`s (`*`: while it exists).

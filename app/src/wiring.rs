@@ -77,7 +77,7 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
     .await
     .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let storage = persistence::storage(
+    let repositories = persistence::repositories(
         &db,
         Duration::from_secs(settings.auth_cache_seconds),
         &settings.files_store()?,
@@ -93,7 +93,7 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
     let wakeup = Arc::new(worker::Wakeup::default());
     let signal = overrides.wakeup.unwrap_or_else(|| wakeup.clone());
     let services = api::Services::over(
-        &storage,
+        &repositories,
         hasher,
         Arc::new(tokens),
         settings.login_throttle(),
@@ -108,9 +108,9 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
         http: http_settings(settings, stopping),
         http_metrics: api::metrics::HttpMetrics::new(),
         db,
-        keys: storage.idempotency,
-        login_limits: storage.login_limits,
-        outbox: storage.outbox,
+        keys: repositories.idempotency,
+        login_limits: repositories.login_limits,
+        outbox: repositories.outbox,
         wakeup,
         stop,
     })

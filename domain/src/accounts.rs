@@ -11,11 +11,11 @@
 
 use crate::{
     Error, Page, PageRequest, Result,
-    events::{self, Changes, Followed, Topic},
     idempotency::{Begin, Claim, IdempotencyKey, IdempotencyStore, IdempotentRequest},
     money::{Amount, Currency},
     now,
     principal::Principal,
+    streams::{self, Followed, Topic, Wakeups},
     users::UserId,
 };
 use async_trait::async_trait;
@@ -120,7 +120,7 @@ const EXECUTIONS: usize = 3;
 pub struct AccountService {
     accounts: Arc<dyn AccountRepository>,
     keys: Arc<dyn IdempotencyStore<Outcome>>,
-    changes: Arc<dyn Changes>,
+    wakeups: Arc<dyn Wakeups>,
 }
 
 impl AccountService {
@@ -128,12 +128,12 @@ impl AccountService {
     pub fn new(
         accounts: Arc<dyn AccountRepository>,
         keys: Arc<dyn IdempotencyStore<Outcome>>,
-        changes: Arc<dyn Changes>,
+        wakeups: Arc<dyn Wakeups>,
     ) -> Self {
         Self {
             accounts,
             keys,
-            changes,
+            wakeups,
         }
     }
 
@@ -198,7 +198,7 @@ impl AccountService {
         id: AccountId,
         after: Option<u64>,
     ) -> Result<Followed<Transaction>> {
-        let watch = self.changes.watch(Topic::Account(id));
+        let watch = self.wakeups.watch(Topic::Account(id));
         self.get(actor, id).await?;
         let after = match after {
             // Past the largest id, nothing comes after; 0 means from the first.
@@ -211,9 +211,9 @@ impl AccountService {
         let accounts = self.accounts.clone();
         let read = move |after| {
             let accounts = accounts.clone();
-            async move { accounts.transactions_after(id, after, events::BATCH).await }
+            async move { accounts.transactions_after(id, after, streams::BATCH).await }
         };
-        Ok(events::follow(
+        Ok(streams::follow(
             after,
             watch,
             read,

@@ -67,7 +67,6 @@ pub mod accounts;
 pub mod auth;
 pub mod email;
 pub mod error;
-pub mod events;
 pub mod files;
 pub mod health;
 pub mod idempotency;
@@ -77,7 +76,8 @@ pub mod notifications;
 pub mod paging;
 pub mod precondition;
 pub mod principal;
-pub mod storage;
+pub mod repositories;
+pub mod streams;
 #[cfg(test)]
 mod testing;
 pub mod throttle;

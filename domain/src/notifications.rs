@@ -9,10 +9,9 @@
 //! file).
 
 use crate::{
-    Email, Error, Result, Violation,
-    events::{self, Changes, Followed, Topic},
-    now,
+    Email, Error, Result, Violation, now,
     principal::Principal,
+    streams::{self, Followed, Topic, Wakeups},
     users::UserId,
 };
 use async_trait::async_trait;
@@ -331,7 +330,7 @@ pub trait OutboxSignal: Send + Sync {
 pub struct NotificationService {
     repo: Arc<dyn NotificationRepository>,
     signal: Arc<dyn OutboxSignal>,
-    changes: Arc<dyn Changes>,
+    wakeups: Arc<dyn Wakeups>,
 }
 
 impl NotificationService {
@@ -340,12 +339,12 @@ impl NotificationService {
     pub fn new(
         repo: Arc<dyn NotificationRepository>,
         signal: Arc<dyn OutboxSignal>,
-        changes: Arc<dyn Changes>,
+        wakeups: Arc<dyn Wakeups>,
     ) -> Self {
         Self {
             repo,
             signal,
-            changes,
+            wakeups,
         }
     }
 
@@ -376,7 +375,7 @@ impl NotificationService {
         id: NotificationId,
         after: Option<u64>,
     ) -> Result<Followed<NotificationEvent>> {
-        let watch = self.changes.watch(Topic::Notification(id));
+        let watch = self.wakeups.watch(Topic::Notification(id));
         let current = self.get(actor, id).await?;
         let last = self.repo.last_event(id).await?.map_or(0, |event| event.seq);
         let after = after.unwrap_or(last.saturating_sub(1));
@@ -386,9 +385,9 @@ impl NotificationService {
         let repo = self.repo.clone();
         let read = move |after| {
             let repo = repo.clone();
-            async move { repo.events(id, after, events::BATCH).await }
+            async move { repo.events(id, after, streams::BATCH).await }
         };
-        Ok(events::follow(
+        Ok(streams::follow(
             after,
             watch,
             read,

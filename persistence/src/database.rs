@@ -7,13 +7,13 @@ pub use group_commit::CommitStats;
 
 use crate::{
     Error,
-    changes::{self, ChangeHub, HubChanges},
     error::{Result, in_storage},
     migrations::Migrator,
+    wakeups::{self, HubWakeups, WakeupHub},
 };
 use async_trait::async_trait;
-use domain::events::Topic;
 use domain::health::Readiness;
+use domain::streams::Topic;
 use group_commit::{GroupCommit, Member};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseConnectionType,
@@ -77,7 +77,7 @@ pub struct Database {
     group: Option<Arc<GroupCommit>>,
     max_connections: u32,
     /// Wakes this process's followers of the topics writes announce.
-    changes: Arc<ChangeHub>,
+    hub: Arc<WakeupHub>,
 }
 
 /// How the pool's connections are used right now.
@@ -97,7 +97,7 @@ pub struct PoolStats {
 pub(crate) struct WriteTxn {
     write: Write,
     announced: Vec<Topic>,
-    changes: Arc<ChangeHub>,
+    hub: Arc<WakeupHub>,
 }
 
 enum Write {
@@ -130,10 +130,10 @@ impl WriteTxn {
             let calls: Vec<String> = (0..announced.len())
                 .map(|n| format!("pg_notify($1, ${})", n + 2))
                 .collect();
-            let values = std::iter::once(changes::CHANNEL.into()).chain(
+            let values = std::iter::once(wakeups::CHANNEL.into()).chain(
                 announced
                     .iter()
-                    .map(|topic| changes::payload(*topic).into()),
+                    .map(|topic| wakeups::payload(*topic).into()),
             );
             let notify = Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -153,7 +153,7 @@ impl WriteTxn {
             Write::Own(txn) => txn.commit().await?,
         }
         for topic in self.announced {
-            self.changes.wake(topic);
+            self.hub.wake(topic);
         }
         Ok(())
     }
@@ -201,17 +201,17 @@ impl Database {
             ));
         }
         let conn = sea_orm::Database::connect(options).await?;
-        let changes = if sqlite {
-            ChangeHub::in_process()
+        let hub = if sqlite {
+            WakeupHub::in_process()
         } else {
-            ChangeHub::listening(conn.get_postgres_connection_pool())
+            WakeupHub::listening(conn.get_postgres_connection_pool())
         };
         Ok(Self {
             conn: conn.clone(),
             url: settings.url.as_str().into(),
             group: sqlite.then(|| GroupCommit::new(conn.clone())),
             max_connections: settings.max_connections.max(1),
-            changes,
+            hub,
         })
     }
 
@@ -270,7 +270,7 @@ impl Database {
 
     /// Closes every connection of the pool, and stops listening for other instances' changes.
     pub async fn close(&self) -> Result<()> {
-        self.changes.stop();
+        self.hub.stop();
         Ok(self.conn.close_by_ref().await?)
     }
 
@@ -278,15 +278,15 @@ impl Database {
     /// listener is up), and a moment longer, for the wake-up that follows.
     #[cfg(test)]
     pub(crate) async fn hearing(&self) {
-        while !self.changes.hearing() {
+        while !self.hub.hearing() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     /// What wakes the followers of stored events, on this database.
-    pub fn changes(&self) -> Arc<dyn domain::events::Changes> {
-        Arc::new(HubChanges(self.changes.clone()))
+    pub fn wakeups(&self) -> Arc<dyn domain::streams::Wakeups> {
+        Arc::new(HubWakeups(self.hub.clone()))
     }
 
     /// Whether this process is the database's only user: SQLite, whose file one process
@@ -355,7 +355,7 @@ impl Database {
         Ok(WriteTxn {
             write,
             announced: Vec::new(),
-            changes: self.changes.clone(),
+            hub: self.hub.clone(),
         })
     }
 }

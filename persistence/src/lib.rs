@@ -6,8 +6,6 @@
 //! [`domain::Error::Internal`], whose message goes to the log only.
 
 pub mod accounts;
-mod cache;
-mod changes;
 mod database;
 mod error;
 pub mod files;
@@ -21,7 +19,9 @@ pub mod test_database;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_object_store;
 pub mod tokens;
+mod ttl_cache;
 pub mod users;
+mod wakeups;
 
 pub use accounts::SqlAccountRepository;
 pub use database::{CommitStats, Database, DatabaseSettings, Durability, PoolStats};
@@ -49,16 +49,16 @@ pub enum FilesStore {
 
 /// Every repository over `db`: users (whose token checks are cached for `auth_cache`), accounts,
 /// idempotency keys, the outbox, files (with their bytes in `files`) and login limits.
-pub fn storage(
+pub fn repositories(
     db: &Database,
     auth_cache: Duration,
     files: &FilesStore,
-) -> Result<domain::storage::Storage, Error> {
+) -> Result<domain::repositories::Repositories, Error> {
     let blobs: Arc<dyn BlobStore> = match files {
         FilesStore::Disk(dir) => Arc::new(FsBlobStore::new(dir.clone())?),
         FilesStore::S3(settings) => Arc::new(S3BlobStore::new(settings)?),
     };
-    Ok(domain::storage::Storage {
+    Ok(domain::repositories::Repositories {
         users: Arc::new(SqlUserRepository::new(db.clone(), auth_cache)),
         accounts: Arc::new(SqlAccountRepository::new(db.clone())),
         idempotency: Arc::new(SqlIdempotencyStore::new(db.clone())),
@@ -70,7 +70,7 @@ pub fn storage(
             blobs: blobs.clone(),
         }),
         blobs,
-        changes: db.changes(),
+        wakeups: db.wakeups(),
     })
 }
 

@@ -2,8 +2,8 @@
 
 use crate::{
     Database,
-    cache::TtlCache,
     error::{Error, Result, in_storage, stored},
+    ttl_cache::TtlCache,
 };
 use async_trait::async_trait;
 use domain::{

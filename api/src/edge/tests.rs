@@ -182,3 +182,75 @@ async fn a_body_slower_than_the_timeout_is_408_and_closes_the_connection() {
     let resp = ep.get_response(prompt).await;
     assert_eq!(resp.into_body().into_string().await.unwrap(), "read 3");
 }
+
+#[tokio::test]
+async fn an_operation_declaring_an_upload_gets_the_upload_limit_and_others_the_json_one() {
+    use poem::{EndpointExt, endpoint::make, post};
+
+    let read = || {
+        make(|req: Request| async move {
+            match req.into_body().into_bytes().await {
+                Ok(bytes) => format!("read {}", bytes.len()).into_response(),
+                Err(err) => errors::refused(Refusal::UnreadableBody(&err), "/x").into_response(),
+            }
+        })
+    };
+    let spec = serde_json::json!({"paths": {
+        "/blobs/{name}": {"post": {"requestBody": {"content": {"application/octet-stream": {}}}}},
+        "/notes": {"post": {"requestBody": {"content": {"application/json": {}}}}},
+    }});
+    let limits = EdgeLimits {
+        json_body: 4,
+        file_body: 64,
+        ..LIMITS
+    };
+    let routes = RouteTable::from_spec(&spec, &[]);
+    let ep = Route::new()
+        .at("/blobs/:name", post(read()))
+        .at("/notes", post(read()))
+        .with(Edge::new(routes, limits, HttpMetrics::new()));
+    let sent = |uri: &'static str, body: &'static str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri_str(uri)
+            .header(header::CONTENT_LENGTH, body.len().to_string())
+            .body(body)
+    };
+    let resp = ep.get_response(sent("/blobs/a", "0123456789")).await;
+    assert_eq!(resp.into_body().into_string().await.unwrap(), "read 10");
+    let resp = ep.get_response(sent("/notes", "0123456789")).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let resp = ep.get_response(sent("/notes", "{}")).await;
+    assert_eq!(resp.into_body().into_string().await.unwrap(), "read 2");
+}
+
+#[tokio::test]
+async fn a_path_past_a_route_ending_in_text_reaches_that_route_with_its_slashes_encoded() {
+    use poem::{EndpointExt, get, handler, web::Path};
+
+    #[handler]
+    fn named(Path(name): Path<String>) -> String {
+        format!("name {name}")
+    }
+    let spec = serde_json::json!({"paths": {"/blobs/{name}": {"get": {
+        "parameters": [{"name": "name", "in": "path", "schema": {"type": "string"}}],
+    }}}});
+    let ep = Route::new().at("/blobs/:name", get(named)).with(Edge::new(
+        RouteTable::from_spec(&spec, &[]),
+        LIMITS,
+        HttpMetrics::new(),
+    ));
+    let got = |uri: &'static str| {
+        let ep = &ep;
+        async move {
+            let resp = ep
+                .get_response(Request::builder().uri_str(uri).finish())
+                .await;
+            (resp.status(), resp.into_body().into_string().await.unwrap())
+        }
+    };
+    // The variable holds the rest of the path, for its type to take or refuse.
+    assert_eq!(got("/blobs/a/b?x=1").await.1, "name a/b");
+    assert_eq!(got("/blobs/a").await.1, "name a");
+    assert_eq!(got("/elsewhere/a/b").await.0, StatusCode::NOT_FOUND);
+}

@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn timestamps_read_as_in_the_json_bodies() {
-        use crate::types::Timestamp;
+        use crate::json_types::Timestamp;
         use poem_openapi::types::ToJSON;
 
         for nanos in [0, 1_000, 123_456_789, 999_999_999] {

@@ -9,7 +9,7 @@
 
 use super::entities::{Account, Movement, Outcome, TransactionKind};
 use crate::{
-    Error, Result, events::Topic, ids::AccountId, money::Amount, principal::Reach, users::UserId,
+    Error, Result, ids::AccountId, money::Amount, principal::Reach, streams::Topic, users::UserId,
 };
 
 /// The condition a balance must meet for one side of a movement: the one statement of the

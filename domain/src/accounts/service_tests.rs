@@ -222,8 +222,8 @@ fn account(id: i64, balance: i64) -> Account {
 /// Wakes nobody: these tests follow nothing.
 struct Unfollowed;
 
-impl events::Changes for Unfollowed {
-    fn watch(&self, _: Topic) -> Box<dyn events::Watch> {
+impl streams::Wakeups for Unfollowed {
+    fn watch(&self, _: Topic) -> Box<dyn streams::Watch> {
         unreachable!("nothing is followed here")
     }
 }

@@ -384,7 +384,7 @@ async fn insufficient_funds_under_a_key_is_recorded_and_a_released_key_is_free_a
     let service = domain::accounts::AccountService::new(
         Arc::new(bank.accounts.clone()),
         Arc::new(SqlIdempotencyStore::new(bank.db.db.clone())),
-        bank.db.db.changes(),
+        bank.db.db.wakeups(),
     );
     let admin = domain::principal::Principal {
         user_id: owner,
@@ -715,8 +715,8 @@ async fn the_ledger_reads_oldest_first_after_a_cursor_and_a_booking_wakes_both_a
     let from = bank.account(owner, eur(), 100).await;
     let to = bank.account(owner, eur(), 0).await;
     bank.db.db.hearing().await;
-    let changes = bank.db.db.changes();
-    let mut watches = [from, to].map(|id| changes.watch(domain::events::Topic::Account(id)));
+    let changes = bank.db.db.wakeups();
+    let mut watches = [from, to].map(|id| changes.watch(domain::streams::Topic::Account(id)));
     bank.book(transfer(from, to, 30)).await.unwrap();
     for watch in &mut watches {
         tokio::time::timeout(Duration::from_secs(1), watch.changed())

@@ -7,8 +7,8 @@ use crate::{
     error::{Error, Result, stored},
 };
 use domain::{
-    events::Topic,
     notifications::{NotificationEvent, NotificationId},
+    streams::Topic,
 };
 use sea_orm::{
     ConnectionTrait, DbBackend, FromQueryResult, Order, QueryResult,

@@ -5,8 +5,8 @@ use super::super::tests::{Outbox, now, outbox, outbox_on};
 use crate::{Database, DatabaseSettings, test_database::TestDatabase};
 use chrono::Duration;
 use domain::{
-    events::{Topic, Watch},
     notifications::{AfterFailure, NotificationId, NotificationRepository, NotificationStatus},
+    streams::{Topic, Watch},
 };
 use sea_orm::ConnectionTrait;
 
@@ -87,7 +87,7 @@ async fn a_committed_change_wakes_the_followers_of_its_notification() {
     // On PostgreSQL every follower reads again once the listener is up, and the listener hears
     // the two creations a moment after their commits: let both pass.
     outbox.db.db.hearing().await;
-    let changes = outbox.db.db.changes();
+    let changes = outbox.db.db.wakeups();
     let mut follower = changes.watch(Topic::Notification(n.id));
     let mut other = changes.watch(Topic::Notification(m.id));
     let t = now();
@@ -115,7 +115,7 @@ async fn another_instance_hears_a_change_within_a_second_even_after_its_channel_
     .unwrap();
     let n = outbox.queue(1).await;
     other.hearing().await;
-    let mut follower = other.changes().watch(Topic::Notification(n.id));
+    let mut follower = other.wakeups().watch(Topic::Notification(n.id));
     let t = now();
     outbox
         .repo

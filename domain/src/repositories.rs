@@ -2,12 +2,12 @@
 
 use crate::{
     accounts::{AccountRepository, Outcome},
-    events::Changes,
     files::BlobStore,
     files::FileRepository,
     health::Readiness,
     idempotency::IdempotencyStore,
     notifications::NotificationRepository,
+    streams::Wakeups,
     throttle::LoginLimitStore,
     users::UserRepository,
 };
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// Every repository one backend provides, so that wiring the services is written once.
 #[derive(Clone)]
-pub struct Storage {
+pub struct Repositories {
     /// Users.
     pub users: Arc<dyn UserRepository>,
     /// Accounts and their ledgers.
@@ -31,7 +31,7 @@ pub struct Storage {
     /// The failed-login counts, shared by every instance.
     pub login_limits: Arc<dyn LoginLimitStore>,
     /// Wakes the followers of a topic when a change to it is committed, on any instance.
-    pub changes: Arc<dyn Changes>,
+    pub wakeups: Arc<dyn Wakeups>,
     /// Whether the backend answers.
     pub readiness: Arc<dyn Readiness>,
 }

@@ -45,7 +45,7 @@ where
             let refusal = Refusal::Parameter {
                 location: "header",
                 name: "Idempotency-Key",
-                broken: Some(broken),
+                broken: Some(crate::params::BrokenRule::of(&broken)),
             };
             return R::from_problem(errors::refused(refusal, req.uri().path()));
         }
@@ -158,7 +158,7 @@ macro_rules! responses {
             InternalServerError($crate::problem::ProblemBody),
         }
 
-        impl $crate::reply::FromProblem for $name {
+        impl $crate::responses::FromProblem for $name {
             fn from_problem(body: $crate::problem::ProblemBody) -> Self {
                 match body.problem.status {
                     $($status => Self::$variant(body),)*

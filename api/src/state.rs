@@ -1,9 +1,9 @@
-//! The services every operation takes, given to each request in one piece.
+//! The application state (the services every operation takes), given to each request in one piece.
 //!
 //! A `Data` per service cost each request a boxed extension per service, a reference count
 //! touched on `Arc`s that every core shares, and an extension map grown several times over: a
-//! few percent of `GET /users/{id}`. Each request now carries one `Arc<Provision>`, and an
-//! operation names what it takes as [`Uses<T>`], which picks `T` out of it.
+//! few percent of `GET /users/{id}`. Each request now carries one `Arc<AppState>`, and an
+//! operation names what it takes as [`State<T>`], which picks `T` out of it.
 
 use crate::followers::Followers;
 use domain::{
@@ -12,7 +12,7 @@ use domain::{
     files::FileService,
     health::Readiness,
     notifications::{NotificationService, OutboxSignal},
-    storage::Storage,
+    repositories::Repositories,
     throttle::ThrottlePolicy,
     users::{PasswordHasher, UserService},
 };
@@ -38,71 +38,71 @@ pub struct Services {
 }
 
 impl Services {
-    /// The services over `storage`: passwords hashed by `hasher`, tokens made by `tokens`,
+    /// The services over `repositories`: passwords hashed by `hasher`, tokens made by `tokens`,
     /// failed logins limited by `throttle`, the delivery worker woken through `signal`, and user
     /// writes without `If-Match` refused when `require_if_match`.
     pub async fn over(
-        storage: &Storage,
+        repositories: &Repositories,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenCodec>,
         throttle: ThrottlePolicy,
         signal: Arc<dyn OutboxSignal>,
         require_if_match: bool,
     ) -> domain::Result<Self> {
-        let users = UserService::new(storage.users.clone(), hasher.clone())
+        let users = UserService::new(repositories.users.clone(), hasher.clone())
             .requiring_conditional_writes(require_if_match);
         let auth = AuthService::new(
-            storage.users.clone(),
+            repositories.users.clone(),
             hasher,
             tokens,
             throttle,
-            storage.login_limits.clone(),
+            repositories.login_limits.clone(),
         )
         .await?;
         Ok(Self {
             users,
             auth,
             accounts: AccountService::new(
-                storage.accounts.clone(),
-                storage.idempotency.clone(),
-                storage.changes.clone(),
+                repositories.accounts.clone(),
+                repositories.idempotency.clone(),
+                repositories.wakeups.clone(),
             ),
             notifications: NotificationService::new(
-                storage.outbox.clone(),
+                repositories.outbox.clone(),
                 signal,
-                storage.changes.clone(),
+                repositories.wakeups.clone(),
             ),
-            files: FileService::new(storage.files.clone(), storage.blobs.clone()),
-            readiness: storage.readiness.clone(),
+            files: FileService::new(repositories.files.clone(), repositories.blobs.clone()),
+            readiness: repositories.readiness.clone(),
         })
     }
 }
 
 /// Everything the operations take from the wiring.
-pub struct Provision {
+pub struct AppState {
     /// The domain services.
     pub services: Services,
     /// The streams' followers and their cap.
     pub followers: Arc<Followers>,
 }
 
-/// A part of the [`Provision`] an operation can take.
-pub trait Pick: Send + Sync {
-    /// This part of `provision`.
-    fn pick(provision: &Provision) -> &Self;
+/// A part of the [`AppState`] an operation can take.
+pub trait FromState: Send + Sync {
+    /// This part of `state`.
+    fn from_state(state: &AppState) -> &Self;
 }
 
-macro_rules! pick {
+macro_rules! from_state {
     ($($ty:ty => |$p:ident| $picked:expr;)*) => {
-        $(impl Pick for $ty {
-            fn pick($p: &Provision) -> &Self {
+        $(impl FromState for $ty {
+            fn from_state($p: &AppState) -> &Self {
                 $picked
             }
         })*
     };
 }
 
-pick! {
+from_state! {
     UserService => |p| &p.services.users;
     AuthService => |p| &p.services.auth;
     AccountService => |p| &p.services.accounts;
@@ -112,10 +112,10 @@ pick! {
     Arc<Followers> => |p| &p.followers;
 }
 
-/// The part `T` of the request's provision, for an operation's parameter list.
-pub struct Uses<'a, T: ?Sized>(pub &'a T);
+/// The part `T` of the request's state, for an operation's parameter list.
+pub struct State<'a, T: ?Sized>(pub &'a T);
 
-impl<T: ?Sized> Deref for Uses<'_, T> {
+impl<T: ?Sized> Deref for State<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -123,15 +123,15 @@ impl<T: ?Sized> Deref for Uses<'_, T> {
     }
 }
 
-/// The part `T` of the provision `req` carries (every request through the router does).
-pub fn provided<T: Pick + ?Sized>(req: &Request) -> Option<&T> {
-    req.data::<Arc<Provision>>()
-        .map(|provision| T::pick(provision))
+/// The part `T` of the state `req` carries (every request through the router does).
+pub fn state_of<T: FromState + ?Sized>(req: &Request) -> Option<&T> {
+    req.data::<Arc<AppState>>()
+        .map(|state| T::from_state(state))
 }
 
 // An extractor of poem-openapi's own rather than a poem `FromRequest`: poem-openapi boxes the
 // future of every poem extractor, an allocation per parameter per request.
-impl<'a, T: Pick + ?Sized> ApiExtractor<'a> for Uses<'a, T> {
+impl<'a, T: FromState + ?Sized> ApiExtractor<'a> for State<'a, T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::PoemExtractor];
     type ParamType = ();
     type ParamRawType = ();
@@ -141,7 +141,7 @@ impl<'a, T: Pick + ?Sized> ApiExtractor<'a> for Uses<'a, T> {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        provided(request).map(Uses).ok_or_else(|| {
+        state_of(request).map(State).ok_or_else(|| {
             poem::Error::from_string(
                 "the request was not given the services",
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -150,31 +150,31 @@ impl<'a, T: Pick + ?Sized> ApiExtractor<'a> for Uses<'a, T> {
     }
 }
 
-/// Gives every request the [`Provision`]: one layer and one extension.
-pub(crate) struct Provide(pub(crate) Arc<Provision>);
+/// Gives every request the [`AppState`]: one layer and one extension.
+pub(crate) struct WithState(pub(crate) Arc<AppState>);
 
-impl<E: Endpoint> poem::Middleware<E> for Provide {
-    type Output = Provided<E>;
+impl<E: Endpoint> poem::Middleware<E> for WithState {
+    type Output = WithStateEndpoint<E>;
 
-    fn transform(&self, inner: E) -> Provided<E> {
-        Provided {
+    fn transform(&self, inner: E) -> WithStateEndpoint<E> {
+        WithStateEndpoint {
             inner,
-            provision: self.0.clone(),
+            state: self.0.clone(),
         }
     }
 }
 
-/// The endpoint [`Provide`] wraps.
-pub(crate) struct Provided<E> {
+/// The endpoint [`WithState`] wraps.
+pub(crate) struct WithStateEndpoint<E> {
     inner: E,
-    provision: Arc<Provision>,
+    state: Arc<AppState>,
 }
 
-impl<E: Endpoint> Endpoint for Provided<E> {
+impl<E: Endpoint> Endpoint for WithStateEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<E::Output> {
-        req.extensions_mut().insert(self.provision.clone());
+        req.extensions_mut().insert(self.state.clone());
         self.inner.call(req).await
     }
 }

@@ -25,7 +25,7 @@ pub enum Topic {
 }
 
 /// Wakes the followers of a topic when storage commits a change to it, on any instance.
-pub trait Changes: Send + Sync {
+pub trait Wakeups: Send + Sync {
     /// A watch of `topic`, which wakes after every change to it committed from now on.
     fn watch(&self, topic: Topic) -> Box<dyn Watch>;
 }

@@ -1,4 +1,4 @@
-//! Wake-ups for followers of stored events ([`domain::events::Changes`]): which topics changed,
+//! Wake-ups for followers of stored events ([`domain::streams::Wakeups`]): which topics changed,
 //! told to the followers of this process at once and, on PostgreSQL, to those of every other
 //! instance through `LISTEN`/`NOTIFY`.
 //!
@@ -12,8 +12,8 @@
 
 use async_trait::async_trait;
 use domain::{
-    events::{Changes, Topic, Watch},
     ids::{AccountId, NotificationId},
+    streams::{Topic, Wakeups, Watch},
 };
 use sea_orm::sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::{
@@ -36,7 +36,7 @@ const FALLBACK_POLL: Duration = Duration::from_secs(1);
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
 /// The followers of this process, by topic.
-pub(crate) struct ChangeHub {
+pub(crate) struct WakeupHub {
     topics: Mutex<HashMap<Topic, watch::Sender<()>>>,
     /// Whether every change committed anywhere is heard: always in-process (SQLite); on
     /// PostgreSQL, while the listener's connection is open.
@@ -44,7 +44,7 @@ pub(crate) struct ChangeHub {
     listener: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
-impl ChangeHub {
+impl WakeupHub {
     /// A hub for one process that owns its database: every change is made here.
     pub(crate) fn in_process() -> Arc<Self> {
         Arc::new(Self {
@@ -106,16 +106,16 @@ impl ChangeHub {
     }
 }
 
-impl Drop for ChangeHub {
+impl Drop for WakeupHub {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
 /// The hub as the domain sees it.
-pub(crate) struct HubChanges(pub(crate) Arc<ChangeHub>);
+pub(crate) struct HubWakeups(pub(crate) Arc<WakeupHub>);
 
-impl Changes for HubChanges {
+impl Wakeups for HubWakeups {
     fn watch(&self, topic: Topic) -> Box<dyn Watch> {
         let receiver = lock(&self.0.topics)
             .entry(topic)
@@ -133,7 +133,7 @@ impl Changes for HubChanges {
 struct HubWatch {
     receiver: watch::Receiver<()>,
     topic: Topic,
-    hub: Arc<ChangeHub>,
+    hub: Arc<WakeupHub>,
 }
 
 #[async_trait]
@@ -182,7 +182,7 @@ fn topic_of(payload: &str) -> Option<Topic> {
 /// Listens on [`CHANNEL`] for as long as the hub lives: each notification wakes its topic's
 /// followers; a lost connection makes every follower fall back to reading, and once the
 /// listener is back, read once more.
-async fn listen(pool: PgPool, hub: Weak<ChangeHub>) {
+async fn listen(pool: PgPool, hub: Weak<WakeupHub>) {
     loop {
         if let Err(err) = hear(&pool, &hub).await {
             tracing::warn!(error = %err, "the change listener lost its connection; reconnecting");
@@ -196,7 +196,7 @@ async fn listen(pool: PgPool, hub: Weak<ChangeHub>) {
 }
 
 /// One connection's worth of listening; returns when it is lost.
-async fn hear(pool: &PgPool, hub: &Weak<ChangeHub>) -> Result<(), sea_orm::sqlx::Error> {
+async fn hear(pool: &PgPool, hub: &Weak<WakeupHub>) -> Result<(), sea_orm::sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     // Listening from now on: what was committed before, followers read again.
@@ -255,8 +255,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_wake_reaches_the_followers_of_its_topic_only_and_a_topic_goes_with_its_last() {
-        let hub = ChangeHub::in_process();
-        let changes = HubChanges(hub.clone());
+        let hub = WakeupHub::in_process();
+        let changes = HubWakeups(hub.clone());
         let mut seven = changes.watch(account(7));
         let mut eight = changes.watch(account(8));
         let mut again = changes.watch(account(7));

@@ -83,6 +83,7 @@ mod testing;
 pub mod throttle;
 pub mod users;
 pub mod violation;
+pub mod webhooks;
 
 pub use email::Email;
 pub use error::Error;

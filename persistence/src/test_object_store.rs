@@ -82,9 +82,11 @@ impl TestS3 {
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                     // Another process may have taken the port since it was freed (ours then
-                    // fails to bind and exits): only a child still running is the one answering.
-                    std::thread::sleep(Duration::from_millis(50));
-                    if child.try_wait().ok().flatten().is_none() {
+                    // fails to bind and exits, perhaps only later on a loaded machine): only a
+                    // child that holds the listening socket itself is the one answering.
+                    if listens_on(child.id(), self.port) != Some(false)
+                        && child.try_wait().ok().flatten().is_none()
+                    {
                         self.child = Some(child);
                         return;
                     }
@@ -114,11 +116,19 @@ impl TestS3 {
     /// Stops (`true`: SIGSTOP) or resumes (`false`: SIGCONT) the server: stopped, it takes
     /// connections and never answers, as a store that hangs.
     pub fn freeze(&self, frozen: bool) {
-        if let Some(child) = &self.child {
-            let signal = if frozen { "-STOP" } else { "-CONT" };
-            let _ = Command::new("kill")
-                .args([signal, &child.id().to_string()])
-                .status();
+        let child = self.child.as_ref().expect("a running server to freeze");
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {signal} {}", child.id());
+        // The signal is acted on asynchronously: wait until the process says it is (or is no
+        // longer) stopped, so that the test's next request meets a store that hangs.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while process_stopped(child.id()).is_some_and(|stopped| stopped != frozen) {
+            assert!(Instant::now() < deadline, "s3s-fs never took {signal}");
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -195,4 +205,42 @@ impl Drop for TestS3 {
         self.freeze(false);
         self.kill();
     }
+}
+
+/// Whether process `pid` is stopped (state `T` in `/proc/<pid>/stat`); `None` where there is
+/// no `/proc` to say.
+fn process_stopped(pid: u32) -> Option<bool> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    Some(state == "T" || state == "t")
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port`; `None` where `/proc`
+/// cannot say.
+fn listens_on(pid: u32, port: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    // A listening socket is state 0A; its inode is the tenth column.
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let columns: Vec<&str> = line.split_whitespace().collect();
+            (columns.get(1) == Some(&local.as_str()) && columns.get(3) == Some(&"0A"))
+                .then(|| columns.get(9).map(|inode| format!("socket:[{inode}]")))
+                .flatten()
+        })
+        .collect();
+    if inodes.is_empty() {
+        return Some(false);
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            inodes
+                .iter()
+                .any(|inode| target.to_string_lossy() == *inode)
+        })
+    }))
 }

@@ -21,3 +21,7 @@ positive_id!(
     /// A notification's id.
     NotificationId
 );
+positive_id!(
+    /// A webhook endpoint's id.
+    WebhookId
+);

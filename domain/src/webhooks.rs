@@ -8,17 +8,23 @@
 //! - [`SigningSecret`] and [`signature`]: `whsec_` secrets of 24 to 64 bytes, and the
 //!   `webhook-signature` header, one `v1,` entry per live secret.
 //! - [`RetrySchedule`]: when a failed delivery is tried again, and when an endpoint that keeps
-//!   failing has failed for good.
-//! - [`EventType`]: the events an endpoint can subscribe to.
+//!   failing has failed for good; [`judge`]: what an attempt's [`Answer`] makes of it.
+//! - [`Endpoint`]: an owner's endpoint, the [`EventSet`] it subscribes to, and when it
+//!   receives an event of an [`EventType`].
 
 pub mod address;
+mod attempt;
+mod endpoint;
 mod event;
 mod schedule;
 mod secret;
 pub mod signature;
 mod url;
 
+pub use crate::ids::WebhookId;
+pub use attempt::{Answer, Verdict, judge};
+pub use endpoint::{Description, Endpoint, EventSet};
 pub use event::EventType;
 pub use schedule::{Next, RetrySchedule};
-pub use secret::SigningSecret;
+pub use secret::{KeptSecret, SigningSecret, rotated, signing};
 pub use url::{EndpointPolicy, WebhookUrl};

@@ -3,7 +3,7 @@
 //! answer within the timeout, a refused connection) is a failure tried again by the
 //! [`RetrySchedule`] until its last attempt, after which the delivery has failed for good.
 
-use super::{Next, RetrySchedule};
+use super::schedule::{Next, RetrySchedule};
 use std::time::Duration;
 
 /// How an attempt ended.

@@ -1,6 +1,6 @@
 //! A webhook endpoint: where its owner's events are sent, and which.
 
-use super::{EventType, WebhookUrl};
+use super::{event::EventType, url::WebhookUrl};
 use crate::{Violation, ids::WebhookId, users::UserId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;

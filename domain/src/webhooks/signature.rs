@@ -2,7 +2,7 @@
 //! HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed by the secret's bytes,
 //! space-separated, so that a receiver holding either secret of a rotation accepts it.
 
-use super::SigningSecret;
+use super::secret::SigningSecret;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

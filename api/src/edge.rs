@@ -189,25 +189,26 @@ impl<E: Endpoint> EdgeEndpoint<E> {
     /// route that ends in text becomes that text (see [`RouteTable::spilled`]), and a HEAD that
     /// no operation of its own serves goes to the GET handler.
     fn route(&self, req: &mut Request) -> Option<&Template> {
-        let spilled = self.routes.route(req.uri().path()).is_none().then(|| {
-            let path = self.routes.spilled(req.uri().path())?;
-            let query = req
-                .uri()
-                .query()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default();
-            poem::http::Uri::try_from(format!("{path}{query}")).ok()
-        });
-        if let Some(uri) = spilled.flatten() {
+        let mut route = self.routes.route(req.uri().path());
+        if route.is_none()
+            && let Some(uri) = self.spilled(req.uri())
+        {
             *req.uri_mut() = uri;
+            route = self.routes.route(req.uri().path());
         }
-        let route = self.routes.route(req.uri().path());
         if req.method() == Method::HEAD && !route.is_some_and(Template::serves_head) {
             // poem answers HEAD with the GET handler but drops the body before the edge sees
             // it; the edge needs the body to tag it, and hyper never sends a HEAD's body.
             req.set_method(Method::GET);
         }
         route
+    }
+
+    /// `uri` with its path spilled into the route it runs past, its query kept.
+    fn spilled(&self, uri: &poem::http::Uri) -> Option<poem::http::Uri> {
+        let path = self.routes.spilled(uri.path())?;
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        poem::http::Uri::try_from(format!("{path}{query}")).ok()
     }
 
     /// Whether the request is let through, in order: under the in-flight cap (the guard

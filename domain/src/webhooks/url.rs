@@ -80,7 +80,7 @@ impl WebhookUrl {
             _ => {
                 return Err(Violation::new(
                     "webhook_url_scheme",
-                    "must be https (plain http only to the hosts WEBHOOK_ALLOW_HOSTS names)",
+                    "must be https (plain http only to the hosts allowed for local development)",
                 ));
             }
         }

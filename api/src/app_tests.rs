@@ -432,6 +432,7 @@ fn every_bound_in_a_request_schema_or_parameter_is_the_domains() {
         money::Amount,
         notifications::{MessageBody, Subject},
         users::{Bio, MAX_CHOSEN_ID, Password, UserName},
+        webhooks::{Description, WebhookUrl},
     };
     use serde_json::Value;
     use std::collections::BTreeMap;
@@ -486,6 +487,20 @@ fn every_bound_in_a_request_schema_or_parameter_is_the_domains() {
         (("TransferIn", "from_account_id"), id()),
         (("TransferIn", "to_account_id"), id()),
         (("TransferIn", "amount"), amount()),
+        (("WebhookIn", "url"), text(1.0, WebhookUrl::MAX_LEN)),
+        (("WebhookIn", "events"), unbounded()),
+        (
+            ("WebhookIn", "description"),
+            vec![("maxLength", length(Description::MAX_LEN))],
+        ),
+        (("WebhookIn", "enabled"), unbounded()),
+        (("WebhookPatchIn", "url"), text(1.0, WebhookUrl::MAX_LEN)),
+        (("WebhookPatchIn", "events"), unbounded()),
+        (
+            ("WebhookPatchIn", "description"),
+            vec![("maxLength", length(Description::MAX_LEN))],
+        ),
+        (("WebhookPatchIn", "enabled"), unbounded()),
     ]);
     // A parameter's bounds, by operation and name.
     let parameter = |operation: &str, name: &str| -> Bounds {

@@ -190,6 +190,23 @@ impl Scalar<'_> for i64 {
     }
 }
 
+impl Scalar<'_> for bool {
+    const WRONG_TYPE: (&'static str, &'static str) = ("bool_type", "must be true or false");
+
+    fn from_json(json: &Value) -> Option<Self> {
+        json.as_bool()
+    }
+}
+
+/// An array of strings (a member holding one is read whole, then parsed).
+impl<'v> Scalar<'v> for Vec<&'v str> {
+    const WRONG_TYPE: (&'static str, &'static str) = ("array_type", "must be an array of strings");
+
+    fn from_json(json: &'v Value) -> Option<Self> {
+        json.as_array()?.iter().map(Value::as_str).collect()
+    }
+}
+
 impl<'a> Members<'a> {
     /// A member that must be present with a value.
     pub fn required<S: Scalar<'a>, T>(

@@ -39,6 +39,8 @@ enum Input {
     Destination,
     /// The `Idempotency-Key` header.
     IdempotencyKey,
+    /// A webhook endpoint's URL, in the body.
+    WebhookUrl,
 }
 
 impl Input {
@@ -49,6 +51,7 @@ impl Input {
             Self::Amount => &["body", "amount"],
             Self::Destination => &["body", "to_account_id"],
             Self::IdempotencyKey => &["header", "Idempotency-Key"],
+            Self::WebhookUrl => &["body", "url"],
         }
     }
 }
@@ -79,6 +82,16 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
         Error::NotificationNotFound(id) => of(
             T::NotificationNotFound,
             format!("No notification has id {id}."),
+        ),
+        Error::WebhookNotFound(id) => {
+            of(T::WebhookNotFound, format!("No webhook endpoint has id {id}."))
+        }
+        Error::WebhookUrlRefused(why) => about_input(
+            T::Validation,
+            why.code,
+            Input::WebhookUrl,
+            &why.message,
+            instance,
         ),
         Error::UserHasFunds => of(
             T::UserHasFunds,

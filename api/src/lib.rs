@@ -37,6 +37,7 @@ pub mod streams;
 pub mod tags;
 pub mod transfers;
 pub mod users;
+pub mod webhooks;
 
 pub use state::Services;
 
@@ -73,6 +74,7 @@ pub type Api = (
     notifications::NotificationsApi,
     files::FilesApi,
     exports::ExportsApi,
+    webhooks::WebhooksApi,
     health::HealthApi,
 );
 
@@ -110,7 +112,7 @@ pub fn openapi() -> OpenApiService<Api, ()> {
 /// The version of the API the service serves (the spec's `info.version`): a semantic version,
 /// raised with every change of the spec (see `docs/API-CHANGES.md`), whatever the crates'
 /// versions.
-pub const API_VERSION: &str = "2.1.0";
+pub const API_VERSION: &str = "2.2.0";
 
 /// The one source both served documents are made from: poem-openapi's document, completed by
 /// [`spec::complete`].

@@ -14,6 +14,7 @@ use domain::{
     idempotency::IdempotencyKey,
     notifications::NotificationId,
     users::UserId,
+    webhooks::WebhookId,
 };
 use poem_openapi::{
     registry::MetaSchema,
@@ -81,7 +82,7 @@ macro_rules! domain_ids {
     };
 }
 
-domain_ids!(UserId, AccountId, TransactionId, NotificationId);
+domain_ids!(UserId, AccountId, TransactionId, NotificationId, WebhookId);
 
 /// An id in a path: `/users/{id}`.
 #[derive(Debug, Clone, Copy)]

@@ -129,6 +129,12 @@ problem_types! {
         meaning: "No notification has the id in the path.",
         remedy: "Use the `Location` that `POST /notifications` returned.",
     }
+    /// No webhook endpoint has the id.
+    WebhookNotFound {
+        slug: "webhook-not-found", title: "Webhook Endpoint Not Found", status: NOT_FOUND,
+        meaning: "No webhook endpoint has the id in the path.",
+        remedy: "Use the `Location` that `POST /webhooks` returned; the endpoint may have been deleted.",
+    }
     /// No file has the name.
     FileNotFound {
         slug: "file-not-found", title: "File Not Found", status: NOT_FOUND,

@@ -290,6 +290,7 @@ fn typical_type(status: u16, instance: &str) -> Option<ProblemType> {
         (404, "accounts" | "transfers") => T::AccountNotFound,
         (404, "notifications") => T::NotificationNotFound,
         (404, "files") => T::FileNotFound,
+        (404, "webhooks") => T::WebhookNotFound,
         (408, _) => T::BodyTimeout,
         (409, "users") => T::EmailTaken,
         (409, _) => T::IdempotencyKeyInFlight,

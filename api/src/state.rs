@@ -15,6 +15,7 @@ use domain::{
     repositories::Repositories,
     throttle::ThrottlePolicy,
     users::{PasswordHasher, UserService},
+    webhooks::WebhookService,
 };
 use poem::{Endpoint, Request, RequestBody, http::StatusCode};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
@@ -33,6 +34,8 @@ pub struct Services {
     pub notifications: NotificationService,
     /// Stored files.
     pub files: FileService,
+    /// Webhook endpoints.
+    pub webhooks: WebhookService,
     /// Whether the database answers.
     pub readiness: Arc<dyn Readiness>,
 }
@@ -40,7 +43,8 @@ pub struct Services {
 impl Services {
     /// The services over `repositories`: passwords hashed by `hasher`, tokens made by `tokens`,
     /// failed logins limited by `throttle`, the delivery worker woken through `signal`, and user
-    /// writes without `If-Match` refused when `require_if_match`.
+    /// writes without `If-Match` refused when `require_if_match`, and webhook endpoints kept by
+    /// `webhooks`.
     pub async fn over(
         repositories: &Repositories,
         hasher: Arc<dyn PasswordHasher>,
@@ -48,6 +52,7 @@ impl Services {
         throttle: ThrottlePolicy,
         signal: Arc<dyn OutboxSignal>,
         require_if_match: bool,
+        webhooks: WebhookService,
     ) -> domain::Result<Self> {
         let users = UserService::new(repositories.users.clone(), hasher.clone())
             .requiring_conditional_writes(require_if_match);
@@ -73,6 +78,7 @@ impl Services {
                 repositories.wakeups.clone(),
             ),
             files: FileService::new(repositories.files.clone(), repositories.blobs.clone()),
+            webhooks,
             readiness: repositories.readiness.clone(),
         })
     }
@@ -108,6 +114,7 @@ from_state! {
     AccountService => |p| &p.services.accounts;
     NotificationService => |p| &p.services.notifications;
     FileService => |p| &p.services.files;
+    WebhookService => |p| &p.services.webhooks;
     dyn Readiness => |p| &*p.services.readiness;
     Arc<Followers> => |p| &p.followers;
 }

@@ -19,6 +19,8 @@ pub enum Tag {
     Files,
     /// Streaming exports.
     Exports,
+    /// Webhook endpoints: the events sent to them, signed the Standard Webhooks way.
+    Webhooks,
     /// Liveness and readiness.
     Operations,
 }

@@ -13,6 +13,7 @@ pub mod settings;
 mod tasks;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod webhook_ports;
 pub mod webhook_sender;
 pub mod wiring;
 pub mod worker;

@@ -1,7 +1,10 @@
 //! The service's settings, from flags or the environment (a flag wins).
 
 use clap::Args;
-use domain::throttle::ThrottlePolicy;
+use domain::{
+    throttle::ThrottlePolicy,
+    webhooks::{EndpointPolicy, WebhookSettings},
+};
 use std::{path::PathBuf, time::Duration};
 
 /// Every setting of the service.
@@ -231,6 +234,17 @@ pub struct Settings {
     #[arg(long, env = "METRICS_BIND")]
     pub metrics_bind: Option<String>,
 
+    /// Hosts (names or addresses as URLs write them, comma-separated, e.g. `127.0.0.1,localhost`)
+    /// that webhook endpoints may reach over plain `http` and at any address, loopback and
+    /// private ones included: for local development and tests. Default: none; endpoints must be
+    /// `https` to public addresses.
+    #[arg(long, env = "WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub webhook_allowed_hosts: Vec<String>,
+
+    /// Seconds a webhook endpoint's replaced signing secret still signs beside the new one.
+    #[arg(long, env = "WEBHOOK_SECRET_OVERLAP_SECONDS", default_value_t = 86_400)]
+    pub webhook_secret_overlap_seconds: u64,
+
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
@@ -338,6 +352,14 @@ impl Settings {
             per_email: self.login_failures_per_email,
             per_client: self.login_failures_per_client,
             window: Duration::from_secs(self.login_window_seconds),
+        }
+    }
+
+    /// The settings webhook endpoints are kept under.
+    pub fn webhooks(&self) -> WebhookSettings {
+        WebhookSettings {
+            policy: EndpointPolicy::allowing(self.webhook_allowed_hosts.iter().cloned()),
+            secret_overlap: Duration::from_secs(self.webhook_secret_overlap_seconds),
         }
     }
 

@@ -83,8 +83,13 @@ impl WebhookSender {
     }
 
     /// The address to connect to: the first that `url`'s host resolves to, when the policy
-    /// lets every one of them through (or lets the host through whatever its addresses).
+    /// admits the URL and lets every one of them through (or lets the host through whatever
+    /// its addresses).
     async fn checked_address(&self, url: &WebhookUrl) -> Result<SocketAddr, String> {
+        // The settings may have changed since the endpoint was made.
+        self.policy
+            .admit(url)
+            .map_err(|refused| format!("{url} {}", refused.message))?;
         let host = url.host().trim_matches(['[', ']']);
         let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, url.port()))
             .await

@@ -6,7 +6,11 @@
 //! test must control (the token clock, the password hasher, the delivery worker's wake-ups)
 //! it hands over as [`Overrides`]; everything else follows the settings.
 
-use crate::{Settings, worker};
+use crate::{
+    Settings,
+    webhook_ports::{RandomSecrets, SystemResolver},
+    worker,
+};
 use anyhow::Context;
 use domain::{
     Email,
@@ -15,6 +19,7 @@ use domain::{
     notifications::{NotificationRepository, OutboxSignal},
     throttle::LoginLimitStore,
     users::{Password, PasswordHasher, UserService},
+    webhooks::WebhookService,
 };
 use persistence::{Argon2Hasher, Database, DatabaseSettings, HmacTokens};
 use poem::{Endpoint, Response};
@@ -92,6 +97,12 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
         .unwrap_or_else(|| Arc::new(Argon2Hasher::new(settings.hash_concurrency())));
     let wakeup = Arc::new(worker::Wakeup::default());
     let signal = overrides.wakeup.unwrap_or_else(|| wakeup.clone());
+    let webhooks = WebhookService::new(
+        repositories.webhooks.clone(),
+        Arc::new(SystemResolver),
+        Arc::new(RandomSecrets),
+        settings.webhooks(),
+    );
     let services = api::Services::over(
         &repositories,
         hasher,
@@ -99,6 +110,7 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
         settings.login_throttle(),
         signal,
         settings.require_if_match,
+        webhooks,
     )
     .await?;
     bootstrap_admin(settings, &services.users).await?;

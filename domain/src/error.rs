@@ -5,7 +5,7 @@
 
 use crate::{
     files::name::FileName,
-    ids::{AccountId, NotificationId, TransactionId, UserId},
+    ids::{AccountId, NotificationId, TransactionId, UserId, WebhookId},
     throttle::policy::Throttled,
 };
 
@@ -27,6 +27,13 @@ pub enum Error {
     /// No notification has this id.
     #[error("notification {0} does not exist")]
     NotificationNotFound(NotificationId),
+    /// No webhook endpoint has this id.
+    #[error("webhook endpoint {0} does not exist")]
+    WebhookNotFound(WebhookId),
+    /// A webhook endpoint's URL may not be called: its scheme, or an address it names or
+    /// resolves to; the violation says which.
+    #[error("the webhook URL is refused: {}", .0.message)]
+    WebhookUrlRefused(crate::Violation),
     /// No file has this name.
     #[error("file {0} does not exist")]
     FileNotFound(FileName),

@@ -10,6 +10,7 @@ use crate::{
     streams::Wakeups,
     throttle::LoginLimitStore,
     users::UserRepository,
+    webhooks::WebhookRepository,
 };
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ pub struct Repositories {
     pub blobs: Arc<dyn BlobStore>,
     /// The failed-login counts, shared by every instance.
     pub login_limits: Arc<dyn LoginLimitStore>,
+    /// Webhook endpoints and their secrets.
+    pub webhooks: Arc<dyn WebhookRepository>,
     /// Wakes the followers of a topic when a change to it is committed, on any instance.
     pub wakeups: Arc<dyn Wakeups>,
     /// Whether the backend answers.

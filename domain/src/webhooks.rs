@@ -11,6 +11,7 @@
 //!   failing has failed for good; [`judge`]: what an attempt's [`Answer`] makes of it.
 //! - [`Endpoint`]: an owner's endpoint, the [`EventSet`] it subscribes to, and when it
 //!   receives an event of an [`EventType`].
+//! - [`WebhookService`]: endpoints as a resource, and the rotation of their secrets.
 
 pub mod address;
 mod attempt;
@@ -18,6 +19,7 @@ mod endpoint;
 mod event;
 mod schedule;
 mod secret;
+mod service;
 pub mod signature;
 mod url;
 
@@ -27,4 +29,8 @@ pub use endpoint::{Description, Endpoint, EventSet};
 pub use event::EventType;
 pub use schedule::{Next, RetrySchedule};
 pub use secret::{KeptSecret, SigningSecret, rotated, signing};
+pub use service::{
+    EndpointPatch, HostResolver, NewEndpoint, Rotation, SecretSource, WebhookRepository,
+    WebhookService, WebhookSettings,
+};
 pub use url::{EndpointPolicy, WebhookUrl};

@@ -22,6 +22,7 @@ pub mod tokens;
 mod ttl_cache;
 pub mod users;
 mod wakeups;
+pub mod webhooks;
 
 pub use accounts::SqlAccountRepository;
 pub use database::{CommitStats, Database, DatabaseSettings, Durability, PoolStats};
@@ -33,6 +34,7 @@ pub use notifications::SqlNotificationRepository;
 pub use passwords::Argon2Hasher;
 pub use tokens::HmacTokens;
 pub use users::SqlUserRepository;
+pub use webhooks::SqlWebhookRepository;
 
 use async_trait::async_trait;
 use domain::{files::BlobStore, health::Readiness};
@@ -48,7 +50,8 @@ pub enum FilesStore {
 }
 
 /// Every repository over `db`: users (whose token checks are cached for `auth_cache`), accounts,
-/// idempotency keys, the outbox, files (with their bytes in `files`) and login limits.
+/// idempotency keys, the outbox, files (with their bytes in `files`), login limits and webhook
+/// endpoints.
 pub fn repositories(
     db: &Database,
     auth_cache: Duration,
@@ -65,6 +68,7 @@ pub fn repositories(
         outbox: Arc::new(SqlNotificationRepository::new(db.clone())),
         files: Arc::new(SqlFileRepository::new(db.clone())),
         login_limits: Arc::new(SqlLoginLimits::new(db.clone())),
+        webhooks: Arc::new(SqlWebhookRepository::new(db.clone())),
         readiness: Arc::new(StorageReadiness {
             db: db.clone(),
             blobs: blobs.clone(),

@@ -259,6 +259,14 @@ fn every_request_body_example_is_one_its_operation_accepts() {
             "NotificationIn",
             example_accepted::<crate::notifications::NotificationIn>("NotificationIn"),
         ),
+        (
+            "WebhookIn",
+            example_accepted::<crate::webhooks::WebhookIn>("WebhookIn"),
+        ),
+        (
+            "WebhookPatchIn",
+            example_accepted::<crate::webhooks::WebhookPatchIn>("WebhookPatchIn"),
+        ),
     ];
     for (name, accepted) in checked {
         assert!(

@@ -46,6 +46,20 @@ fn file() -> Value {
     })
 }
 
+fn webhook() -> Value {
+    json!({
+        "id": 4,
+        "owner_id": 42,
+        "url": "https://hooks.example.com/service",
+        "events": ["account.transaction.booked", "notification.failed"],
+        "description": "Bookkeeping",
+        "enabled": true,
+        "disabled_reason": null,
+        "created_at": "2026-11-26T08:00:00.000000Z",
+        "updated_at": "2026-11-26T08:00:00.000000Z",
+    })
+}
+
 fn notification() -> Value {
     json!({
         "id": 3,
@@ -98,6 +112,26 @@ pub fn of(name: &str) -> Option<Value> {
         }),
         "NotificationOut" => notification(),
         "NotificationStatus" => json!("queued"),
+        "WebhookIn" => json!({
+            "url": "https://hooks.example.com/service",
+            "events": ["account.transaction.booked", "notification.failed"],
+            "description": "Bookkeeping",
+            "enabled": true,
+        }),
+        "WebhookPatchIn" => json!({"enabled": false}),
+        "WebhookOut" => webhook(),
+        "WebhookCreated" => {
+            let mut created = webhook();
+            created["secret"] = json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+            created
+        }
+        "WebhookPage" => json!({"items": [webhook()], "next_cursor": null}),
+        "WebhookEventType" => json!("account.transaction.booked"),
+        "WebhookSecretOut" => json!({
+            "secret": "whsec_C2bLhbN1EzMhyFRxPjEAF4X3fXzJaGhk",
+            "created_at": "2026-11-27T08:00:00.000000Z",
+            "previous_secrets_expire_at": "2026-11-28T08:00:00.000000Z",
+        }),
         "FileOut" => file(),
         "FilePage" => json!({"items": [file()], "next_cursor": null}),
         "Health" => json!({"status": "ok"}),

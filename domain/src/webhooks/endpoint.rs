@@ -63,6 +63,8 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Endpoint {
@@ -96,19 +98,18 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::EndpointPolicy;
 
     fn endpoint(events: &[&str]) -> Endpoint {
         Endpoint {
             id: WebhookId::parse(1).unwrap(),
             owner: UserId::parse(7).unwrap(),
-            url: WebhookUrl::parse("https://hooks.example.com/in", &EndpointPolicy::default())
-                .unwrap(),
+            url: WebhookUrl::parse("https://hooks.example.com/in").unwrap(),
             events: EventSet::parse(events.iter().copied()).unwrap(),
             description: Description::parse("").unwrap(),
             enabled: true,
             disabled_reason: None,
             created_at: DateTime::from_timestamp(0, 0).unwrap(),
+            updated_at: DateTime::from_timestamp(0, 0).unwrap(),
         }
     }
 

@@ -57,6 +57,13 @@ impl SigningSecret {
     }
 }
 
+/// A secret of exactly 32 bytes, within the bounds by construction.
+impl From<[u8; 32]> for SigningSecret {
+    fn from(bytes: [u8; 32]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
 impl fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SigningSecret(..)")

@@ -31,6 +31,19 @@ impl EndpointPolicy {
         self.local_hosts.contains(&host)
     }
 
+    /// Why `url` may not be called, if it may not: plain `http` to a host not allowed, or an
+    /// address literal that [`address::forbidden`] refuses. A host name's addresses are checked
+    /// by [`Self::refusal`] once it is resolved.
+    pub fn admit(&self, url: &WebhookUrl) -> Result<(), Violation> {
+        if url.0.scheme() != "https" && !self.allows(url.host()) {
+            return Err(scheme_refused());
+        }
+        match url.literal().and_then(|ip| self.refusal(url.host(), [ip])) {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
+    }
+
     /// Why a connection to `host` at `addresses` (what it resolved to) is refused, if it is.
     pub fn refusal(
         &self,
@@ -48,10 +61,10 @@ impl EndpointPolicy {
     }
 }
 
-/// An endpoint's URL: absolute `https` (or `http` to an allowed host), at most
-/// [`WebhookUrl::MAX_LEN`] bytes, with no credentials or fragment, and not an address literal
-/// that [`address::forbidden`] refuses. A host name is resolved, and its addresses checked by
-/// [`EndpointPolicy::refusal`], when it is called.
+/// An endpoint's URL: absolute `https` or `http`, at most [`WebhookUrl::MAX_LEN`] bytes, with
+/// no credentials or fragment. [`EndpointPolicy::admit`] says whether it may be called (plain
+/// `http` only to an allowed host, no forbidden address literal), and its host's addresses are
+/// checked by [`EndpointPolicy::refusal`] at creation and at every call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl(Url);
 
@@ -59,8 +72,10 @@ impl WebhookUrl {
     /// Longest URL, in bytes.
     pub const MAX_LEN: usize = 2048;
 
-    /// Parses `text` under `policy`.
-    pub fn parse(text: &str, policy: &EndpointPolicy) -> Result<Self, Violation> {
+    /// Parses `text`: an absolute `http` or `https` URL of at most [`Self::MAX_LEN`] bytes,
+    /// without credentials or fragment. Whether it may be called is [`EndpointPolicy::admit`]'s
+    /// to say, since that depends on the service's settings.
+    pub fn parse(text: &str) -> Result<Self, Violation> {
         if text.len() > Self::MAX_LEN {
             return Err(Violation::new(
                 "webhook_url_invalid",
@@ -73,16 +88,8 @@ impl WebhookUrl {
                 format!("is not an absolute URL: {err}"),
             )
         })?;
-        let host = url.host_str().unwrap_or_default().to_owned();
-        match url.scheme() {
-            "https" => {}
-            "http" if policy.allows(&host) => {}
-            _ => {
-                return Err(Violation::new(
-                    "webhook_url_scheme",
-                    "must be https (plain http only to the hosts allowed for local development)",
-                ));
-            }
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(scheme_refused());
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Violation::new(
@@ -96,15 +103,16 @@ impl WebhookUrl {
                 "must not have a fragment, which is never sent",
             ));
         }
-        let literal = match url.host() {
+        Ok(Self(url))
+    }
+
+    /// The address it names literally, if its host is one.
+    fn literal(&self) -> Option<IpAddr> {
+        match self.0.host() {
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
-        };
-        if let Some(refusal) = literal.and_then(|ip| policy.refusal(&host, [ip])) {
-            return Err(refusal);
         }
-        Ok(Self(url))
     }
 
     /// The URL's text.
@@ -123,6 +131,13 @@ impl WebhookUrl {
     }
 }
 
+fn scheme_refused() -> Violation {
+    Violation::new(
+        "webhook_url_scheme",
+        "must be https (plain http only to the hosts allowed for local development)",
+    )
+}
+
 impl fmt::Display for WebhookUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -133,17 +148,23 @@ impl fmt::Display for WebhookUrl {
 mod tests {
     use super::*;
 
+    fn admitted(text: &str, policy: &EndpointPolicy) -> Result<WebhookUrl, Violation> {
+        let url = WebhookUrl::parse(text)?;
+        policy.admit(&url)?;
+        Ok(url)
+    }
+
     fn code(text: &str, policy: &EndpointPolicy) -> &'static str {
-        WebhookUrl::parse(text, policy).unwrap_err().code
+        admitted(text, policy).unwrap_err().code
     }
 
     #[test]
     fn an_https_url_to_a_public_host_is_taken_as_written() {
         let none = EndpointPolicy::default();
-        let url = WebhookUrl::parse("https://hooks.example.com/in?x=1", &none).unwrap();
+        let url = admitted("https://hooks.example.com/in?x=1", &none).unwrap();
         assert_eq!(url.as_str(), "https://hooks.example.com/in?x=1");
         assert_eq!((url.host(), url.port()), ("hooks.example.com", 443));
-        let literal = WebhookUrl::parse("https://93.184.216.34:8443/", &none).unwrap();
+        let literal = admitted("https://93.184.216.34:8443/", &none).unwrap();
         assert_eq!(literal.port(), 8443);
     }
 
@@ -159,8 +180,8 @@ mod tests {
             "webhook_url_scheme"
         );
         let local = EndpointPolicy::allowing(["127.0.0.1", "Receiver.Test"]);
-        assert!(WebhookUrl::parse("http://127.0.0.1:9000/hook", &local).is_ok());
-        assert!(WebhookUrl::parse("http://receiver.test/hook", &local).is_ok());
+        assert!(admitted("http://127.0.0.1:9000/hook", &local).is_ok());
+        assert!(admitted("http://receiver.test/hook", &local).is_ok());
         assert_eq!(code("http://other.test/", &local), "webhook_url_scheme");
     }
 
@@ -180,7 +201,7 @@ mod tests {
             assert_eq!(code(url, &none), "webhook_url_address", "{url}");
         }
         let local = EndpointPolicy::allowing(["127.0.0.1"]);
-        assert!(WebhookUrl::parse("https://127.0.0.1/", &local).is_ok());
+        assert!(admitted("https://127.0.0.1/", &local).is_ok());
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod m0007_instances;
 mod m0008_login_limits;
 mod m0009_notification_events;
 mod m0010_file_uploads;
+mod m0011_webhooks;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_login_limits::Migration),
             Box::new(m0009_notification_events::Migration),
             Box::new(m0010_file_uploads::Migration),
+            Box::new(m0011_webhooks::Migration),
         ]
     }
 }

@@ -24,3 +24,4 @@ mod spec;
 mod streams;
 mod takeover;
 mod users;
+mod webhooks;

@@ -11,7 +11,7 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     json_types::{Nullable, Timestamp},
-    paging::next_page,
+    paging::{next_page, requested},
     params::{Id, IdCursor, IdempotencyKeyParam, LastEventId, LimitParam},
     responses,
     responses::{reply, reply_keyed},
@@ -19,7 +19,6 @@ use crate::{
     tags::Tag,
 };
 use domain::{
-    PageRequest,
     accounts::{
         Account, AccountId, AccountService, Movement, Transaction, TransactionId, TransactionKind,
     },
@@ -399,10 +398,7 @@ impl AccountsApi {
         cursor: Query<Option<IdCursor<TransactionId>>>,
     ) -> TransactionsList {
         let limit = limit.0.0;
-        let page = PageRequest {
-            after: cursor.0.map(|cursor| cursor.0),
-            limit,
-        };
+        let page = requested(limit, cursor.0);
         reply(
             req,
             accounts.transactions(&auth.0, id.0.0, page).await,

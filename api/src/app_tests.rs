@@ -512,7 +512,7 @@ fn every_bound_in_a_request_schema_or_parameter_is_the_domains() {
             "id" if operation == "put /users/{id}" => {
                 vec![("maximum", MAX_CHOSEN_ID as f64), ("minimum", 1.0)]
             }
-            "id" | "tid" => id(),
+            "id" | "tid" | "delivery_id" => id(),
             "name" => text(1.0, FileName::MAX_LEN),
             "Idempotency-Key" => text(1.0, IdempotencyKey::MAX_LEN),
             // Event ids: non-negative 64-bit integers, at most 19 digits.

@@ -86,6 +86,14 @@ pub fn problem_for(err: Error, instance: &str) -> ProblemBody {
         Error::WebhookNotFound(id) => {
             of(T::WebhookNotFound, format!("No webhook endpoint has id {id}."))
         }
+        Error::DeliveryNotFound(id) => of(
+            T::DeliveryNotFound,
+            format!("The endpoint has no delivery {id}."),
+        ),
+        Error::WebhookDisabled(id) => of(
+            T::WebhookDisabled,
+            format!("Webhook endpoint {id} is disabled; enable it (PATCH `enabled: true`) first."),
+        ),
         Error::WebhookUrlRefused(why) => about_input(
             T::Validation,
             why.code,

@@ -75,6 +75,7 @@ pub type Api = (
     files::FilesApi,
     exports::ExportsApi,
     webhooks::WebhooksApi,
+    webhooks::deliveries::DeliveriesApi,
     health::HealthApi,
 );
 
@@ -95,12 +96,13 @@ schemas and the event streams' data described as the JSON strings they are.";
 
 /// The OpenAPI service: operations and their spec. Needs no services, so the spec can be
 /// printed without a database.
-pub fn openapi() -> OpenApiService<Api, ()> {
+pub fn openapi() -> OpenApiService<Api, webhooks::events::Events> {
     OpenApiService::new(
         Api::default(),
         "Service API",
         API_VERSION,
     )
+    .webhooks::<webhooks::events::Events>()
     .description(DESCRIPTION)
     .license(LicenseObject::new("MIT").url("https://spdx.org/licenses/MIT.html"))
     .server(ServerObject::new("/").description("The service that serves this document"))
@@ -112,7 +114,7 @@ pub fn openapi() -> OpenApiService<Api, ()> {
 /// The version of the API the service serves (the spec's `info.version`): a semantic version,
 /// raised with every change of the spec (see `docs/API-CHANGES.md`), whatever the crates'
 /// versions.
-pub const API_VERSION: &str = "2.2.0";
+pub const API_VERSION: &str = "2.3.0";
 
 /// The one source both served documents are made from: poem-openapi's document, completed by
 /// [`spec::complete`].

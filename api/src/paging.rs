@@ -1,8 +1,16 @@
 //! List pages on the wire: `{items, next_cursor}` and the `Link: rel="next"` header.
 
-use crate::params::encode_cursor;
-use domain::Limit;
+use crate::params::{IdCursor, encode_cursor};
+use domain::{Limit, PageRequest};
 use poem::Request;
+
+/// The page that a list's `limit` and `cursor` (the last page's `next_cursor`) ask for.
+pub fn requested<K>(limit: Limit, cursor: Option<IdCursor<K>>) -> PageRequest<K> {
+    PageRequest {
+        after: cursor.map(|cursor| cursor.0),
+        limit,
+    }
+}
 
 /// The `next_cursor` member and `Link` header of a page whose last item has id `next_after`
 /// (none when it is the last page).

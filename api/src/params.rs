@@ -14,7 +14,7 @@ use domain::{
     idempotency::IdempotencyKey,
     notifications::NotificationId,
     users::UserId,
-    webhooks::WebhookId,
+    webhooks::{DeliveryId, WebhookId},
 };
 use poem_openapi::{
     registry::MetaSchema,
@@ -82,7 +82,14 @@ macro_rules! domain_ids {
     };
 }
 
-domain_ids!(UserId, AccountId, TransactionId, NotificationId, WebhookId);
+domain_ids!(
+    UserId,
+    AccountId,
+    TransactionId,
+    NotificationId,
+    WebhookId,
+    DeliveryId
+);
 
 /// An id in a path: `/users/{id}`.
 #[derive(Debug, Clone, Copy)]

@@ -135,6 +135,18 @@ problem_types! {
         meaning: "No webhook endpoint has the id in the path.",
         remedy: "Use the `Location` that `POST /webhooks` returned; the endpoint may have been deleted.",
     }
+    /// The endpoint has no such delivery.
+    DeliveryNotFound {
+        slug: "delivery-not-found", title: "Delivery Not Found", status: NOT_FOUND,
+        meaning: "The webhook endpoint has no delivery with the id in the path.",
+        remedy: "List the endpoint's deliveries to find the right id.",
+    }
+    /// The endpoint is disabled.
+    WebhookDisabled {
+        slug: "webhook-disabled", title: "Webhook Endpoint Disabled", status: CONFLICT,
+        meaning: "The webhook endpoint is disabled, by its owner or by the service (`disabled_reason` says why): nothing is sent to it.",
+        remedy: "Enable it with `PATCH /webhooks/{id}` and `{\"enabled\": true}`, then try again.",
+    }
     /// No file has the name.
     FileNotFound {
         slug: "file-not-found", title: "File Not Found", status: NOT_FOUND,

@@ -54,6 +54,9 @@ pub fn complete(generated: &str) -> Value {
             schema.insert("example".to_owned(), example);
         }
     }
+    if let Some(webhooks) = doc.get_mut("webhooks").and_then(Value::as_object_mut) {
+        webhooks.values_mut().for_each(sent_as_json);
+    }
     if let Some(kind) = doc.pointer_mut("/components/schemas/Problem/properties/type") {
         kind["description"] = Value::String(problem_types::catalogue_markdown());
     }
@@ -94,6 +97,23 @@ pub fn complete(generated: &str) -> Value {
         }
     }
     doc
+}
+
+/// A webhook's body under the media type the sender sends it as, `application/json`
+/// (poem-openapi's `Json` says `application/json; charset=utf-8`, which a receiver's routing
+/// on the bare type would not match).
+fn sent_as_json(webhook: &mut Value) {
+    let bodies = webhook
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.pointer_mut("/requestBody/content"))
+        .filter_map(Value::as_object_mut);
+    for content in bodies {
+        if let Some(media) = content.remove("application/json; charset=utf-8") {
+            content.insert("application/json".to_owned(), media);
+        }
+    }
 }
 
 /// Says of each event stream an operation answers with what its events' data is as sent: a
@@ -290,7 +310,11 @@ fn typical_type(status: u16, instance: &str) -> Option<ProblemType> {
         (404, "accounts" | "transfers") => T::AccountNotFound,
         (404, "notifications") => T::NotificationNotFound,
         (404, "files") => T::FileNotFound,
+        (404, "webhooks") if nested == "deliveries" && instance.split('/').count() > 4 => {
+            T::DeliveryNotFound
+        }
         (404, "webhooks") => T::WebhookNotFound,
+        (409, "webhooks") => T::WebhookDisabled,
         (408, _) => T::BodyTimeout,
         (409, "users") => T::EmailTaken,
         (409, _) => T::IdempotencyKeyInFlight,

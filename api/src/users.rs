@@ -11,14 +11,14 @@ use crate::{
     conditional,
     json_out::JsonOut,
     json_types::{Nullable, Timestamp},
-    paging::next_page,
+    paging::{next_page, requested},
     params::{Id, IdCursor, LimitParam, PutUserId},
     responses,
     responses::reply,
     tags::Tag,
 };
 use domain::{
-    Email, PageRequest,
+    Email,
     precondition::Precondition,
     users::{Bio, NewUser, Password, PutOutcome, User, UserId, UserName, UserPatch, UserService},
 };
@@ -305,10 +305,7 @@ impl UsersApi {
         cursor: Query<Option<IdCursor<UserId>>>,
     ) -> UsersList {
         let limit = limit.0.0;
-        let page = PageRequest {
-            after: cursor.0.map(|cursor| cursor.0),
-            limit,
-        };
+        let page = requested(limit, cursor.0);
         reply(req, users.list(&auth.0, page).await, |page| {
             let next_after = page.next_after.map(UserId::get);
             let (next_cursor, link) = next_page(req, limit, next_after);

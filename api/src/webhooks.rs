@@ -8,14 +8,13 @@ use crate::{
     auth::BearerAuth,
     body::{JsonBody, Members, RequestModel},
     json_types::{Nullable, Timestamp},
-    paging::next_page,
+    paging::{next_page, requested},
     params::{Id, IdCursor, LimitParam},
     responses,
     responses::reply,
     tags::Tag,
 };
 use domain::{
-    PageRequest,
     users::Patch,
     webhooks::{
         Description, Endpoint, EndpointPatch, EventSet, EventType, NewEndpoint, Rotation,
@@ -374,10 +373,7 @@ impl WebhooksApi {
         cursor: Query<Option<IdCursor<WebhookId>>>,
     ) -> WebhooksList {
         let limit = limit.0.0;
-        let page = PageRequest {
-            after: cursor.0.map(|cursor| cursor.0),
-            limit,
-        };
+        let page = requested(limit, cursor.0);
         reply(req, webhooks.list(&auth.0, page).await, |page| {
             let next_after = page.next_after.map(WebhookId::get);
             let (next_cursor, link) = next_page(req, limit, next_after);
@@ -467,5 +463,7 @@ impl WebhooksApi {
     }
 }
 
+pub mod deliveries;
+pub mod events;
 #[cfg(test)]
 mod tests;

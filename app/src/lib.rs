@@ -15,6 +15,7 @@ mod tasks;
 pub mod testing;
 mod webhook_ports;
 pub mod webhook_sender;
+pub mod webhook_worker;
 pub mod wiring;
 pub mod worker;
 

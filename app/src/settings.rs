@@ -3,7 +3,7 @@
 use clap::Args;
 use domain::{
     throttle::ThrottlePolicy,
-    webhooks::{EndpointPolicy, WebhookSettings},
+    webhooks::{EndpointPolicy, RetrySchedule, WebhookSettings},
 };
 use std::{path::PathBuf, time::Duration};
 
@@ -245,6 +245,29 @@ pub struct Settings {
     #[arg(long, env = "WEBHOOK_SECRET_OVERLAP_SECONDS", default_value_t = 86_400)]
     pub webhook_secret_overlap_seconds: u64,
 
+    /// Webhook delivery attempts at once (0: none in this process).
+    #[arg(long, env = "WEBHOOK_WORKERS", default_value_t = 8)]
+    pub webhook_workers: usize,
+
+    /// How often, in milliseconds, the webhook worker looks for deliveries coming due (a new
+    /// event wakes it at once, on every instance).
+    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+
+    /// A factor above 0 and at most 1 that shortens every wait of the webhook retry schedule
+    /// (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 28 hours), for tests
+    /// and local development.
+    #[arg(long, env = "WEBHOOK_RETRY_SCALE", default_value_t = 1.0)]
+    pub webhook_retry_scale: f64,
+
+    /// Milliseconds a webhook attempt may take to connect.
+    #[arg(long, env = "WEBHOOK_CONNECT_TIMEOUT_MS", default_value_t = 5000)]
+    pub webhook_connect_timeout_ms: u64,
+
+    /// Seconds a webhook attempt may take in all, its answer included.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub webhook_timeout_seconds: u64,
+
     /// Seconds in-flight requests get to finish after SIGINT or SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
@@ -361,6 +384,29 @@ impl Settings {
             policy: EndpointPolicy::allowing(self.webhook_allowed_hosts.iter().cloned()),
             secret_overlap: Duration::from_secs(self.webhook_secret_overlap_seconds),
         }
+    }
+
+    /// How the webhook delivery worker runs: refused when the retry scale is not in (0, 1].
+    pub fn webhook_worker(&self) -> anyhow::Result<crate::webhook_worker::WebhookWorkerSettings> {
+        let scale = self.webhook_retry_scale;
+        anyhow::ensure!(
+            scale > 0.0 && scale <= 1.0,
+            "WEBHOOK_RETRY_SCALE ({scale}) must be above 0 and at most 1"
+        );
+        Ok(crate::webhook_worker::WebhookWorkerSettings {
+            concurrency: self.webhook_workers,
+            poll: Duration::from_millis(self.webhook_poll_ms.max(10)),
+            schedule: RetrySchedule::standard().scaled(scale),
+        })
+    }
+
+    /// The sender of webhook attempts, under the endpoints' policy and the timeouts.
+    pub fn webhook_sender(&self) -> crate::webhook_sender::WebhookSender {
+        crate::webhook_sender::WebhookSender::new(
+            self.webhooks().policy,
+            Duration::from_millis(self.webhook_connect_timeout_ms.max(1)),
+            Duration::from_secs(self.webhook_timeout_seconds.max(1)),
+        )
     }
 
     /// How many password hashes may run at once.

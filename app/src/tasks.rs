@@ -1,4 +1,4 @@
-//! The service's background tasks: the delivery worker, the purge of expired idempotency keys
+//! The service's background tasks: the delivery workers (notifications and webhooks), the purge of expired idempotency keys
 //! and drained login limits, and the sweep of unreferenced file blobs. Each stops when the
 //! service begins to shut down.
 
@@ -14,6 +14,7 @@ use tokio::{sync::watch, task::JoinHandle};
 /// The running background tasks.
 pub(crate) struct Background {
     delivery: JoinHandle<()>,
+    webhooks: JoinHandle<()>,
     purge: JoinHandle<()>,
     sweep: JoinHandle<()>,
 }
@@ -31,6 +32,12 @@ impl Background {
             settings.outbox_dir(),
         )?);
         let stopping = wired.stop.subscribe();
+        let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+        let webhooks = tokio::spawn(wired.webhooks.run(
+            settings.webhook_worker()?,
+            stopping.clone(),
+            grace,
+        ));
         let purge = tokio::spawn(purge_expired(
             wired.keys,
             wired.login_limits,
@@ -48,10 +55,11 @@ impl Background {
             delivery_settings(settings),
             wired.wakeup,
             stopping,
-            Duration::from_secs(settings.shutdown_grace_seconds),
+            grace,
         ));
         Ok(Self {
             delivery,
+            webhooks,
             purge,
             sweep,
         })
@@ -62,6 +70,9 @@ impl Background {
         self.delivery
             .await
             .context("stopping the delivery worker")?;
+        self.webhooks
+            .await
+            .context("stopping the webhook delivery worker")?;
         self.purge.await.context("stopping the purge")?;
         self.sweep
             .await

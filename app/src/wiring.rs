@@ -9,6 +9,7 @@
 use crate::{
     Settings,
     webhook_ports::{RandomSecrets, SystemResolver},
+    webhook_worker::WebhookWorker,
     worker,
 };
 use anyhow::Context;
@@ -59,6 +60,8 @@ pub struct Wired {
     pub outbox: Arc<dyn NotificationRepository>,
     /// Wakes this process's delivery worker when a notification is accepted.
     pub wakeup: Arc<worker::Wakeup>,
+    /// What the webhook delivery worker reads and writes.
+    pub webhooks: WebhookWorker,
     /// Turned true when the service begins to shut down: its followed streams end, and its
     /// background tasks stop.
     pub stop: watch::Sender<bool>,
@@ -99,6 +102,7 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
     let signal = overrides.wakeup.unwrap_or_else(|| wakeup.clone());
     let webhooks = WebhookService::new(
         repositories.webhooks.clone(),
+        repositories.deliveries.clone(),
         Arc::new(SystemResolver),
         Arc::new(RandomSecrets),
         settings.webhooks(),
@@ -122,6 +126,13 @@ pub async fn wire(settings: &Settings, overrides: Overrides) -> anyhow::Result<W
         db,
         keys: repositories.idempotency,
         login_limits: repositories.login_limits,
+        webhooks: WebhookWorker {
+            deliveries: repositories.deliveries,
+            accounts: repositories.accounts,
+            notifications: repositories.outbox.clone(),
+            wakeups: repositories.wakeups,
+            sender: settings.webhook_sender(),
+        },
         outbox: repositories.outbox,
         wakeup,
         stop,

@@ -22,6 +22,7 @@ pub mod builder {
 pub use reqwest;
 
 mod follow;
+pub mod webhooks;
 pub use follow::{
     FollowError, Followed, follow_account, follow_notification, following_with_token,
 };

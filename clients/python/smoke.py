@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+import urllib.request
 import uuid
 
 from service_api_client import AuthenticatedClient, Client
@@ -18,6 +20,7 @@ from service_api_client.api.accounts import accounts_create, accounts_get, depos
 from service_api_client.api.auth import tokens_create
 from service_api_client.api.notifications import notifications_create, notifications_events, notifications_get
 from service_api_client.api.users import users_create, users_patch
+from service_api_client.api.webhooks import webhooks_create, webhooks_rotate_secret, webhooks_test
 from service_api_client.models import (
     AccountIn,
     AccountOut,
@@ -35,8 +38,15 @@ from service_api_client.models import (
     UserIn,
     UserOut,
     UserPatchIn,
+    WebhookCreated,
+    WebhookDelivery,
+    WebhookDeliveryEventType,
+    WebhookEventType,
+    WebhookIn,
+    WebhookSecretOut,
 )
 from service_api_client.types import Unset
+from standardwebhooks.webhooks import Webhook
 
 PASSWORD = "correct horse battery"
 
@@ -60,7 +70,20 @@ def check(condition: bool, what: str) -> None:
         raise SystemExit(f"smoke failed: {what}")
 
 
-def main(base_url: str) -> None:
+def delivery(receiver: str, n: int) -> tuple[dict[str, str], str]:
+    """The `n`th request (from 1) the smoke's webhook receiver has got: its headers and body."""
+    deadline = time.time() + 20
+    while True:
+        with urllib.request.urlopen(receiver + "/received", timeout=5) as listed:
+            received = json.load(listed)
+        if len(received) >= n:
+            got = received[n - 1]
+            return dict(got["headers"]), str(got["body"])
+        check(time.time() < deadline, f"delivery {n} arrives")
+        time.sleep(0.1)
+
+
+def main(base_url: str, receiver: str) -> None:
     email = f"smoke-{uuid.uuid4().hex[:12]}@example.com"
     anonymous = Client(base_url=base_url, raise_on_unexpected_status=True)
 
@@ -134,8 +157,33 @@ def main(base_url: str) -> None:
     changes = [NotificationOut.from_dict(json.loads(event.data)) for event in events]
     check(changes[-1].status == NotificationStatus.SENT and changes[-1].id == notification.id, f"data: {changes}")
 
-    print("python smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent: ok")
+    # A webhook endpoint at the smoke's receiver: its test event verified with the Standard
+    # Webhooks library and the secret shown once; after a rotation, signed by both secrets.
+    made = webhooks_create.sync(
+        client=api,
+        body=WebhookIn(url=receiver + "/hook", events=[WebhookEventType.ACCOUNT_TRANSACTION_BOOKED]),
+    )
+    check(isinstance(made, WebhookCreated) and made.secret.startswith("whsec_"), f"webhook: {made}")
+    assert isinstance(made, WebhookCreated)
+    test = webhooks_test.sync(made.id, client=api)
+    check(isinstance(test, WebhookDelivery) and test.event_type == WebhookDeliveryEventType.WEBHOOK_TEST, f"test: {test}")
+    headers, body = delivery(receiver, 1)
+    payload = Webhook(made.secret).verify(body, headers)
+    check(payload["type"] == "webhook.test" and payload["data"]["webhook_id"] == made.id, f"payload: {payload}")
+    rotated = webhooks_rotate_secret.sync(made.id, client=api)
+    check(isinstance(rotated, WebhookSecretOut), f"rotation: {rotated}")
+    assert isinstance(rotated, WebhookSecretOut)
+    webhooks_test.sync(made.id, client=api)
+    headers, body = delivery(receiver, 2)
+    check(len(headers["webhook-signature"].split(" ")) == 2, f"two signatures: {headers}")
+    for secret in (made.secret, rotated.secret):
+        Webhook(secret).verify(body, headers)
+
+    print(
+        "python smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent,"
+        " webhooks verified across a rotation: ok"
+    )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

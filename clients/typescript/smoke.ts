@@ -3,7 +3,8 @@
 // `tsc` (strict) checks every call and every error against the generated types, then node runs
 // it.  node dist/smoke.js BASE_URL
 import createClient from "openapi-fetch";
-import type { components, paths } from "./generated/schema.js";
+import { Webhook } from "standardwebhooks";
+import type { components, paths, webhooks } from "./generated/schema.js";
 
 type Problem = components["schemas"]["Problem"];
 // One event of a notification's stream, as the spec describes it: its SSE fields, `data` the
@@ -36,6 +37,27 @@ function sseEvents(text: string): Record<string, string>[] {
 declare const process: { argv: string[] };
 
 const base = process.argv[2] ?? "http://127.0.0.1:8080";
+const receiver = process.argv[3] ?? "http://127.0.0.1:8081";
+
+// A test event's payload, as the 3.1 document's `webhooks` describes it.
+type TestEvent = webhooks["webhook.test"]["post"]["requestBody"]["content"]["application/json"];
+
+// The `n`th request (from 1) the smoke's webhook receiver has got: its headers and body.
+async function delivery(n: number): Promise<{ headers: Record<string, string>; body: string }> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const listed = (await (await fetch(`${receiver}/received`)).json()) as {
+      headers: Record<string, string>;
+      body: string;
+    }[];
+    const got = listed[n - 1];
+    if (got !== undefined) {
+      return got;
+    }
+    check(Date.now() < deadline, `delivery ${n} arrives`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 const password = "correct horse battery";
 
 function check(condition: boolean, what: string): asserts condition {
@@ -128,8 +150,29 @@ async function main(): Promise<void> {
   const last: components["schemas"]["NotificationOut"] = JSON.parse(lastEvent.data);
   check(last.status === "sent" && last.id === accepted.data.id, `data: ${JSON.stringify(last)}`);
 
+  // A webhook endpoint at the smoke's receiver: its test event verified with the Standard
+  // Webhooks library and the secret shown once; after a rotation, signed by both secrets.
+  const made = await api.POST("/webhooks", {
+    body: { url: `${receiver}/hook`, events: ["account.transaction.booked"] },
+  });
+  check(made.response.status === 201 && made.data !== undefined, "a webhook endpoint");
+  const hook = made.data;
+  const test = await api.POST("/webhooks/{id}/test", { params: { path: { id: hook.id } } });
+  check(test.response.status === 202 && test.data?.event_type === "webhook.test", "a test event");
+  const first = await delivery(1);
+  const payload = new Webhook(hook.secret).verify(first.body, first.headers) as TestEvent;
+  check(payload.type === "webhook.test" && payload.data.webhook_id === hook.id, `payload: ${first.body}`);
+  const rotated = await api.POST("/webhooks/{id}/secrets", { params: { path: { id: hook.id } } });
+  check(rotated.response.status === 201 && rotated.data !== undefined, "a rotation");
+  await api.POST("/webhooks/{id}/test", { params: { path: { id: hook.id } } });
+  const second = await delivery(2);
+  check(second.headers["webhook-signature"]?.split(" ").length === 2, "two signatures");
+  for (const secret of [hook.secret, rotated.data.secret]) {
+    new Webhook(secret).verify(second.body, second.headers);
+  }
+
   console.log(
-    "typescript smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent: ok",
+    "typescript smoke: sign-up, login, 422 errors[], merge patch, 404, 402 balance/required, 202, events to sent, webhooks verified across a rotation: ok",
   );
 }
 

@@ -5,7 +5,7 @@
 
 use crate::{
     files::name::FileName,
-    ids::{AccountId, NotificationId, TransactionId, UserId, WebhookId},
+    ids::{AccountId, DeliveryId, NotificationId, TransactionId, UserId, WebhookId},
     throttle::policy::Throttled,
 };
 
@@ -30,6 +30,12 @@ pub enum Error {
     /// No webhook endpoint has this id.
     #[error("webhook endpoint {0} does not exist")]
     WebhookNotFound(WebhookId),
+    /// The webhook endpoint has no delivery with this id.
+    #[error("delivery {0} does not exist for this endpoint")]
+    DeliveryNotFound(DeliveryId),
+    /// The webhook endpoint is disabled: nothing is sent to it until its owner enables it.
+    #[error("webhook endpoint {0} is disabled")]
+    WebhookDisabled(WebhookId),
     /// A webhook endpoint's URL may not be called: its scheme, or an address it names or
     /// resolves to; the violation says which.
     #[error("the webhook URL is refused: {}", .0.message)]

@@ -25,3 +25,7 @@ positive_id!(
     /// A webhook endpoint's id.
     WebhookId
 );
+positive_id!(
+    /// A webhook delivery's id.
+    DeliveryId
+);

@@ -10,7 +10,7 @@ use crate::{
     streams::Wakeups,
     throttle::LoginLimitStore,
     users::UserRepository,
-    webhooks::WebhookRepository,
+    webhooks::{DeliveryRepository, WebhookRepository},
 };
 use std::sync::Arc;
 
@@ -33,6 +33,8 @@ pub struct Repositories {
     pub login_limits: Arc<dyn LoginLimitStore>,
     /// Webhook endpoints and their secrets.
     pub webhooks: Arc<dyn WebhookRepository>,
+    /// The webhook deliveries outbox.
+    pub deliveries: Arc<dyn DeliveryRepository>,
     /// Wakes the followers of a topic when a change to it is committed, on any instance.
     pub wakeups: Arc<dyn Wakeups>,
     /// Whether the backend answers.

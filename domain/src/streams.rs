@@ -22,6 +22,8 @@ pub enum Topic {
     Notification(NotificationId),
     /// One account's ledger.
     Account(AccountId),
+    /// The webhook deliveries outbox: a delivery became due.
+    WebhookDeliveries,
 }
 
 /// Wakes the followers of a topic when storage commits a change to it, on any instance.

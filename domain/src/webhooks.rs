@@ -15,6 +15,7 @@
 
 pub mod address;
 mod attempt;
+mod delivery;
 mod endpoint;
 mod event;
 mod schedule;
@@ -23,8 +24,13 @@ mod service;
 pub mod signature;
 mod url;
 
+pub use crate::ids::DeliveryId;
 pub use crate::ids::WebhookId;
 pub use attempt::{Answer, Verdict, judge};
+pub use delivery::{
+    Attempted, Claimed, Delivery, DeliveryRepository, DeliveryStatus, Event, Subject, attempted,
+    new_message_id, recipients, undeliverable,
+};
 pub use endpoint::{Description, Endpoint, EventSet};
 pub use event::EventType;
 pub use schedule::{Next, RetrySchedule};

@@ -18,6 +18,7 @@ use crate::{
     database::WriteTxn,
     error::{Error, Result, in_storage, stored},
     idempotency::complete,
+    webhooks::deliveries,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -374,6 +375,7 @@ impl AccountRepository for SqlAccountRepository {
             if let Some(claim) = claim {
                 complete(txn.conn()?, claim, &booked.outcome()).await?;
             }
+            deliveries::enqueue_booked(&mut txn, &booked, now).await?;
             txn.announce(plan.topics()).await?;
             txn.commit().await?;
             Ok(Booking::Booked(booked))

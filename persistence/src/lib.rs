@@ -34,7 +34,7 @@ pub use notifications::SqlNotificationRepository;
 pub use passwords::Argon2Hasher;
 pub use tokens::HmacTokens;
 pub use users::SqlUserRepository;
-pub use webhooks::SqlWebhookRepository;
+pub use webhooks::{SqlWebhookRepository, deliveries::SqlDeliveryRepository};
 
 use async_trait::async_trait;
 use domain::{files::BlobStore, health::Readiness};
@@ -61,11 +61,14 @@ pub fn repositories(
         FilesStore::Disk(dir) => Arc::new(FsBlobStore::new(dir.clone())?),
         FilesStore::S3(settings) => Arc::new(S3BlobStore::new(settings)?),
     };
+    let outbox = SqlNotificationRepository::new(db.clone());
+    let deliveries = SqlDeliveryRepository::new(db.clone(), outbox.instance());
     Ok(domain::repositories::Repositories {
         users: Arc::new(SqlUserRepository::new(db.clone(), auth_cache)),
         accounts: Arc::new(SqlAccountRepository::new(db.clone())),
         idempotency: Arc::new(SqlIdempotencyStore::new(db.clone())),
-        outbox: Arc::new(SqlNotificationRepository::new(db.clone())),
+        outbox: Arc::new(outbox),
+        deliveries: Arc::new(deliveries),
         files: Arc::new(SqlFileRepository::new(db.clone())),
         login_limits: Arc::new(SqlLoginLimits::new(db.clone())),
         webhooks: Arc::new(SqlWebhookRepository::new(db.clone())),

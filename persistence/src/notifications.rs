@@ -7,6 +7,7 @@
 use crate::{
     Database,
     error::{Error, Result, in_storage, stored},
+    webhooks::deliveries,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,6 +18,7 @@ use domain::{
         NotificationEvent, NotificationId, NotificationRepository, NotificationStatus, Subject,
     },
     users::UserId,
+    webhooks::{Event, EventType, Subject as EventSubject},
 };
 use sea_orm::{
     ActiveModelTrait,
@@ -80,6 +82,11 @@ impl SqlNotificationRepository {
             db,
             instance: uuid::Uuid::new_v4().to_string().into(),
         }
+    }
+
+    /// The id this repository claims under, and beats for.
+    pub fn instance(&self) -> Arc<str> {
+        self.instance.clone()
     }
 }
 
@@ -227,8 +234,11 @@ impl NotificationRepository for SqlNotificationRepository {
                 .filter(Column::Id.eq(id.get()))
                 .filter(Column::Status.eq(SENDING));
             let mut txn = self.db.begin_write().await?;
-            if sent.exec(txn.conn()?).await?.rows_affected > 0 {
+            if let Some(row) = sent.exec_with_returning(txn.conn()?).await?.pop() {
                 events::record(&mut txn, &[id.get()]).await?;
+                let owner = stored("notification owner", UserId::parse(row.owner_id))?;
+                let event = webhook_event(EventType::NotificationSent, id, at);
+                deliveries::enqueue(&mut txn, owner, event).await?;
             }
             txn.commit().await
         })
@@ -261,8 +271,13 @@ impl NotificationRepository for SqlNotificationRepository {
                 ),
             };
             let mut txn = self.db.begin_write().await?;
-            if update.exec(txn.conn()?).await?.rows_affected > 0 {
+            if let Some(row) = update.exec_with_returning(txn.conn()?).await?.pop() {
                 events::record(&mut txn, &[id.get()]).await?;
+                if next == AfterFailure::GiveUp {
+                    let owner = stored("notification owner", UserId::parse(row.owner_id))?;
+                    let event = webhook_event(EventType::NotificationFailed, id, Utc::now());
+                    deliveries::enqueue(&mut txn, owner, event).await?;
+                }
             }
             txn.commit().await
         })
@@ -294,6 +309,15 @@ impl NotificationRepository for SqlNotificationRepository {
     }
 }
 
+/// The webhook event of a notification's final change.
+fn webhook_event(kind: EventType, id: NotificationId, at: DateTime<Utc>) -> Event {
+    Event {
+        kind,
+        subject: EventSubject::Notification(id),
+        occurred_at: at,
+    }
+}
+
 fn to_domain(model: Model) -> Result<Notification> {
     Ok(Notification {
         id: stored("notification id", NotificationId::parse(model.id))?,
@@ -314,6 +338,6 @@ fn to_domain(model: Model) -> Result<Notification> {
 }
 
 mod events;
-mod instances;
+pub(crate) mod instances;
 #[cfg(test)]
 mod tests;

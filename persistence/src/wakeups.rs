@@ -165,6 +165,7 @@ pub(crate) fn payload(topic: Topic) -> String {
     match topic {
         Topic::Notification(id) => format!("n:{id}"),
         Topic::Account(id) => format!("a:{id}"),
+        Topic::WebhookDeliveries => "w:0".to_owned(),
     }
 }
 
@@ -175,6 +176,7 @@ fn topic_of(payload: &str) -> Option<Topic> {
     match kind {
         "n" => NotificationId::parse(id).ok().map(Topic::Notification),
         "a" => AccountId::parse(id).ok().map(Topic::Account),
+        "w" => (id == 0).then_some(Topic::WebhookDeliveries),
         _ => None,
     }
 }
@@ -245,7 +247,7 @@ mod tests {
     #[test]
     fn payloads_name_their_topic_and_nothing_else_is_one() {
         let note = Topic::Notification(NotificationId::parse(9).unwrap());
-        for topic in [account(7), note] {
+        for topic in [account(7), note, Topic::WebhookDeliveries] {
             assert_eq!(topic_of(&payload(topic)), Some(topic));
         }
         for other in ["", "a:", "a:x", "a:0", "x:1", "a1"] {

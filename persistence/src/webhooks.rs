@@ -212,7 +212,7 @@ impl WebhookRepository for SqlWebhookRepository {
     }
 }
 
-async fn read_secrets(
+pub(crate) async fn read_secrets(
     conn: &impl sea_orm::ConnectionTrait,
     id: WebhookId,
 ) -> Result<Vec<KeptSecret>> {
@@ -247,7 +247,7 @@ fn events_text(events: &EventSet) -> String {
     names.join(",")
 }
 
-fn to_domain(row: endpoint::Model) -> Result<Endpoint> {
+pub(crate) fn to_domain(row: endpoint::Model) -> Result<Endpoint> {
     Ok(Endpoint {
         id: stored("webhook id", WebhookId::parse(row.id))?,
         owner: stored("webhook owner", UserId::parse(row.owner_id))?,
@@ -261,5 +261,6 @@ fn to_domain(row: endpoint::Model) -> Result<Endpoint> {
     })
 }
 
+pub mod deliveries;
 #[cfg(test)]
 mod tests;

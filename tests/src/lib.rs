@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod process;
 pub mod smtp;
 pub mod typed;
+pub mod webhook_receiver;
 
 use persistence::{test_database::TestDatabase, test_object_store::TestS3};
 use sha2::{Digest, Sha256};

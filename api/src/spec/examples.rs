@@ -60,6 +60,24 @@ fn webhook() -> Value {
     })
 }
 
+fn delivery() -> Value {
+    json!({
+        "id": 12,
+        "webhook_id": 4,
+        "message_id": "msg_2f1c0a9e6d3b4c5a8e7f6a5b4c3d2e1f",
+        "event_type": "account.transaction.booked",
+        "event_timestamp": "2026-11-26T08:00:00.000001Z",
+        "status": "delivered",
+        "attempts": 2,
+        "next_attempt_at": null,
+        "last_status_code": 204,
+        "last_error": null,
+        "last_latency_ms": 38,
+        "created_at": "2026-11-26T08:00:00.000001Z",
+        "delivered_at": "2026-11-26T08:00:05.412000Z",
+    })
+}
+
 fn notification() -> Value {
     json!({
         "id": 3,
@@ -132,6 +150,42 @@ pub fn of(name: &str) -> Option<Value> {
             "created_at": "2026-11-27T08:00:00.000000Z",
             "previous_secrets_expire_at": "2026-11-28T08:00:00.000000Z",
         }),
+        "WebhookDelivery" => delivery(),
+        "WebhookDeliveryPage" => json!({"items": [delivery()], "next_cursor": null}),
+        "WebhookDeliveryEventType" => json!("webhook.test"),
+        "WebhookDeliveryStatus" => json!("pending"),
+        "WebhookTestData" => json!({"webhook_id": 4, "url": "https://hooks.example.com/service"}),
+        "TransactionBookedEvent" => json!({
+            "type": "account.transaction.booked",
+            "timestamp": "2026-11-26T08:00:00.000001Z",
+            "data": transaction(),
+        }),
+        "NotificationSentEvent" => json!({
+            "type": "notification.sent",
+            "timestamp": "2026-11-26T08:00:00.004120Z",
+            "data": notification(),
+        }),
+        "NotificationFailedEvent" => {
+            let mut failed = notification();
+            failed["status"] = json!("failed");
+            failed["attempts"] = json!(5);
+            failed["last_error"] = json!("550 mailbox unavailable");
+            failed["sent_at"] = Value::Null;
+            json!({
+                "type": "notification.failed",
+                "timestamp": "2026-11-26T08:10:00.000000Z",
+                "data": failed,
+            })
+        }
+        "WebhookTestEvent" => json!({
+            "type": "webhook.test",
+            "timestamp": "2026-11-27T08:00:00.000000Z",
+            "data": {"webhook_id": 4, "url": "https://hooks.example.com/service"},
+        }),
+        "TransactionBookedType" => json!("account.transaction.booked"),
+        "NotificationSentType" => json!("notification.sent"),
+        "NotificationFailedType" => json!("notification.failed"),
+        "WebhookTestType" => json!("webhook.test"),
         "FileOut" => file(),
         "FilePage" => json!({"items": [file()], "next_cursor": null}),
         "Health" => json!({"status": "ok"}),

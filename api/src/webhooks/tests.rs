@@ -263,3 +263,153 @@ async fn a_deleted_endpoint_is_gone() {
         .await;
     rotate.assert_problem(404, &secrets);
 }
+
+/// Ann's account in EUR, holding `balance`; its path.
+async fn account(app: &TestApp, member: &crate::test_support::Member, balance: i64) -> String {
+    let body = json!({"owner_id": member.user["id"], "currency": "EUR"});
+    let made = app
+        .send(Method::POST, "/accounts", Some(&member.token), Some(&body))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let uri = format!("/accounts/{}", made.body["id"]);
+    if balance > 0 {
+        let deposit = json!({"amount": balance});
+        let path = format!("{uri}/deposits");
+        app.send(Method::POST, &path, Some(&member.token), Some(&deposit))
+            .await;
+    }
+    uri
+}
+
+async fn deliveries_of(app: &TestApp, token: &str, hook: &Value) -> Vec<Value> {
+    let uri = format!("/webhooks/{}/deliveries", hook["id"]);
+    let reply = app.send(Method::GET, &uri, Some(token), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_booking_writes_a_delivery_for_each_endpoint_of_the_owner_subscribed_to_it() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let bob = app.signup("Bob", "bob@example.com").await;
+    let booked =
+        json!({"url": "https://hooks.example.com/a", "events": ["account.transaction.booked"]});
+    let other = json!({"url": "https://hooks.example.com/b", "events": ["notification.sent"]});
+    let anns = create(&app, &ann.token, &booked).await.body;
+    let anns_other = create(&app, &ann.token, &other).await.body;
+    let bobs = create(&app, &bob.token, &booked).await.body;
+    let from = account(&app, &ann, 900).await;
+    let to = account(&app, &bob, 0).await;
+    let deposits = deliveries_of(&app, &ann.token, &anns).await;
+    assert_eq!(deposits.len(), 1, "the deposit");
+    assert_eq!(deposits[0]["event_type"], "account.transaction.booked");
+    assert_eq!(deposits[0]["status"], "pending");
+    assert_eq!(deposits[0]["attempts"], 0);
+    let transfer = json!({
+        "from_account_id": from.rsplit('/').next().unwrap().parse::<i64>().unwrap(),
+        "to_account_id": to.rsplit('/').next().unwrap().parse::<i64>().unwrap(),
+        "amount": 300,
+    });
+    let moved = app
+        .send(
+            Method::POST,
+            "/transfers",
+            Some(&ann.token),
+            Some(&transfer),
+        )
+        .await;
+    assert_eq!(moved.status, 201, "{}", moved.body);
+    assert_eq!(
+        deliveries_of(&app, &ann.token, &anns).await.len(),
+        2,
+        "the debit leg"
+    );
+    assert_eq!(
+        deliveries_of(&app, &bob.token, &bobs).await.len(),
+        1,
+        "the credit leg"
+    );
+    assert!(
+        deliveries_of(&app, &ann.token, &anns_other)
+            .await
+            .is_empty()
+    );
+    let refused = json!({"amount": 10_000});
+    let path = format!("{from}/withdrawals");
+    let reply = app
+        .send(Method::POST, &path, Some(&ann.token), Some(&refused))
+        .await;
+    assert_eq!(reply.status, 402);
+    assert_eq!(
+        deliveries_of(&app, &ann.token, &anns).await.len(),
+        2,
+        "nothing for a refusal"
+    );
+}
+
+#[tokio::test]
+async fn a_test_event_is_202_with_its_delivery_and_a_resend_keeps_its_webhook_id() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let hook = create(&app, &ann.token, &endpoint("https://hooks.example.com/in"))
+        .await
+        .body;
+    let uri = format!("/webhooks/{}/test", hook["id"]);
+    let reply = app.send(Method::POST, &uri, Some(&ann.token), None).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let location = reply.header("location").unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/webhooks/{}/deliveries/{}", hook["id"], reply.body["id"])
+    );
+    assert_eq!(reply.body["event_type"], "webhook.test");
+    let shown = app
+        .send(Method::GET, &location, Some(&ann.token), None)
+        .await;
+    assert_eq!(shown.body, reply.body);
+    let resend = format!("{location}/resend");
+    let resent = app
+        .send(Method::POST, &resend, Some(&ann.token), None)
+        .await;
+    assert_eq!(resent.status, 202, "{}", resent.body);
+    assert_eq!(resent.body["message_id"], reply.body["message_id"]);
+    let bob = app.signup("Bob", "bob@example.com").await;
+    for (method, path) in [
+        (Method::GET, &location),
+        (Method::POST, &resend),
+        (Method::POST, &uri),
+    ] {
+        let reply = app.send(method, path, Some(&bob.token), None).await;
+        reply.assert_problem(403, path);
+    }
+    let missing = format!("/webhooks/{}/deliveries/999", hook["id"]);
+    let reply = app
+        .send(Method::GET, &missing, Some(&ann.token), None)
+        .await;
+    let problem = reply.assert_problem(404, &missing);
+    assert_eq!(problem["type"], "/problems/delivery-not-found");
+}
+
+#[tokio::test]
+async fn a_disabled_endpoint_refuses_a_test_and_a_resend_with_409() {
+    let app = test_app().await;
+    let ann = app.signup("Ann", "ann@example.com").await;
+    let hook = create(&app, &ann.token, &endpoint("https://hooks.example.com/in"))
+        .await
+        .body;
+    let test = format!("/webhooks/{}/test", hook["id"]);
+    let sent = app.send(Method::POST, &test, Some(&ann.token), None).await;
+    let off = json!({"enabled": false});
+    let uri = format!("/webhooks/{}", hook["id"]);
+    app.send(Method::PATCH, &uri, Some(&ann.token), Some(&off))
+        .await;
+    let reply = app.send(Method::POST, &test, Some(&ann.token), None).await;
+    let problem = reply.assert_problem(409, &test);
+    assert_eq!(problem["type"], "/problems/webhook-disabled");
+    let resend = format!("{uri}/deliveries/{}/resend", sent.body["id"]);
+    let reply = app
+        .send(Method::POST, &resend, Some(&ann.token), None)
+        .await;
+    reply.assert_problem(409, &resend);
+}

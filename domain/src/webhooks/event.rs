@@ -34,6 +34,14 @@ impl EventType {
         }
     }
 
+    /// The type named `name`, the test event's included.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::SUBSCRIBABLE
+            .into_iter()
+            .chain([Self::Test])
+            .find(|kind| kind.as_str() == name)
+    }
+
     /// The subscribable type named `name`.
     pub fn parse(name: &str) -> Result<Self, Violation> {
         Self::SUBSCRIBABLE
@@ -69,5 +77,10 @@ mod tests {
             "event_type_unknown"
         );
         assert!(EventType::parse("Notification.Sent").is_err());
+        assert_eq!(EventType::named("webhook.test"), Some(EventType::Test));
+        assert_eq!(
+            EventType::named("notification.sent"),
+            Some(EventType::NotificationSent)
+        );
     }
 }

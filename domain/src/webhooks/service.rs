@@ -7,13 +7,15 @@
 //! rotation lets every older live secret sign for [`WebhookSettings::secret_overlap`] more.
 
 use super::{
+    delivery::{Delivery, DeliveryRepository, Event, Subject},
     endpoint::{Description, Endpoint, EventSet},
+    event::EventType,
     secret::{KeptSecret, SigningSecret},
     url::{EndpointPolicy, WebhookUrl},
 };
 use crate::{
     Error, Page, PageRequest, Result,
-    ids::{UserId, WebhookId},
+    ids::{DeliveryId, UserId, WebhookId},
     now,
     principal::{Principal, Reach},
 };
@@ -126,21 +128,24 @@ pub struct WebhookSettings {
 #[derive(Clone)]
 pub struct WebhookService {
     repo: Arc<dyn WebhookRepository>,
+    deliveries: Arc<dyn DeliveryRepository>,
     resolver: Arc<dyn HostResolver>,
     secrets: Arc<dyn SecretSource>,
     settings: WebhookSettings,
 }
 
 impl WebhookService {
-    /// A service over `repo`.
+    /// A service over `repo` and its `deliveries`.
     pub fn new(
         repo: Arc<dyn WebhookRepository>,
+        deliveries: Arc<dyn DeliveryRepository>,
         resolver: Arc<dyn HostResolver>,
         secrets: Arc<dyn SecretSource>,
         settings: WebhookSettings,
     ) -> Self {
         Self {
             repo,
+            deliveries,
             resolver,
             secrets,
             settings,
@@ -248,6 +253,73 @@ impl WebhookService {
             created_at: at,
             previous_expire_at,
         })
+    }
+
+    /// A page of the endpoint's deliveries, newest first (`page.after` is the id the page
+    /// continues below).
+    pub async fn deliveries(
+        &self,
+        actor: &Principal,
+        id: WebhookId,
+        page: PageRequest<DeliveryId>,
+    ) -> Result<Page<Delivery, DeliveryId>> {
+        self.get(actor, id).await?;
+        let fetched = self
+            .deliveries
+            .list(id, page.after, page.limit.get() + 1)
+            .await?;
+        Ok(Page::from_overfetch(fetched, page.limit, |d| d.id))
+    }
+
+    /// The endpoint's delivery `delivery`.
+    pub async fn delivery(
+        &self,
+        actor: &Principal,
+        id: WebhookId,
+        delivery: DeliveryId,
+    ) -> Result<Delivery> {
+        self.get(actor, id).await?;
+        self.deliveries
+            .get(id, delivery)
+            .await?
+            .ok_or(Error::DeliveryNotFound(delivery))
+    }
+
+    /// Sends the endpoint's delivery `delivery` again, now, with the same `webhook-id` and a
+    /// schedule of its own; refused while the endpoint is disabled or an attempt is under way.
+    pub async fn resend(
+        &self,
+        actor: &Principal,
+        id: WebhookId,
+        delivery: DeliveryId,
+    ) -> Result<Delivery> {
+        let endpoint = self.get(actor, id).await?;
+        if !endpoint.enabled {
+            return Err(Error::WebhookDisabled(id));
+        }
+        match self.deliveries.resend(id, delivery, now()).await? {
+            Some(resent) => Ok(resent),
+            None => match self.deliveries.get(id, delivery).await? {
+                Some(_) => Err(Error::Conflict(
+                    "An attempt of this delivery is under way; resend it once it has ended.",
+                )),
+                None => Err(Error::DeliveryNotFound(delivery)),
+            },
+        }
+    }
+
+    /// Sends the endpoint a `webhook.test` event, now; refused while it is disabled.
+    pub async fn test(&self, actor: &Principal, id: WebhookId) -> Result<Delivery> {
+        let endpoint = self.get(actor, id).await?;
+        if !endpoint.enabled {
+            return Err(Error::WebhookDisabled(id));
+        }
+        let event = Event {
+            kind: EventType::Test,
+            subject: Subject::Endpoint(id),
+            occurred_at: now(),
+        };
+        self.deliveries.enqueue(id, event).await
     }
 
     /// Refuses `url` when the policy does, or when its host resolves now to an address the

@@ -1,5 +1,9 @@
 use super::*;
-use crate::{Limit, testing::ready, webhooks::rotated};
+use crate::{
+    Limit,
+    testing::ready,
+    webhooks::{Attempted, Claimed, DeliveryStatus, rotated},
+};
 use std::{collections::BTreeMap, sync::Mutex};
 
 /// Endpoints and secrets kept in memory.
@@ -88,6 +92,91 @@ impl WebhookRepository for Memory {
     }
 }
 
+/// Deliveries kept in memory; claims and attempts are the worker's, not tested here.
+#[derive(Default)]
+struct Outbox(Mutex<Vec<Delivery>>);
+
+#[async_trait]
+impl DeliveryRepository for Outbox {
+    async fn enqueue(&self, endpoint: WebhookId, event: Event) -> Result<Delivery> {
+        let mut all = self.0.lock().unwrap();
+        let delivery = Delivery {
+            id: DeliveryId::parse(all.len() as i64 + 1).unwrap(),
+            endpoint,
+            message_id: crate::webhooks::new_message_id(all.len() as u128),
+            event,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: Some(event.occurred_at),
+            last_status_code: None,
+            last_error: None,
+            last_latency_ms: None,
+            created_at: event.occurred_at,
+            delivered_at: None,
+        };
+        all.push(delivery.clone());
+        Ok(delivery)
+    }
+
+    async fn list(
+        &self,
+        endpoint: WebhookId,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        let all = self.0.lock().unwrap();
+        Ok(all
+            .iter()
+            .rev()
+            .filter(|d| d.endpoint == endpoint && before.is_none_or(|b| d.id < b))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn get(&self, endpoint: WebhookId, id: DeliveryId) -> Result<Option<Delivery>> {
+        let all = self.0.lock().unwrap();
+        Ok(all
+            .iter()
+            .find(|d| d.endpoint == endpoint && d.id == id)
+            .cloned())
+    }
+
+    async fn resend(
+        &self,
+        endpoint: WebhookId,
+        id: DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>> {
+        let mut all = self.0.lock().unwrap();
+        let found = all
+            .iter_mut()
+            .find(|d| d.endpoint == endpoint && d.id == id && d.status != DeliveryStatus::Sending);
+        Ok(found.map(|d| {
+            d.status = DeliveryStatus::Pending;
+            d.attempts = 0;
+            d.next_attempt_at = Some(now);
+            d.clone()
+        }))
+    }
+
+    async fn claim(&self, _limit: usize, _now: DateTime<Utc>) -> Result<Vec<Claimed>> {
+        Ok(Vec::new())
+    }
+
+    async fn record(&self, attempted: &Attempted) -> Result<()> {
+        let mut all = self.0.lock().unwrap();
+        for d in all.iter_mut().filter(|d| d.id == attempted.delivery.id) {
+            *d = attempted.delivery.clone();
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&self, _now: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Resolves every name to the addresses it was given.
 struct Names(Vec<(&'static str, IpAddr)>);
 
@@ -128,6 +217,7 @@ fn service() -> WebhookService {
     ]);
     WebhookService::new(
         Arc::new(Memory::default()),
+        Arc::new(Outbox::default()),
         Arc::new(names),
         Arc::new(Counting::default()),
         WebhookSettings {
@@ -250,4 +340,48 @@ fn a_rotation_keeps_the_old_secret_signing_for_the_overlap() {
     assert_eq!(signing, [rotation.secret.clone(), first]);
     let later = expiry + chrono::Duration::seconds(1);
     assert_eq!(crate::webhooks::signing(&kept, later), [rotation.secret]);
+}
+
+#[test]
+fn a_test_event_and_a_resend_go_to_an_enabled_endpoint_only() {
+    let service = service();
+    let ann = user(1, false);
+    let (hook, _) = ready(service.create(&ann, new("https://hooks.example.com/in"))).unwrap();
+    let test = ready(service.test(&ann, hook.id)).unwrap();
+    assert_eq!(test.event.kind, EventType::Test);
+    assert_eq!(test.event.subject, Subject::Endpoint(hook.id));
+    let failed = crate::webhooks::undeliverable(test.clone(), "no answer");
+    ready(service.deliveries.record(&failed)).unwrap();
+    let resent = ready(service.resend(&ann, hook.id, test.id)).unwrap();
+    assert_eq!(resent.status, DeliveryStatus::Pending);
+    assert_eq!(resent.message_id, test.message_id, "the same webhook-id");
+    let page = PageRequest {
+        after: None,
+        limit: Limit::DEFAULT,
+    };
+    let listed = ready(service.deliveries(&ann, hook.id, page)).unwrap();
+    assert_eq!(listed.items, [resent]);
+    let off = EndpointPatch {
+        enabled: Some(false),
+        ..EndpointPatch::default()
+    };
+    ready(service.patch(&ann, hook.id, off)).unwrap();
+    assert!(matches!(
+        ready(service.test(&ann, hook.id)),
+        Err(Error::WebhookDisabled(_))
+    ));
+    assert!(matches!(
+        ready(service.resend(&ann, hook.id, test.id)),
+        Err(Error::WebhookDisabled(_))
+    ));
+    let bob = user(2, false);
+    assert!(matches!(
+        ready(service.deliveries(&bob, hook.id, page)),
+        Err(Error::Forbidden(_))
+    ));
+    let missing = DeliveryId::parse(99).unwrap();
+    assert!(matches!(
+        ready(service.delivery(&ann, hook.id, missing)),
+        Err(Error::DeliveryNotFound(_))
+    ));
 }

@@ -9,7 +9,7 @@
 //! one, and is answered once the batch has committed.
 
 use super::{SqlAccountRepository, ledger, to_transaction, to_transfer, transfer};
-use crate::{error::Result, idempotency::complete};
+use crate::{error::Result, idempotency::complete, webhooks::deliveries};
 use chrono::{DateTime, Utc};
 use domain::{
     accounts::{Booked, Booking, Bound, Leg, Plan, Shape},
@@ -34,6 +34,7 @@ impl SqlAccountRepository {
                 if let Some(claim) = claim {
                     complete(txn.conn()?, claim, &booked.outcome()).await?;
                 }
+                deliveries::enqueue_booked(&mut txn, &booked, now).await?;
                 txn.announce(plan.topics()).await?;
                 txn.commit().await?;
                 Ok(Booking::Booked(booked))

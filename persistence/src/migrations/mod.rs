@@ -14,6 +14,7 @@ mod m0008_login_limits;
 mod m0009_notification_events;
 mod m0010_file_uploads;
 mod m0011_webhooks;
+mod m0012_webhook_deliveries;
 
 /// Every migration, in order.
 pub(crate) struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_notification_events::Migration),
             Box::new(m0010_file_uploads::Migration),
             Box::new(m0011_webhooks::Migration),
+            Box::new(m0012_webhook_deliveries::Migration),
         ]
     }
 }

@@ -35,7 +35,7 @@ fn new(url: &str, events: &[&str]) -> NewEndpoint {
 struct Store {
     repo: Arc<SqlWebhookRepository>,
     users: SqlUserRepository,
-    _db: MigratedTestDatabase,
+    db: MigratedTestDatabase,
 }
 
 async fn store() -> Store {
@@ -43,7 +43,7 @@ async fn store() -> Store {
     Store {
         repo: Arc::new(SqlWebhookRepository::new(db.db.clone())),
         users: SqlUserRepository::new(db.db.clone(), Duration::from_secs(60)),
-        _db: db,
+        db,
     }
 }
 
@@ -173,4 +173,166 @@ async fn concurrent_rotations_each_build_on_the_one_before() {
     let missing = WebhookId::parse(made.id.get() + 1).unwrap();
     let none = repo.rotate(missing, secret(1), at, Duration::ZERO).await;
     assert_eq!(none.unwrap(), None);
+}
+
+mod outbox {
+    use super::*;
+    use crate::webhooks::deliveries::SqlDeliveryRepository;
+    use domain::{
+        streams::Topic,
+        webhooks::{
+            Answer, Delivery, DeliveryRepository, DeliveryStatus, Event, EventType, RetrySchedule,
+            Subject, attempted,
+        },
+    };
+
+    fn test_event(endpoint: WebhookId) -> Event {
+        Event {
+            kind: EventType::Test,
+            subject: Subject::Endpoint(endpoint),
+            occurred_at: now(),
+        }
+    }
+
+    fn answered(delivery: Delivery, code: u16) -> domain::webhooks::Attempted {
+        let answer = Answer::Status {
+            code,
+            retry_after: None,
+        };
+        let schedule = RetrySchedule::standard();
+        attempted(
+            delivery,
+            &answer,
+            Duration::from_millis(3),
+            now(),
+            &schedule,
+            0.5,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_claimed_delivery_is_held_until_recorded_and_then_final() {
+        let store = store().await;
+        let (_, hook) = store.endpoint("ann@example.com").await;
+        let outbox = SqlDeliveryRepository::new(store.db.db.clone(), "one".into());
+        let other = SqlDeliveryRepository::new(store.db.db.clone(), "two".into());
+        let written = outbox.enqueue(hook.id, test_event(hook.id)).await.unwrap();
+        assert_eq!(written.status, DeliveryStatus::Pending);
+        let claimed = outbox.claim(10, now()).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let held = claimed[0].delivery.clone();
+        assert_eq!((held.status, held.attempts), (DeliveryStatus::Sending, 1));
+        assert_eq!(held.message_id, written.message_id);
+        assert_eq!(claimed[0].endpoint, hook);
+        assert_eq!(claimed[0].secrets.len(), 1);
+        assert!(
+            outbox.claim(10, now()).await.unwrap().is_empty(),
+            "its own claim"
+        );
+        other.record(&answered(held.clone(), 204)).await.unwrap();
+        let still = outbox.get(hook.id, held.id).await.unwrap().unwrap();
+        assert_eq!(
+            still.status,
+            DeliveryStatus::Sending,
+            "only the holder records"
+        );
+        outbox.record(&answered(held.clone(), 204)).await.unwrap();
+        let done = outbox.get(hook.id, held.id).await.unwrap().unwrap();
+        assert_eq!(done.status, DeliveryStatus::Delivered);
+        assert_eq!(done.last_status_code, Some(204));
+        assert!(done.delivered_at.is_some());
+        assert!(outbox.claim(10, now()).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_gone_endpoint_is_disabled_with_the_last_attempt_and_a_resend_keeps_the_id() {
+        let store = store().await;
+        let (_, hook) = store.endpoint("ann@example.com").await;
+        let outbox = SqlDeliveryRepository::new(store.db.db.clone(), "one".into());
+        let mut booked = test_event(hook.id);
+        booked.kind = EventType::NotificationSent;
+        booked.subject =
+            Subject::Notification(domain::notifications::NotificationId::parse(5).unwrap());
+        outbox.enqueue(hook.id, booked).await.unwrap();
+        let claimed = outbox.claim(10, now()).await.unwrap().remove(0).delivery;
+        outbox
+            .record(&answered(claimed.clone(), 410))
+            .await
+            .unwrap();
+        let endpoint = store.repo.get(hook.id).await.unwrap().unwrap();
+        assert!(!endpoint.enabled);
+        assert!(endpoint.disabled_reason.unwrap().contains("410"));
+        let resent = outbox
+            .resend(hook.id, claimed.id, now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resent.status, DeliveryStatus::Pending);
+        assert_eq!(resent.message_id, claimed.message_id);
+        assert_eq!(resent.attempts, 0);
+        let listed = outbox.list(hook.id, None, 10).await.unwrap();
+        assert_eq!(listed, [resent]);
+        assert!(
+            outbox
+                .list(hook.id, Some(claimed.id), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gone_processs_claim_is_taken_over_with_its_webhook_id() {
+        let store = store().await;
+        let (_, hook) = store.endpoint("ann@example.com").await;
+        let dead = SqlDeliveryRepository::new(store.db.db.clone(), "dead".into());
+        dead.enqueue(hook.id, test_event(hook.id)).await.unwrap();
+        let taken = dead.claim(10, now()).await.unwrap().remove(0).delivery;
+        let next = SqlDeliveryRepository::new(store.db.db.clone(), "next".into());
+        // On SQLite the dead process's claims are the restarted one's at once; on PostgreSQL,
+        // once its heartbeat is older than the instance timeout (it never beat here).
+        let again = next.claim(10, now()).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].delivery.message_id, taken.message_id);
+        assert_eq!(again[0].delivery.attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_written_with_the_booking_and_announced_to_the_workers() {
+        let store = store().await;
+        let (ann, hook) = store.endpoint("ann@example.com").await;
+        let subscribed = Endpoint {
+            events: EventSet::parse(["account.transaction.booked"]).unwrap(),
+            ..hook.clone()
+        };
+        store.repo.update(&subscribed).await.unwrap();
+        let mut watch = store.db.db.wakeups().watch(Topic::WebhookDeliveries);
+        store.db.db.hearing().await;
+        let accounts = crate::SqlAccountRepository::new(store.db.db.clone());
+        let eur = domain::money::Currency::parse("EUR").unwrap();
+        let account = domain::accounts::AccountRepository::create(&accounts, ann, eur, now())
+            .await
+            .unwrap();
+        let amount = domain::money::Amount::parse(250).unwrap();
+        let plan = domain::accounts::Plan::new(
+            domain::accounts::Movement::Deposit(account.id, amount),
+            Reach::Everything,
+        )
+        .unwrap();
+        let booked = domain::accounts::AccountRepository::book(&accounts, &plan, None, now())
+            .await
+            .unwrap();
+        assert!(matches!(booked, domain::accounts::Booking::Booked(_)));
+        tokio::time::timeout(Duration::from_secs(5), watch.changed())
+            .await
+            .expect("the workers are woken");
+        let outbox = SqlDeliveryRepository::new(store.db.db.clone(), "one".into());
+        let listed = outbox.list(hook.id, None, 10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].event.kind, EventType::TransactionBooked);
+        let Subject::Transaction(on, _) = listed[0].event.subject else {
+            panic!("{:?}", listed[0].event.subject);
+        };
+        assert_eq!(on, account.id);
+    }
 }

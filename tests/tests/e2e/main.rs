@@ -24,4 +24,5 @@ mod spec;
 mod streams;
 mod takeover;
 mod users;
+mod webhook_deliveries;
 mod webhooks;

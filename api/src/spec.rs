@@ -29,13 +29,50 @@ pub mod yaml;
 
 /// The OpenAPI 3.0 document of `source` (the completed document): all of it but `webhooks`,
 /// which 3.0 has no member for (poem-openapi writes one anyway) and only the 3.1 document
-/// carries.
+/// carries, and the schemas only they name (the events' payloads).
 pub fn v3_0(source: &Value) -> Value {
     let mut doc = source.clone();
     if let Some(doc) = doc.as_object_mut() {
         doc.remove("webhooks");
     }
+    let used = schemas_used(&doc);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.retain(|name, _| used.contains(name));
+    }
     doc
+}
+
+/// The names of the component schemas that `doc`'s paths name, directly or through others.
+fn schemas_used(doc: &Value) -> std::collections::BTreeSet<String> {
+    const PREFIX: &str = "#/components/schemas/";
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(members) => {
+                if let Some(Value::String(target)) = members.get("$ref")
+                    && let Some(name) = target.strip_prefix(PREFIX)
+                {
+                    found.push(name.to_owned());
+                }
+                members.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    refs(doc.get("paths").unwrap_or(&Value::Null), &mut pending);
+    let mut used = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if used.insert(name.clone())
+            && let Some(schema) = doc.pointer(&format!("/components/schemas/{name}"))
+        {
+            refs(schema, &mut pending);
+        }
+    }
+    used
 }
 
 /// The OpenAPI 3.1 document of `source`: see [`openapi31`].
@@ -55,7 +92,7 @@ pub fn complete(generated: &str) -> Value {
         }
     }
     if let Some(webhooks) = doc.get_mut("webhooks").and_then(Value::as_object_mut) {
-        webhooks.values_mut().for_each(sent_as_json);
+        webhooks.values_mut().for_each(as_received);
     }
     if let Some(kind) = doc.pointer_mut("/components/schemas/Problem/properties/type") {
         kind["description"] = Value::String(problem_types::catalogue_markdown());
@@ -99,18 +136,25 @@ pub fn complete(generated: &str) -> Value {
     doc
 }
 
-/// A webhook's body under the media type the sender sends it as, `application/json`
-/// (poem-openapi's `Json` says `application/json; charset=utf-8`, which a receiver's routing
-/// on the bare type would not match).
-fn sent_as_json(webhook: &mut Value) {
-    let bodies = webhook
+/// A webhook as a receiver sees it: its body under the media type the sender sends it as,
+/// `application/json` (poem-openapi's `Json` says `application/json; charset=utf-8`, which a
+/// receiver routing on the bare type would not match), and no security scheme of this API (the
+/// receiver checks `webhook-signature` instead).
+fn as_received(webhook: &mut Value) {
+    let operations = webhook
         .as_object_mut()
         .into_iter()
         .flat_map(|item| item.values_mut())
-        .filter_map(|operation| operation.pointer_mut("/requestBody/content"))
         .filter_map(Value::as_object_mut);
-    for content in bodies {
-        if let Some(media) = content.remove("application/json; charset=utf-8") {
+    for operation in operations {
+        operation.insert("security".to_owned(), Value::Array(Vec::new()));
+        let content = operation
+            .get_mut("requestBody")
+            .and_then(|body| body.get_mut("content"))
+            .and_then(Value::as_object_mut);
+        if let Some(content) = content
+            && let Some(media) = content.remove("application/json; charset=utf-8")
+        {
             content.insert("application/json".to_owned(), media);
         }
     }

@@ -70,12 +70,13 @@ def check(condition: bool, what: str) -> None:
         raise SystemExit(f"smoke failed: {what}")
 
 
-def delivery(receiver: str, n: int) -> tuple[dict[str, str], str]:
-    """The `n`th request (from 1) the smoke's webhook receiver has got: its headers and body."""
+def delivery(receiver: str, webhook_id: int, n: int) -> tuple[dict[str, str], str]:
+    """The `n`th test event (from 1) for endpoint `webhook_id` that the webhook receiver (which
+    other smokes share) has got: its headers and body."""
     deadline = time.time() + 20
     while True:
         with urllib.request.urlopen(receiver + "/received", timeout=5) as listed:
-            received = json.load(listed)
+            received = [r for r in json.load(listed) if json.loads(r["body"])["data"].get("webhook_id") == webhook_id]
         if len(received) >= n:
             got = received[n - 1]
             return dict(got["headers"]), str(got["body"])
@@ -167,14 +168,14 @@ def main(base_url: str, receiver: str) -> None:
     assert isinstance(made, WebhookCreated)
     test = webhooks_test.sync(made.id, client=api)
     check(isinstance(test, WebhookDelivery) and test.event_type == WebhookDeliveryEventType.WEBHOOK_TEST, f"test: {test}")
-    headers, body = delivery(receiver, 1)
+    headers, body = delivery(receiver, made.id, 1)
     payload = Webhook(made.secret).verify(body, headers)
     check(payload["type"] == "webhook.test" and payload["data"]["webhook_id"] == made.id, f"payload: {payload}")
     rotated = webhooks_rotate_secret.sync(made.id, client=api)
     check(isinstance(rotated, WebhookSecretOut), f"rotation: {rotated}")
     assert isinstance(rotated, WebhookSecretOut)
     webhooks_test.sync(made.id, client=api)
-    headers, body = delivery(receiver, 2)
+    headers, body = delivery(receiver, made.id, 2)
     check(len(headers["webhook-signature"].split(" ")) == 2, f"two signatures: {headers}")
     for secret in (made.secret, rotated.secret):
         Webhook(secret).verify(body, headers)

@@ -42,15 +42,20 @@ const receiver = process.argv[3] ?? "http://127.0.0.1:8081";
 // A test event's payload, as the 3.1 document's `webhooks` describes it.
 type TestEvent = webhooks["webhook.test"]["post"]["requestBody"]["content"]["application/json"];
 
-// The `n`th request (from 1) the smoke's webhook receiver has got: its headers and body.
-async function delivery(n: number): Promise<{ headers: Record<string, string>; body: string }> {
+// The `n`th test event (from 1) for endpoint `webhookId` that the webhook receiver (which other
+// smokes share) has got: its headers and body.
+async function delivery(
+  webhookId: number,
+  n: number,
+): Promise<{ headers: Record<string, string>; body: string }> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const listed = (await (await fetch(`${receiver}/received`)).json()) as {
       headers: Record<string, string>;
       body: string;
     }[];
-    const got = listed[n - 1];
+    const mine = listed.filter((r) => (JSON.parse(r.body) as TestEvent).data.webhook_id === webhookId);
+    const got = mine[n - 1];
     if (got !== undefined) {
       return got;
     }
@@ -159,13 +164,13 @@ async function main(): Promise<void> {
   const hook = made.data;
   const test = await api.POST("/webhooks/{id}/test", { params: { path: { id: hook.id } } });
   check(test.response.status === 202 && test.data?.event_type === "webhook.test", "a test event");
-  const first = await delivery(1);
+  const first = await delivery(hook.id, 1);
   const payload = new Webhook(hook.secret).verify(first.body, first.headers) as TestEvent;
   check(payload.type === "webhook.test" && payload.data.webhook_id === hook.id, `payload: ${first.body}`);
   const rotated = await api.POST("/webhooks/{id}/secrets", { params: { path: { id: hook.id } } });
   check(rotated.response.status === 201 && rotated.data !== undefined, "a rotation");
   await api.POST("/webhooks/{id}/test", { params: { path: { id: hook.id } } });
-  const second = await delivery(2);
+  const second = await delivery(hook.id, 2);
   check(second.headers["webhook-signature"]?.split(" ").length === 2, "two signatures");
   for (const secret of [hook.secret, rotated.data.secret]) {
     new Webhook(secret).verify(second.body, second.headers);

@@ -7,7 +7,12 @@
 use bytes::Bytes;
 use domain::webhooks::{Answer, EndpointPolicy, SigningSecret, WebhookUrl, signature};
 use reqwest::{StatusCode, header};
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 /// Sends attempts.
 #[derive(Debug, Clone)]
@@ -15,7 +20,14 @@ pub struct WebhookSender {
     policy: EndpointPolicy,
     connect_timeout: Duration,
     timeout: Duration,
+    /// A client per host and the checked address it is pinned to, so that attempts to one
+    /// endpoint reuse its connections (a client built per attempt cost a new connection, and
+    /// its TLS set-up, every time).
+    clients: Arc<Mutex<HashMap<(String, SocketAddr), reqwest::Client>>>,
 }
+
+/// Most clients kept; past it they are all dropped and built again as needed.
+const MAX_CLIENTS: usize = 1024;
 
 /// One delivery's message, as every attempt of it sends it.
 #[derive(Debug, Clone)]
@@ -36,6 +48,7 @@ impl WebhookSender {
             policy,
             connect_timeout,
             timeout,
+            clients: Arc::default(),
         }
     }
 
@@ -50,13 +63,7 @@ impl WebhookSender {
             Ok(address) => address,
             Err(why) => return Answer::NoAnswer(why),
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .resolve(url.host().trim_matches(['[', ']']), address)
-            .build();
-        let client = match client {
+        let client = match self.client(url.host().trim_matches(['[', ']']), address) {
             Ok(client) => client,
             Err(err) => return Answer::NoAnswer(format!("no HTTP client: {err}")),
         };
@@ -80,6 +87,26 @@ impl WebhookSender {
             }
             Err(err) => Answer::NoAnswer(format!("the request failed: {err}")),
         }
+    }
+
+    /// The client for `host` pinned to `address`: no redirects, the timeouts.
+    fn client(&self, host: &str, address: SocketAddr) -> reqwest::Result<reqwest::Client> {
+        let key = (host.to_owned(), address);
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .resolve(host, address)
+            .build()?;
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// The address to connect to: the first that `url`'s host resolves to, when the policy

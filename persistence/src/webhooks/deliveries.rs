@@ -128,14 +128,21 @@ pub(crate) async fn enqueue_booked(
         .into_iter()
         .map(endpoint_of)
         .collect::<Result<Vec<_>>>()?;
-    let owners: Vec<(i64, i64)> = account::Entity::find()
-        .select_only()
-        .column(account::Column::Id)
-        .column(account::Column::OwnerId)
-        .filter(account::Column::Id.is_in(accounts))
-        .into_tuple()
-        .all(txn.conn()?)
-        .await?;
+    // A deposit's or withdrawal's endpoints are all its account owner's; a transfer's legs may
+    // be two owners'.
+    let owners: Vec<(i64, i64)> = match booked {
+        Booked::Transaction(t) => vec![(t.account_id.get(), endpoints[0].owner.get())],
+        Booked::Transfer(_) => {
+            account::Entity::find()
+                .select_only()
+                .column(account::Column::Id)
+                .column(account::Column::OwnerId)
+                .filter(account::Column::Id.is_in(accounts))
+                .into_tuple()
+                .all(txn.conn()?)
+                .await?
+        }
+    };
     let legs: Vec<(i64, i64)> = match booked {
         Booked::Transaction(t) => vec![(t.account_id.get(), t.id.get())],
         Booked::Transfer(t) => {
@@ -169,7 +176,9 @@ pub(crate) async fn enqueue_booked(
             occurred_at: at,
         };
         for endpoint in recipients(&theirs, event.kind) {
-            insert(txn.conn()?, endpoint, event).await?;
+            entity::Entity::insert(row(endpoint, event))
+                .exec_without_returning(txn.conn()?)
+                .await?;
             enqueued = true;
         }
     }
@@ -180,12 +189,17 @@ pub(crate) async fn enqueue_booked(
 }
 
 async fn insert(conn: &impl ConnectionTrait, endpoint: WebhookId, event: Event) -> Result<Model> {
+    Ok(row(endpoint, event).insert(conn).await?)
+}
+
+/// The row of a new delivery of `event` to `endpoint`, due now.
+fn row(endpoint: WebhookId, event: Event) -> entity::ActiveModel {
     let (subject_id, subject_parent) = match event.subject {
         Subject::Transaction(account, id) => (id.get(), Some(account.get())),
         Subject::Notification(id) => (id.get(), None),
         Subject::Endpoint(id) => (id.get(), None),
     };
-    let row = entity::ActiveModel {
+    entity::ActiveModel {
         endpoint_id: Set(endpoint.get()),
         message_id: Set(new_message_id(uuid::Uuid::new_v4().as_u128())),
         event_type: Set(event.kind.as_str().to_owned()),
@@ -202,8 +216,7 @@ async fn insert(conn: &impl ConnectionTrait, endpoint: WebhookId, event: Event) 
         created_at: Set(event.occurred_at),
         delivered_at: Set(None),
         ..Default::default()
-    };
-    Ok(row.insert(conn).await?)
+    }
 }
 
 /// The deliveries stored in the service's database, claimed in the name of one instance.

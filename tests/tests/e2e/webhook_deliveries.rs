@@ -193,6 +193,52 @@ async fn an_endpoint_answering_410_is_disabled_and_its_owner_sees_why() {
 }
 
 #[tokio::test]
+async fn an_endpoint_failing_a_whole_schedule_is_disabled_with_the_reason() {
+    let receiver = Receiver::start([Reply::Status(500); 8]).await;
+    // The whole schedule (about 28 hours) in about a second.
+    let service = Service::start_with(|settings| {
+        local(settings);
+        settings.webhook_retry_scale = 0.00001;
+    })
+    .await;
+    let ann = service.signup("Ann", "ann@example.com").await;
+    let (client, base) = (reqwest::Client::new(), service.url(""));
+    let (account, hook) = hooked(&client, &base, (ann.id, &ann.token), &receiver.url).await;
+    deposit(&client, &base, &ann.token, &account).await;
+    let got = received(&receiver, 8, Duration::from_secs(20)).await;
+    let url = format!("{base}/webhooks/{}", hook["id"]);
+    let disabled = wait_until(
+        Instant::now() + Duration::from_secs(5),
+        "disabled",
+        async || {
+            let now = json_of(client.get(&url).bearer_auth(&ann.token)).await;
+            if now["enabled"] == false {
+                Ok(now)
+            } else {
+                Err(now)
+            }
+        },
+    )
+    .await;
+    let reason = disabled["disabled_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("8 attempts") && reason.contains("500"),
+        "{reason}"
+    );
+    let listed = deliveries(&client, &base, &ann.token, &hook).await;
+    assert_eq!(
+        (listed[0]["status"].as_str(), listed[0]["attempts"].as_u64()),
+        (Some("failed"), Some(8))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received().len(),
+        got.len(),
+        "nothing after the last attempt"
+    );
+}
+
+#[tokio::test]
 async fn a_test_event_and_its_resend_carry_one_webhook_id() {
     let receiver = Receiver::start([]).await;
     let service = Service::start_with(local).await;
